@@ -1,0 +1,113 @@
+// Package script builds, parses, signs and verifies every Bitcoin script and
+// transaction template onionswap puts on chain: the 2-of-2 funding output,
+// the HTLC contract, its hashlock, timelock and cooperative spends, and the
+// fidelity bond with its certificate and value.
+//
+// The package is pure: it never talks to a node. Chain lookups (does the
+// bond exist, is it unspent, when did it confirm) belong to package wallet,
+// which feeds the answers into the checks here. Every function that returns a
+// signed transaction has already run it through txscript's engine with
+// StandardVerifyFlags (see Verify), so a caller never broadcasts something the
+// node would reject for script reasons.
+//
+// # Funding output (2-of-2)
+//
+//	OP_2 <pk_low> <pk_high> OP_2 OP_CHECKMULTISIG            (71 bytes, P2WSH)
+//
+// Keys are sorted by their 33-byte compressed serialization so both parties
+// derive the same script without negotiating an order. Spend witness:
+//
+//	<empty> <sig_low> <sig_high> <script>
+//
+// # HTLC contract
+//
+// The contract output pays P2WSH of this script (102–106 bytes depending on
+// the size of the CSV push):
+//
+//	OP_SIZE 32 OP_EQUAL
+//	OP_IF
+//	    OP_HASH160 <H:20> OP_EQUALVERIFY <hashlock_pk:33> OP_1
+//	OP_ELSE
+//	    <timelock_pk:33> <csv>
+//	OP_ENDIF
+//	OP_CHECKSEQUENCEVERIFY OP_DROP OP_CHECKSIG
+//
+//	hex: 82 0120 87 63 a9 14<H> 88 21<hashlock_pk> 51 67 21<timelock_pk> <push(csv)> 68 b2 75 ac
+//
+// Why this shape:
+//   - The branch is chosen by the size of the top witness element, so the
+//     hashlock branch only runs with an element of exactly 32 bytes, and no
+//     separate OP_SIZE…OP_EQUALVERIFY is needed. Without a fixed size, the
+//     party who picks the preimage could pick one larger than the 80-byte
+//     standardness limit for P2WSH witness items: its own claim would go to
+//     a miner directly, while the victim's claim with the same preimage
+//     would not relay and the victim's refund would lose the race. A DER
+//     signature is 9–73 bytes and never 32 bytes in practice (r and s are
+//     ~32 bytes each), so the timelock spender's signature always selects
+//     the ELSE branch.
+//   - The timelock witness has no dummy element: {sig, script}. A third party
+//     cannot add one (CLEANSTACK, consensus for segwit v0) and cannot change
+//     the 32-byte element of a hashlock spend (it must hash to H), so
+//     neither spend is malleable.
+//   - Hash: HASH160 (RIPEMD160(SHA256(preimage))), 20 bytes, as in the
+//     legacy CoinSwap protocol.
+//   - Both branches end in the same OP_CHECKSEQUENCEVERIFY, with 1 on the
+//     hashlock branch and csv on the timelock branch.
+//
+// # The 1-block CSV on the hashlock branch (anti-pinning)
+//
+// We keep Belcher's design (also teleport and citadel coinswap before
+// commit fb393e23): the hashlock branch carries a relative timelock of
+// one block. Because both branches have CSV ≥ 1, no spend of the contract
+// output is valid until the contract transaction has confirmed. A
+// counterparty therefore cannot attach a large, low-fee child (a hashlock
+// spend) to an unconfirmed contract transaction to pin it in the mempool
+// (BIP125 rule 3/5 pinning) and delay its confirmation past the other hop's
+// timelock.
+//
+// Consequence for the timelock margins: after the contract tx confirms at
+// height c, the hashlock claim can enter block c+1 at the earliest, while the
+// timelock refund can enter block c+csv. The hashlock claimant's real window
+// is therefore csv−1 blocks, and a party who learns the preimage on another
+// hop needs one extra block after its own contract confirms. The protocol's
+// reaction-time constants (the difference between consecutive hops' CSVs and
+// the minimum CSV) must include this extra block; HashlockCSV is exported so
+// they can refer to it.
+//
+// # Spend rules (all transactions are version 2)
+//
+//	contract tx       1 input (funding 2-of-2), nSequence 0xfffffffd, nLockTime 0,
+//	                  1 output P2WSH(contract) = funding value − fee
+//	hashlock spend    witness {sig, preimage(32), script}, nSequence = 1 (HashlockCSV)
+//	timelock spend    witness {sig, script},               nSequence = csv
+//	cooperative spend witness {<empty>, sig_low, sig_high, multisig script},
+//	                  nSequence 0xfffffffd, nLockTime 0
+//	bond redeem       witness {sig, bond script}, nSequence 0xfffffffe,
+//	                  nLockTime = bond lock height
+//
+// Version 2 is required for BIP68 (OP_CHECKSEQUENCEVERIFY compares against
+// nSequence only for version ≥ 2). 0xfffffffd has the BIP68 disable bit set
+// (no relative lock) and signals BIP125 replaceability; 0xfffffffe keeps
+// nLockTime enforced (a final 0xffffffff sequence would disable it and
+// OP_CHECKLOCKTIMEVERIFY would fail).
+//
+// # Fidelity bonds
+//
+//	<pubkey> OP_CHECKSIGVERIFY <lock_height> OP_CHECKLOCKTIMEVERIFY    (P2WSH)
+//
+// Only block-height locktimes (< 500,000,000) are accepted: timestamp
+// locktimes are mined only after the wall clock passes them on btcd and make
+// the expiry harder to reason about. The witness is {sig, script}; the final
+// stack is the lock height, which is non-zero and therefore true. The bond
+// value follows JoinMarket's formula (BondValue), and BondCert binds a bond
+// to the maker's onion address until an expiry height (see cert.go for the
+// exact message). CheckBond runs every check that needs no chain access and
+// returns a specific error for each failure.
+//
+// # Keys
+//
+// Maker keys for swap outputs are derived from the maker's published
+// tweakable point P and a taker-chosen nonce n: the public key P + n·G
+// (TweakPubKey) is known to the taker at once, and the maker derives the
+// private key p + n (TweakPrivKey) when it receives n.
+package script
