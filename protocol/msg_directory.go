@@ -1,0 +1,183 @@
+package protocol
+
+import (
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// FidelityProof binds a time-locked bond to the onion address it
+// certifies (coinswap-reference §3). The directory and every taker verify
+// it against their own node; this package only checks syntax.
+//
+//	outpoint BondOutPoint | u64 BondValue | u32 LockHeight |
+//	[33] BondPubKey | u32 CertExpiry | addr Addr | sig CertSig
+type FidelityProof struct {
+	BondOutPoint wire.OutPoint
+	BondValue    int64  // sat
+	LockHeight   uint32 // absolute CLTV height of the bond
+	BondPubKey   *btcec.PublicKey
+	CertExpiry   uint32 // block height after which the certificate is void
+	Addr         string // onion "host:port" the certificate is for
+	CertSig      []byte // strict DER by BondPubKey over the certificate
+}
+
+const (
+	maxFidelityProofSize = OutPointSize + amountSize + 4 + PubKeySize + 4 + maxAddrField + maxSigField
+	minFidelityProofSize = OutPointSize + amountSize + 4 + PubKeySize + 4 + u16Size + 1 + u16Size + MinSigLen
+)
+
+func (p *FidelityProof) encode(w *Writer, prefix string) {
+	w.OutPoint(p.BondOutPoint)
+	w.Amount(prefix+"BondValue", p.BondValue)
+	w.U32(p.LockHeight)
+	w.PubKey(prefix+"BondPubKey", p.BondPubKey)
+	w.U32(p.CertExpiry)
+	w.Addr(prefix+"Addr", p.Addr)
+	w.Sig(prefix+"CertSig", p.CertSig)
+}
+
+func (p *FidelityProof) decode(r *Reader, prefix string) {
+	p.BondOutPoint = r.OutPoint(prefix + "BondOutPoint")
+	p.BondValue = r.Amount(prefix + "BondValue")
+	p.LockHeight = r.U32(prefix + "LockHeight")
+	p.BondPubKey = r.PubKey(prefix + "BondPubKey")
+	p.CertExpiry = r.U32(prefix + "CertExpiry")
+	p.Addr = r.Addr(prefix + "Addr")
+	p.CertSig = r.Sig(prefix + "CertSig")
+}
+
+// Register asks a directory to list a maker. The directory must check
+// that Addr equals Proof.Addr and verify the proof on its own node; the
+// entry is keyed by the bond outpoint (one entry per bond).
+//
+//	addr Addr | FidelityProof
+type Register struct {
+	Addr  string
+	Proof FidelityProof
+}
+
+func (m *Register) Type() MessageType  { return TypeRegister }
+func (m *Register) MaxPayload() uint32 { return maxAddrField + maxFidelityProofSize }
+
+func (m *Register) Encode(w *Writer) error {
+	w.Addr("Addr", m.Addr)
+	m.Proof.encode(w, "Proof.")
+	return w.Err()
+}
+
+func (m *Register) Decode(r *Reader) error {
+	m.Addr = r.Addr("Addr")
+	m.Proof.decode(r, "Proof.")
+	return r.Err()
+}
+
+// RegisterAck accepts a Register. TTLSeconds is how long the entry stays
+// listed without a new Register, so the maker knows when to refresh.
+//
+//	u32 TTLSeconds
+type RegisterAck struct {
+	TTLSeconds uint32
+}
+
+func (m *RegisterAck) Type() MessageType  { return TypeRegisterAck }
+func (m *RegisterAck) MaxPayload() uint32 { return 4 }
+
+func (m *RegisterAck) Encode(w *Writer) error {
+	w.U32(m.TTLSeconds)
+	return w.Err()
+}
+
+func (m *RegisterAck) Decode(r *Reader) error {
+	m.TTLSeconds = r.U32("TTLSeconds")
+	return r.Err()
+}
+
+// Nack refuses a directory request with a reason; unlike Error it does
+// not end the connection (a maker may retry with another proof).
+//
+//	u16 Code | u16 len(Text) ≤ MaxErrorTextLen, UTF-8
+type Nack struct {
+	Code ErrorCode
+	Text string
+}
+
+func (m *Nack) Type() MessageType  { return TypeNack }
+func (m *Nack) MaxPayload() uint32 { return 2 + u16Size + MaxErrorTextLen }
+
+func (m *Nack) Encode(w *Writer) error {
+	w.U16(uint16(m.Code))
+	w.String("Text", m.Text, MaxErrorTextLen)
+	return w.Err()
+}
+
+func (m *Nack) Decode(r *Reader) error {
+	m.Code = ErrorCode(r.U16("Code"))
+	m.Text = r.String("Text", MaxErrorTextLen)
+	return r.Err()
+}
+
+// ListRequest asks a directory for its makers. Empty payload.
+type ListRequest struct{}
+
+func (m *ListRequest) Type() MessageType    { return TypeListRequest }
+func (m *ListRequest) MaxPayload() uint32   { return 0 }
+func (m *ListRequest) Encode(*Writer) error { return nil }
+func (m *ListRequest) Decode(*Reader) error { return nil }
+
+// DirEntry is one listed maker.
+//
+//	addr Addr | FidelityProof | u64 LastSeen (unix seconds)
+type DirEntry struct {
+	Addr     string
+	Proof    FidelityProof
+	LastSeen uint64
+}
+
+const (
+	maxDirEntrySize = maxAddrField + maxFidelityProofSize + u64Size
+	minDirEntrySize = u16Size + 1 + minFidelityProofSize + u64Size
+	// maxListReplyPayload: 1000 × 371 B ≈ 371 kB.
+	maxListReplyPayload = u16Size + MaxDirEntries*maxDirEntrySize
+)
+
+// ListReply lists makers with their proofs, so a taker can verify each
+// bond itself before connecting.
+//
+//	u16 count ≤ MaxDirEntries, DirEntry × count
+type ListReply struct {
+	Entries []DirEntry
+}
+
+func (m *ListReply) Type() MessageType  { return TypeListReply }
+func (m *ListReply) MaxPayload() uint32 { return maxListReplyPayload }
+
+func (m *ListReply) Encode(w *Writer) error {
+	w.Count("Entries", len(m.Entries), MaxDirEntries)
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		w.SetIndex(i)
+		w.Addr("Entries[].Addr", e.Addr)
+		e.Proof.encode(w, "Entries[].Proof.")
+		w.U64(e.LastSeen)
+	}
+	w.SetIndex(-1)
+	return w.Err()
+}
+
+func (m *ListReply) Decode(r *Reader) error {
+	if n := r.Count("Entries", MaxDirEntries, minDirEntrySize); n > 0 {
+		m.Entries = make([]DirEntry, n)
+	}
+	for i := range m.Entries {
+		if r.err != nil {
+			break
+		}
+		e := &m.Entries[i]
+		r.SetIndex(i)
+		e.Addr = r.Addr("Entries[].Addr")
+		e.Proof.decode(r, "Entries[].Proof.")
+		e.LastSeen = r.U64("Entries[].LastSeen")
+	}
+	r.SetIndex(-1)
+	return r.Err()
+}
