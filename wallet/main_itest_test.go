@@ -1,0 +1,36 @@
+//go:build itest
+
+package wallet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/onionswap/onionswap/wallet/chain/regtest"
+)
+
+// node is the package's btcd regtest node, started once in TestMain and
+// stopped (by PID, through Node.Stop) after the tests, also on panic.
+var node *regtest.Node
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) (code int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	var err error
+	node, err = regtest.Start(ctx, regtest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regtest:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "regtest node ready in %v (pid %d)\n", time.Since(t0), node.PID())
+	defer node.Stop()
+	return m.Run()
+}
