@@ -1,0 +1,99 @@
+package tor
+
+import (
+	"context"
+	"time"
+)
+
+const (
+	// pingTimeout bounds the periodic GETINFO version (or HealthInterval,
+	// if shorter); tor answers in milliseconds, so 10 s means hung.
+	pingTimeout = 10 * time.Second
+	// recoverBackoffMin/Max space out attempts to restart or reconnect:
+	// an attached system tor being restarted by systemd is back within a
+	// few seconds; a tor that cannot start should not be hammered.
+	recoverBackoffMin = 1 * time.Second
+	recoverBackoffMax = 60 * time.Second
+)
+
+// healthLoop watches the session: its death is seen at once (event
+// connection EOF, process exit), a hung tor by the periodic ping. Then
+// the session is replaced: a managed tor is restarted (same DataDir), an
+// attached one reconnected, and the onion service re-added with the same
+// key, so peers find us again at the same address. No polling besides the
+// ticker: the loop sleeps in select.
+func (t *TorTransport) healthLoop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.cfg.HealthInterval)
+	defer tick.Stop()
+	for {
+		t.mu.Lock()
+		s := t.sess
+		t.mu.Unlock()
+		if s == nil || t.life.Err() != nil {
+			return
+		}
+		var why error
+		select {
+		case <-t.life.Done():
+			return
+		case <-s.dead:
+			why = s.deadWhy
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(t.life, min(pingTimeout, t.cfg.HealthInterval))
+			why = s.ping(ctx)
+			cancel()
+			if why == nil {
+				continue
+			}
+		}
+		if t.life.Err() != nil {
+			return
+		}
+		t.log.Warn("tor lost; recovering", "mode", t.cfg.Mode, "reason", why)
+		t.recover(s)
+	}
+}
+
+// recover replaces a dead session, retrying with backoff until it works
+// or the transport is closed.
+func (t *TorTransport) recover(old *session) {
+	t.setSession(nil)
+	old.close()
+	backoff := recoverBackoffMin
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		s, err := t.connect(t.life)
+		if err == nil {
+			t.mu.Lock()
+			if t.closed {
+				t.mu.Unlock()
+				s.close()
+				return
+			}
+			t.sess = s
+			close(t.ready)
+			t.restarts++
+			l := t.lis
+			t.mu.Unlock()
+			t.log.Info("tor recovered", "mode", t.cfg.Mode, "attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
+			if l != nil {
+				if err := t.publish(t.life, s, l); err != nil {
+					t.log.Warn("re-adding onion service failed; will recover again", "err", err)
+					s.markDead(err)
+				}
+			}
+			return
+		}
+		if t.life.Err() != nil {
+			return
+		}
+		t.log.Warn("tor recovery failed; retrying", "attempt", attempt, "err", err, "retry_in", backoff)
+		select {
+		case <-t.life.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, recoverBackoffMax)
+	}
+}

@@ -1,0 +1,252 @@
+package tor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+)
+
+// Transport is how the node reaches and is reached by peers.
+type Transport interface {
+	// Listen publishes this node's service; Addr() of the listener is its
+	// dialable address ("<56 chars>.onion:<port>" on tor).
+	Listen(ctx context.Context) (net.Listener, error)
+	// Dial opens a stream to addr, isolated from streams to other peers.
+	Dial(ctx context.Context, addr string) (net.Conn, error)
+	Close() error
+}
+
+var (
+	_ Transport = (*TorTransport)(nil)
+	_ Transport = (*Loopback)(nil)
+)
+
+// TorTransport is the Transport over Tor: one managed or attached tor,
+// at most one onion service (this node's), and SOCKS dialing with
+// per-peer stream isolation. A health loop replaces a dead tor or
+// connection and re-publishes the service under the same address.
+type TorTransport struct {
+	cfg  Config
+	log  *slog.Logger
+	iso  *isolator
+	life context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	sess     *session
+	ready    chan struct{} // closed while sess != nil
+	lis      *OnionListener
+	key      *OnionKey // ephemeral key when cfg.KeyFile == ""
+	restarts int
+	closed   bool
+}
+
+// NewTorTransport gets a Tor as cfg says (starting or attaching to it)
+// and returns once it is bootstrapped. ctx bounds only the start.
+func NewTorTransport(ctx context.Context, cfg Config) (*TorTransport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	iso, err := newIsolator(cfg.IsolateEachStream)
+	if err != nil {
+		return nil, err
+	}
+	t := &TorTransport{cfg: cfg, log: cfg.Logger, iso: iso, ready: make(chan struct{})}
+	t.life, t.stop = context.WithCancel(context.Background())
+	s, err := t.connect(ctx)
+	if err != nil {
+		t.stop()
+		return nil, err
+	}
+	t.setSession(s)
+	t.wg.Add(1)
+	go t.healthLoop()
+	return t, nil
+}
+
+// connect starts or attaches to tor, per the mode.
+func (t *TorTransport) connect(ctx context.Context) (*session, error) {
+	if t.cfg.Mode == ModeManaged {
+		return startManaged(ctx, &t.cfg)
+	}
+	return startAttached(ctx, &t.cfg)
+}
+
+func (t *TorTransport) setSession(s *session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sess = s
+	if s != nil {
+		close(t.ready)
+	} else {
+		t.ready = make(chan struct{})
+	}
+}
+
+// session returns the live session, waiting (bounded by ctx) while tor is
+// being restarted or reconnected.
+func (t *TorTransport) session(ctx context.Context) (*session, error) {
+	for {
+		t.mu.Lock()
+		s, ready, closed := t.sess, t.ready, t.closed
+		t.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		if s != nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (being restarted): %w", ErrTorUnavailable, ctx.Err())
+		case <-t.life.Done():
+			return nil, ErrClosed
+		case <-ready:
+		}
+	}
+}
+
+// Listen publishes the node's onion service and returns its listener
+// once tor has accepted it (ADD_ONION). Publication to the HSDirs goes on
+// in the background: see OnionListener.WaitPublished.
+func (t *TorTransport) Listen(ctx context.Context) (net.Listener, error) {
+	key, err := t.onionKey()
+	if err != nil {
+		return nil, err
+	}
+	local, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("tor: local listener: %w", err)
+	}
+	l := newOnionListener(t, key, t.cfg.OnionPort, local)
+	t.mu.Lock()
+	switch {
+	case t.closed:
+		err = ErrClosed
+	case t.lis != nil:
+		err = ErrAlreadyListening
+	default:
+		t.lis = l
+	}
+	t.mu.Unlock()
+	if err != nil {
+		local.Close()
+		return nil, err
+	}
+	s, err := t.session(ctx)
+	if err == nil {
+		err = t.publish(ctx, s, l)
+	}
+	if err != nil {
+		t.mu.Lock()
+		t.lis = nil
+		t.mu.Unlock()
+		local.Close()
+		return nil, err
+	}
+	t.log.Info("onion service added", "addr", l.Addr().String())
+	return l, nil
+}
+
+func (t *TorTransport) onionKey() (*OnionKey, error) {
+	if t.cfg.KeyFile != "" {
+		key, created, err := LoadOrCreateOnionKey(t.cfg.KeyFile)
+		if err == nil && created {
+			t.log.Info("new onion key created", "file", t.cfg.KeyFile)
+		}
+		return key, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.key == nil {
+		k, err := GenerateOnionKey()
+		if err != nil {
+			return nil, err
+		}
+		t.key = k
+	}
+	return t.key, nil
+}
+
+// Dial opens a stream to the onion address addr ("<id>.onion:port").
+// Streams to the same peer share a circuit; different peers never do
+// (unless IsolateEachStream, then no two streams do).
+func (t *TorTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	oa, err := ParseOnionAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	target := oa.String()
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.DialTimeout)
+	defer cancel()
+	s, err := t.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := t.iso.auth(target)
+	if err != nil {
+		return nil, err
+	}
+	t.log.Debug("dialing onion", "addr", target)
+	c, err := dialSOCKS(ctx, s.socks, target, auth)
+	if err != nil {
+		// x/net's SOCKS client turns ctx's deadline into a conn deadline,
+		// which may fire a moment before ctx itself reports it.
+		var ne net.Error
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil, fmt.Errorf("%w: %s after %v: %w", ErrDialTimeout, target, t.cfg.DialTimeout, err)
+		}
+		return nil, mapDialError(target, err)
+	}
+	return &onionConn{Conn: c, remote: oa}, nil
+}
+
+// Status is a snapshot for monitoring and tests.
+type Status struct {
+	Mode      Mode
+	Connected bool   // a live session with a bootstrapped tor
+	SocksAddr string // tor's SOCKS listener
+	TorPID    int    // managed mode: our tor's process id
+	Restarts  int    // sessions replaced by the health loop
+}
+
+func (t *TorTransport) Status() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := Status{Mode: t.cfg.Mode, Restarts: t.restarts}
+	if s := t.sess; s != nil && !s.isDead() {
+		st.Connected, st.SocksAddr = true, s.socks
+		if s.proc != nil {
+			st.TorPID = s.proc.pid()
+		}
+	}
+	return st
+}
+
+// Close removes the onion service, stops a managed tor (or leaves an
+// attached one running), and waits for every goroutine. Idempotent.
+func (t *TorTransport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	l, s := t.lis, t.sess
+	t.mu.Unlock()
+	if l != nil {
+		_ = l.Close()
+	}
+	t.stop()
+	t.wg.Wait()
+	if s != nil {
+		s.close()
+	}
+	t.log.Info("tor transport closed")
+	return nil
+}
