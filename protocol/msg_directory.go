@@ -92,8 +92,74 @@ func (m *RegisterAck) Decode(r *Reader) error {
 	return r.Err()
 }
 
+// Directory refusal codes, carried by Nack (and Error). They live in
+// 0x0200–0x02FF, mirroring the directory's message type range, so that
+// core codes (1–255) and later subsystems never collide with them. Each
+// names one reason a bond proof is refused, so a maker (and its operator)
+// learns exactly what to fix; CodeInvalidFidelityProof remains the
+// catch-all for a proof that is malformed.
+const (
+	// CodeBondForged: the certificate signature does not verify under the
+	// bond key (forged, or signed by another key).
+	CodeBondForged ErrorCode = 0x0200
+	// CodeBondCertExpired: the certificate's expiry height is reached.
+	CodeBondCertExpired ErrorCode = 0x0201
+	// CodeBondCertLifetime: the certificate is valid for longer than the
+	// directory accepts; sign one with a nearer expiry.
+	CodeBondCertLifetime ErrorCode = 0x0202
+	// CodeBondSpent: the bond output is spent (in the chain or mempool).
+	CodeBondSpent ErrorCode = 0x0203
+	// CodeBondNotFound: no such transaction or output on the chain.
+	CodeBondNotFound ErrorCode = 0x0204
+	// CodeBondMismatch: the output exists but does not pay the bond
+	// script of the certificate, or its value differs from it.
+	CodeBondMismatch ErrorCode = 0x0205
+	// CodeBondUnconfirmed: not confirmed, or fewer confirmations than the
+	// directory requires.
+	CodeBondUnconfirmed ErrorCode = 0x0206
+	// CodeBondLockWindow: lock height − confirmation height is outside the
+	// accepted window.
+	CodeBondLockWindow ErrorCode = 0x0207
+	// CodeBondTooSmall: the bond amount is below the directory's minimum.
+	CodeBondTooSmall ErrorCode = 0x0208
+	// CodeBondExpired: the bond's lock height is reached: the coins can
+	// move, so the bond no longer costs anything.
+	CodeBondExpired ErrorCode = 0x0209
+	// CodeBondOnionMismatch: the certificate binds another address than
+	// the one being registered.
+	CodeBondOnionMismatch ErrorCode = 0x020A
+	// CodeDirectoryFull: the directory lists MaxDirEntries bonds, all
+	// worth more than this one.
+	CodeDirectoryFull ErrorCode = 0x020B
+)
+
+func init() {
+	for c, name := range map[ErrorCode]string{
+		CodeBondForged:        "BondForged",
+		CodeBondCertExpired:   "BondCertExpired",
+		CodeBondCertLifetime:  "BondCertLifetime",
+		CodeBondSpent:         "BondSpent",
+		CodeBondNotFound:      "BondNotFound",
+		CodeBondMismatch:      "BondMismatch",
+		CodeBondUnconfirmed:   "BondUnconfirmed",
+		CodeBondLockWindow:    "BondLockWindow",
+		CodeBondTooSmall:      "BondTooSmall",
+		CodeBondExpired:       "BondExpired",
+		CodeBondOnionMismatch: "BondOnionMismatch",
+		CodeDirectoryFull:     "DirectoryFull",
+	} {
+		if _, dup := errorCodeNames[c]; dup {
+			panic("protocol: duplicate error code " + name)
+		}
+		errorCodeNames[c] = name
+	}
+}
+
 // Nack refuses a directory request with a reason; unlike Error it does
-// not end the connection (a maker may retry with another proof).
+// not end the connection (a maker may retry with another proof). Code is
+// one of the CodeBond* reasons above, CodeInvalidFidelityProof for a
+// malformed proof, or a core code (CodeInternal when the directory could
+// not reach its node: retry later).
 //
 //	u16 Code | u16 len(Text) ≤ MaxErrorTextLen, UTF-8
 type Nack struct {

@@ -1,0 +1,246 @@
+package directory
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// testLogger logs through t at Info (Debug with ONIONSWAP_DIR_DEBUG=1).
+func testLogger(t testing.TB) *slog.Logger { return baseLogger(t).With("subsystem", "directory") }
+
+func baseLogger(t testing.TB) *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("ONIONSWAP_DIR_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// fakeClock is an injectable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fakeChain verifies certificates for real (structure, address,
+// signature) and returns chain verdicts from its maps.
+type fakeChain struct {
+	mu      sync.Mutex
+	verdict map[wire.OutPoint]error
+	value   map[wire.OutPoint]float64
+	down    bool
+	calls   int
+}
+
+func newFakeChain() *fakeChain {
+	return &fakeChain{verdict: map[wire.OutPoint]error{}, value: map[wire.OutPoint]float64{}}
+}
+
+func (f *fakeChain) set(op wire.OutPoint, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.verdict[op] = err
+}
+
+func (f *fakeChain) verify(ctx context.Context, cert *script.BondCert, sig []byte, onion string) (float64, error) {
+	f.mu.Lock()
+	f.calls++
+	down := f.down
+	verdict, value := f.verdict[cert.OutPoint], f.value[cert.OutPoint]
+	f.mu.Unlock()
+	if err := cert.Validate(); err != nil {
+		return 0, err
+	}
+	if err := cert.CheckOnion(onion); err != nil {
+		return 0, err
+	}
+	if err := cert.VerifySig(sig); err != nil {
+		return 0, err
+	}
+	if down {
+		return 0, fmt.Errorf("fake chain: %w", context.DeadlineExceeded)
+	}
+	if verdict != nil {
+		return 0, fmt.Errorf("%w: fake chain says so", verdict)
+	}
+	if value == 0 {
+		value = float64(cert.Amount)
+	}
+	return value, nil
+}
+
+// testBond is a bond key and outpoint.
+type testBond struct {
+	key *btcec.PrivateKey
+	op  wire.OutPoint
+}
+
+func newTestBond(t testing.TB) *testBond {
+	t.Helper()
+	k, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op wire.OutPoint
+	_, _ = rand.Read(op.Hash[:])
+	return &testBond{key: k, op: op}
+}
+
+// proof signs a certificate of b for addr.
+func (b *testBond) proof(t testing.TB, addr string) protocol.FidelityProof {
+	t.Helper()
+	cert := &script.BondCert{OutPoint: b.op, PubKey: b.key.PubKey(), LockHeight: 10_000, Amount: 1_000_000,
+		Onion: addr, ExpiryHeight: 5_000}
+	sig, err := cert.Sign(b.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ProofFromCert(cert, sig)
+}
+
+func onion(n int) string {
+	return fmt.Sprintf("%056d.onion:80", n)
+}
+
+const testNet = protocol.Regtest
+
+func clientCfg(t testing.TB) ClientConfig {
+	return ClientConfig{Network: testNet, Logger: testLogger(t)}
+}
+
+// testDir is a directory server on the loopback transport.
+type testDir struct {
+	*Server
+	tr    *tor.Loopback
+	chain *fakeChain
+	clock *fakeClock
+	cfg   ServerConfig
+}
+
+func startDir(t *testing.T, dbPath string, chain *fakeChain, clock *fakeClock, tweak func(*ServerConfig)) *testDir {
+	t.Helper()
+	if dbPath == "" {
+		dbPath = filepath.Join(t.TempDir(), "directory.db")
+	}
+	tr := tor.NewLoopback()
+	now := time.Now
+	if clock != nil {
+		now = clock.Now
+	}
+	cfg := ServerConfig{
+		Transport: tr,
+		DBPath:    dbPath,
+		Network:   testNet,
+		Verify:    chain.verify,
+		Now:       now,
+		Logger:    testLogger(t),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	d := &testDir{Server: s, tr: tr, chain: chain, clock: clock, cfg: cfg}
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *testDir) stop() {
+	d.Stop()
+	d.tr.Close()
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// rawSession is a handshaken protocol connection to a directory.
+func rawSession(t *testing.T, addr string) *protocol.Conn {
+	t.Helper()
+	pc, err := session(testCtx(t), tor.NewLoopback(), addr, clientCfg(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// checkGoroutines fails if, after the test's cleanups, more goroutines
+// run than before it (polling: closing connections takes a moment).
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,628 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/chain"
+)
+
+// Server limits and intervals. Each is the default of a ServerConfig
+// field (tests shorten them).
+const (
+	// EntryTTL: an entry not refreshed for this long is expired. 30 min
+	// is the reference directoryd's expiry (coinswap-reference §4); a
+	// maker refreshes at TTL/2 (RefreshFraction), so one lost refresh
+	// (a Tor hiccup, a directory restart) never drops it.
+	EntryTTL = 30 * time.Minute
+
+	// DefaultSweepInterval: expired entries are already invisible to List
+	// (filtered on read); the sweep only reclaims rows, so EntryTTL/6
+	// keeps at most ~1/6 TTL of dead rows around. The reference sweeps
+	// every 15 min.
+	DefaultSweepInterval = EntryTTL / 6
+
+	// DefaultReverifyInterval: every listed bond is checked again on the
+	// chain once per mean block interval (10 min), so a bond spent, or
+	// whose lock or certificate expired, leaves the list about one block
+	// after the fact. Cost: ~6 RPCs per entry, 1000 entries → ~10 RPC/s.
+	DefaultReverifyInterval = 10 * time.Minute
+
+	// DefaultMaxConns: concurrent sessions. Demand: 1000 makers refreshing
+	// every 15 min ≈ 1.1 registrations/s, each session ~2 Tor round trips
+	// (1–4 s) → ~5 concurrent, plus takers' lists of similar number.
+	// 64 gives >10× headroom; a session costs 2 goroutines and ~tens of
+	// KiB, so 64 are nothing even on a Raspberry Pi.
+	DefaultMaxConns = 64
+	// busySlots: connections beyond MaxConns that still get an explicit
+	// Busy error (handshake + Error) instead of a bare close; beyond
+	// those we close at once, because answering costs us a handshake.
+	busySlots = 8
+	// busyHandshakeTimeout bounds the handshake of a Busy answer (one Tor
+	// round trip, far below DefaultHandshakeTimeout).
+	busyHandshakeTimeout = 15 * time.Second
+
+	// DefaultRegisterBurst / DefaultRegisterRate per connection: a maker
+	// sends one Register per session (Register dials for each), a second
+	// after fixing a refused proof; 4 covers that with margin, and 1 per
+	// 30 s afterwards lets a long-lived session refresh far more often
+	// than the TTL/2 it needs. Exceeding it is misbehaviour (Error +
+	// disconnect).
+	DefaultRegisterBurst = 4
+	DefaultRegisterRate  = 1.0 / 30
+
+	// DefaultListBurst / DefaultListRate per connection: a taker lists
+	// once per swap attempt; a reply is up to ~380 kB, so repeated lists
+	// on one session are what a bandwidth attack looks like.
+	DefaultListBurst = 2
+	DefaultListRate  = 1.0 / 60
+
+	// DefaultGlobalRegisterRate / Burst across all connections: bounds the
+	// chain RPC load a flood of sessions can cause (~6 RPCs per
+	// verification → ≤ 60 RPC/s). 10/s is 9× the 1000-maker refresh rate
+	// above; the burst absorbs every maker re-registering at once after
+	// a directory restart for 10 s. Over it we answer Busy (not the
+	// peer's fault), and keep the session.
+	DefaultGlobalRegisterRate  = 10
+	DefaultGlobalRegisterBurst = 100
+
+	// DefaultConnLifetime: a session is one or two requests; 5 min covers
+	// a slow Tor and a retry, and stops a peer from parking a slot with
+	// pings (which reset the idle timer).
+	DefaultConnLifetime = 5 * time.Minute
+	// DefaultIdleTimeout for directory sessions (protocol default is
+	// 15 min for swaps): a client with nothing to say within 2 min is
+	// holding a slot.
+	DefaultIdleTimeout = 2 * time.Minute
+
+	// DefaultVerifyTimeout bounds one bond verification (~6 RPCs of at
+	// most 10 s each on a healthy node; a hung node must not hold the
+	// session for long).
+	DefaultVerifyTimeout = 30 * time.Second
+
+	// userAgent in our Hello.
+	userAgent = "onionswap-directory"
+)
+
+// ServerConfig configures a Server. Zero values take the defaults above.
+type ServerConfig struct {
+	// Transport publishes the directory's onion service (Listen).
+	Transport tor.Transport
+	// DBPath is the directory's SQLite file (created if missing).
+	DBPath string
+	// Network is the Bitcoin network, checked in every handshake.
+	Network protocol.Network
+
+	// Backend and Policy check bonds (wallet.VerifyBondOnChain), unless
+	// Verify is set (tests).
+	Backend chain.Backend
+	Policy  wallet.BondPolicy
+	Verify  VerifyFunc
+
+	EntryTTL         time.Duration
+	SweepInterval    time.Duration
+	ReverifyInterval time.Duration
+	// MaxEntries is the capacity (≤ protocol.MaxDirEntries, the most a
+	// ListReply holds without pagination).
+	MaxEntries int
+
+	MaxConns            int
+	RegisterRate        float64
+	RegisterBurst       int
+	ListRate            float64
+	ListBurst           int
+	GlobalRegisterRate  float64
+	GlobalRegisterBurst int
+	ConnLifetime        time.Duration
+	VerifyTimeout       time.Duration
+	Conn                protocol.ConnConfig // IdleTimeout defaults to DefaultIdleTimeout
+
+	// Now is the clock of entry times and rate limits; nil = time.Now.
+	Now func() time.Time
+	// Logger; nil = slog.Default().With("subsystem", "directory").
+	Logger *slog.Logger
+}
+
+func (c ServerConfig) withDefaults() (ServerConfig, error) {
+	if c.Transport == nil {
+		return c, errors.New("directory: no Transport")
+	}
+	if c.DBPath == "" {
+		return c, errors.New("directory: no DBPath")
+	}
+	if c.Network == 0 {
+		return c, errors.New("directory: no Network")
+	}
+	if c.Verify == nil {
+		if c.Backend == nil {
+			return c, errors.New("directory: no Backend (or Verify)")
+		}
+		c.Verify = ChainVerifier(c.Backend, c.Policy)
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	dur(&c.EntryTTL, EntryTTL)
+	dur(&c.SweepInterval, DefaultSweepInterval)
+	dur(&c.ReverifyInterval, DefaultReverifyInterval)
+	dur(&c.ConnLifetime, DefaultConnLifetime)
+	dur(&c.VerifyTimeout, DefaultVerifyTimeout)
+	if c.MaxEntries <= 0 || c.MaxEntries > protocol.MaxDirEntries {
+		c.MaxEntries = protocol.MaxDirEntries
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.RegisterRate <= 0 {
+		c.RegisterRate = DefaultRegisterRate
+	}
+	if c.RegisterBurst <= 0 {
+		c.RegisterBurst = DefaultRegisterBurst
+	}
+	if c.ListRate <= 0 {
+		c.ListRate = DefaultListRate
+	}
+	if c.ListBurst <= 0 {
+		c.ListBurst = DefaultListBurst
+	}
+	if c.GlobalRegisterRate <= 0 {
+		c.GlobalRegisterRate = DefaultGlobalRegisterRate
+	}
+	if c.GlobalRegisterBurst <= 0 {
+		c.GlobalRegisterBurst = DefaultGlobalRegisterBurst
+	}
+	if c.Conn.IdleTimeout == 0 {
+		c.Conn.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default().With("subsystem", "directory")
+	}
+	if c.Conn.Logger == nil {
+		c.Conn.Logger = c.Logger
+	}
+	return c, c.Conn.Validate()
+}
+
+// Server is a running directory. Start, Stop and Addr are safe for
+// concurrent use; Start and Stop are idempotent.
+type Server struct {
+	cfg ServerConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	store   *store
+	lis     net.Listener
+	life    context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	slots  chan struct{}
+	busy   chan struct{}
+	global *bucket
+	connID atomic.Uint64
+	// reverifyNow asks the re-verification loop for a pass (tests).
+	reverifyNow chan chan struct{}
+}
+
+// NewServer checks cfg; nothing runs until Start.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		slots:       make(chan struct{}, cfg.MaxConns),
+		busy:        make(chan struct{}, busySlots),
+		global:      newBucket(cfg.GlobalRegisterRate, cfg.GlobalRegisterBurst, cfg.Now),
+		reverifyNow: make(chan chan struct{}),
+	}, nil
+}
+
+// ErrServerStopped: Start after Stop.
+var ErrServerStopped = errors.New("directory server stopped")
+
+// Start opens the database (dropping entries that expired while we were
+// down), publishes the onion service and serves until Stop. ctx bounds
+// only the start.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrServerStopped
+	}
+	if s.started {
+		return nil
+	}
+	st, err := openStore(ctx, s.cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	n, err := st.sweep(ctx, s.cfg.Now().Add(-s.cfg.EntryTTL))
+	if err != nil {
+		st.close()
+		return fmt.Errorf("directory: drop expired entries: %w", err)
+	}
+	left, err := st.count(ctx)
+	if err != nil {
+		st.close()
+		return fmt.Errorf("directory: %w", err)
+	}
+	lis, err := s.cfg.Transport.Listen(ctx)
+	if err != nil {
+		st.close()
+		return fmt.Errorf("directory: listen: %w", err)
+	}
+	s.store, s.lis, s.started = st, lis, true
+	s.life, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(3)
+	go s.acceptLoop()
+	go s.sweepLoop()
+	go s.reverifyLoop()
+	s.log.Info("directory started", "entries", left, "expired_dropped", n, "ttl", s.cfg.EntryTTL,
+		"max_entries", s.cfg.MaxEntries, "max_conns", s.cfg.MaxConns)
+	s.log.Debug("directory address", "addr", lis.Addr().String())
+	return nil
+}
+
+// Addr is the directory's dialable address ("" before Start).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lis == nil {
+		return ""
+	}
+	return s.lis.Addr().String()
+}
+
+// Stop closes the listener, ends every session (with an Error saying the
+// directory shuts down), waits for all goroutines and closes the
+// database. Idempotent; a stopped Server cannot be restarted (make a new
+// one on the same DBPath).
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return
+	}
+	s.cancel()
+	_ = s.lis.Close()
+	s.wg.Wait()
+	if err := s.store.close(); err != nil {
+		s.log.Warn("closing directory database", "err", err)
+	}
+	s.log.Info("directory stopped")
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.lis.Accept()
+		if err != nil {
+			if s.life.Err() == nil {
+				s.log.Warn("directory listener failed", "err", err)
+			}
+			return
+		}
+		select {
+		case s.slots <- struct{}{}:
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() { <-s.slots }()
+				s.serveConn(nc)
+			}()
+		default:
+			select {
+			case s.busy <- struct{}{}:
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					defer func() { <-s.busy }()
+					s.refuseBusy(nc)
+				}()
+			default:
+				_ = nc.Close()
+			}
+		}
+	}
+}
+
+func (s *Server) hello() *protocol.Hello { return protocol.NewHello(s.cfg.Network, userAgent) }
+
+// refuseBusy tells a peer over MaxConns to come back later.
+func (s *Server) refuseBusy(nc net.Conn) {
+	cc := s.cfg.Conn
+	cc.HandshakeTimeout = busyHandshakeTimeout
+	pc := protocol.NewConn(nc, cc)
+	if _, err := pc.Handshake(s.life, s.hello()); err != nil {
+		return
+	}
+	_ = pc.CloseWithError(protocol.CodeBusy, "directory at connection capacity; retry later")
+}
+
+// serveConn runs one session: handshake, then Register and ListRequest
+// until the peer leaves, misbehaves, or the session lifetime ends.
+func (s *Server) serveConn(nc net.Conn) {
+	id := s.connID.Add(1)
+	log := s.log.With("conn", id)
+	ctx, cancel := context.WithTimeout(s.life, s.cfg.ConnLifetime)
+	defer cancel()
+	pc := protocol.NewConn(nc, s.cfg.Conn)
+	if _, err := pc.Handshake(ctx, s.hello()); err != nil {
+		log.Debug("directory handshake failed", "err", err)
+		return
+	}
+	defer pc.Close()
+	reg := newBucket(s.cfg.RegisterRate, s.cfg.RegisterBurst, s.cfg.Now)
+	lists := newBucket(s.cfg.ListRate, s.cfg.ListBurst, s.cfg.Now)
+	for {
+		msg, err := pc.Receive(ctx)
+		if err != nil {
+			switch {
+			case s.life.Err() != nil:
+				_ = pc.CloseWithError(protocol.CodeShutdown, "directory shutting down")
+			case ctx.Err() != nil:
+				log.Debug("directory session lifetime reached")
+				_ = pc.CloseWithError(protocol.CodeTimeout, "session lifetime exceeded")
+			default:
+				log.Debug("directory session ended", "err", err)
+			}
+			return
+		}
+		switch m := msg.(type) {
+		case *protocol.Register:
+			if !reg.allow() {
+				log.Debug("register rate exceeded; disconnecting")
+				_ = pc.CloseWithError(protocol.CodeRateLimited, "too many registrations on this connection")
+				return
+			}
+			var reply protocol.Message
+			var fatal bool
+			if !s.global.allow() {
+				reply = &protocol.Nack{Code: protocol.CodeBusy, Text: "directory busy verifying bonds; retry later"}
+			} else {
+				reply, fatal = s.register(ctx, m, log)
+			}
+			if err := pc.Send(ctx, reply); err != nil {
+				log.Debug("directory send failed", "err", err)
+				return
+			}
+			if fatal {
+				_ = pc.CloseWithError(protocol.CodeInvalidSignature, "forged bond certificate")
+				return
+			}
+		case *protocol.ListRequest:
+			if !lists.allow() {
+				log.Debug("list rate exceeded; disconnecting")
+				_ = pc.CloseWithError(protocol.CodeRateLimited, "too many list requests on this connection")
+				return
+			}
+			reply, err := s.listReply(ctx)
+			if err != nil {
+				log.Warn("directory list failed", "err", err)
+				_ = pc.CloseWithError(protocol.CodeInternal, "directory cannot read its list; retry later")
+				return
+			}
+			if err := pc.Send(ctx, reply); err != nil {
+				log.Debug("directory send failed", "err", err)
+				return
+			}
+			log.Debug("list served", "entries", len(reply.Entries))
+		default:
+			log.Debug("unexpected message; disconnecting", "type", msg.Type())
+			_ = pc.CloseWithError(protocol.CodeProtocolViolation, "unexpected "+msg.Type().String()+" at a directory")
+			return
+		}
+	}
+}
+
+// register verifies and stores one registration. fatal means the peer
+// misbehaved (a forged certificate) and the session ends after the Nack.
+func (s *Server) register(ctx context.Context, m *protocol.Register, log *slog.Logger) (reply protocol.Message, fatal bool) {
+	p := &m.Proof
+	op := p.BondOutPoint
+	nack := func(code protocol.ErrorCode, text string) *protocol.Nack {
+		return &protocol.Nack{Code: code, Text: clip(text)}
+	}
+	if m.Addr != p.Addr {
+		log.Debug("registration refused", "bond", op, "reason", protocol.CodeBondOnionMismatch, "addr", m.Addr)
+		return nack(protocol.CodeBondOnionMismatch, "certificate is for another address than the one registered"), false
+	}
+	cert, sig := CertFromProof(p)
+	vctx, cancel := context.WithTimeout(ctx, s.cfg.VerifyTimeout)
+	value, err := s.cfg.Verify(vctx, cert, sig, m.Addr)
+	cancel()
+	if err != nil {
+		code, ok := ReasonCode(err)
+		if !ok {
+			log.Warn("cannot verify bond", "bond", op, "err", err)
+			return nack(protocol.CodeInternal, "directory cannot check bonds right now; retry later"), false
+		}
+		log.Info("registration refused", "bond", op, "reason", code)
+		log.Debug("registration refused", "bond", op, "addr", m.Addr, "err", err)
+		return nack(code, err.Error()), code == protocol.CodeBondForged
+	}
+	now := s.cfg.Now()
+	e := &Entry{Addr: m.Addr, Proof: *p, BondValue: value, FirstSeen: now, LastSeen: now, VerifiedAt: now}
+	prev, evicted, err := s.store.upsert(ctx, e, s.cfg.MaxEntries)
+	switch {
+	case errors.Is(err, errFull):
+		log.Info("registration refused", "bond", op, "reason", protocol.CodeDirectoryFull)
+		return nack(protocol.CodeDirectoryFull, fmt.Sprintf("directory lists %d bonds, all worth more", s.cfg.MaxEntries)), false
+	case err != nil:
+		log.Warn("cannot store registration", "bond", op, "err", err)
+		return nack(protocol.CodeInternal, "directory cannot store the entry; retry later"), false
+	}
+	if evicted != nil {
+		log.Info("least valuable bond evicted", "bond", *evicted)
+	}
+	switch {
+	case prev == "":
+		log.Info("maker registered", "bond", op, "value", value)
+	case prev != m.Addr:
+		log.Info("maker address replaced", "bond", op, "value", value)
+		log.Debug("maker address replaced", "bond", op, "old", prev, "new", m.Addr)
+	default:
+		log.Debug("maker refreshed", "bond", op, "value", value)
+	}
+	return &protocol.RegisterAck{TTLSeconds: ttlSeconds(s.cfg.EntryTTL)}, false
+}
+
+// ttlSeconds rounds up, so a sub-second test TTL is never announced as 0.
+func ttlSeconds(d time.Duration) uint32 {
+	return uint32(min(math.Ceil(d.Seconds()), math.MaxUint32))
+}
+
+func (s *Server) listReply(ctx context.Context) (*protocol.ListReply, error) {
+	es, err := s.store.list(ctx, s.cfg.Now().Add(-s.cfg.EntryTTL), protocol.MaxDirEntries)
+	if err != nil {
+		return nil, err
+	}
+	r := &protocol.ListReply{Entries: make([]protocol.DirEntry, len(es))}
+	for i := range es {
+		r.Entries[i] = es[i].DirEntry()
+	}
+	return r, nil
+}
+
+// Entries returns the live (unexpired) entries, most valuable first.
+func (s *Server) Entries(ctx context.Context) ([]Entry, error) {
+	s.mu.Lock()
+	st := s.store
+	running := s.started && !s.stopped
+	s.mu.Unlock()
+	if !running {
+		return nil, ErrServerStopped
+	}
+	return st.list(ctx, s.cfg.Now().Add(-s.cfg.EntryTTL), protocol.MaxDirEntries)
+}
+
+func (s *Server) sweepLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.life.Done():
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+func (s *Server) sweep() {
+	n, err := s.store.sweep(s.life, s.cfg.Now().Add(-s.cfg.EntryTTL))
+	switch {
+	case err != nil && s.life.Err() == nil:
+		s.log.Warn("directory sweep failed", "err", err)
+	case n > 0:
+		s.log.Info("expired entries removed", "count", n)
+	}
+}
+
+func (s *Server) reverifyLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.ReverifyInterval)
+	defer t.Stop()
+	s.reverify() // entries loaded from disk are checked at once
+	for {
+		select {
+		case <-s.life.Done():
+			return
+		case <-t.C:
+			s.reverify()
+		case done := <-s.reverifyNow:
+			s.reverify()
+			close(done)
+		}
+	}
+}
+
+// Reverify runs one re-verification pass now and returns when it is done
+// (operators and tests; the server also runs one every ReverifyInterval).
+func (s *Server) Reverify(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case s.reverifyNow <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reverify checks every stored entry on the chain again: bonds refused
+// now (spent, lock or certificate expired, reorged away) are deleted;
+// if the node cannot be asked the pass stops and the entries stay.
+func (s *Server) reverify() {
+	es, err := s.store.all(s.life)
+	if err != nil {
+		if s.life.Err() == nil {
+			s.log.Warn("re-verification: cannot read entries", "err", err)
+		}
+		return
+	}
+	var dropped int
+	for i := range es {
+		e := &es[i]
+		cert, sig := CertFromProof(&e.Proof)
+		ctx, cancel := context.WithTimeout(s.life, s.cfg.VerifyTimeout)
+		value, err := s.cfg.Verify(ctx, cert, sig, e.Addr)
+		cancel()
+		if s.life.Err() != nil {
+			return
+		}
+		if err != nil {
+			code, ok := ReasonCode(err)
+			if !ok {
+				s.log.Warn("re-verification stopped: cannot check bonds", "err", err)
+				return
+			}
+			gone, derr := s.store.deleteIfUnchanged(s.life, e)
+			if derr != nil {
+				s.log.Warn("re-verification: cannot delete entry", "bond", e.Proof.BondOutPoint, "err", derr)
+				continue
+			}
+			if gone {
+				dropped++
+				s.log.Info("bond dropped on re-verification", "bond", e.Proof.BondOutPoint, "reason", code)
+				s.log.Debug("bond dropped on re-verification", "bond", e.Proof.BondOutPoint, "addr", e.Addr, "err", err)
+			}
+			continue
+		}
+		if err := s.store.markVerified(s.life, e, value, s.cfg.Now()); err != nil && s.life.Err() == nil {
+			s.log.Warn("re-verification: cannot update entry", "bond", e.Proof.BondOutPoint, "err", err)
+		}
+	}
+	s.log.Debug("re-verification pass done", "checked", len(es), "dropped", dropped)
+}
