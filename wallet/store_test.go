@@ -12,6 +12,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/onionswap/onionswap/internal/sqlitedb"
 	"github.com/onionswap/onionswap/wallet/keys"
 )
 
@@ -64,11 +65,11 @@ func dirListing(t *testing.T, dir string) []string {
 }
 
 func TestMigrations(t *testing.T) {
-	ms, err := migrations()
+	ms, err := sqlitedb.Migrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].version != 1 {
+	if len(ms) == 0 || ms[0].Version != 1 {
 		t.Fatalf("migrations: %+v", ms)
 	}
 	ctx := context.Background()

@@ -6,44 +6,32 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/url"
 	"os"
 	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
-	"github.com/mattn/go-sqlite3"
 
+	"github.com/onionswap/onionswap/internal/sqlitedb"
 	"github.com/onionswap/onionswap/protocol"
 )
 
-// The directory's SQLite file follows the wallet store (wallet/store.go):
-// settings in the DSN so every pooled connection has them, numbered
-// embedded migrations applied with PRAGMA user_version in the same
-// transaction, and ExecTx retried on busy with a random delay.
+// The directory's SQLite file uses the plumbing shared with the wallet
+// (package internal/sqlitedb): settings in the DSN so every pooled
+// connection has them (WAL so List never blocks a registration;
+// synchronous=FULL because an Ack promises the maker its entry survives a
+// crash; _txlock=immediate so read-then-write transactions such as the
+// capacity check cannot deadlock), numbered embedded migrations applied with
+// PRAGMA user_version in the same transaction, and ExecTx retried on busy
+// with a random delay.
 //
 //go:embed migrations/*.sql
-var migrationFS embed.FS
+var migrationFiles embed.FS
 
-const (
-	// busyTimeoutMs: wait for the write lock before SQLITE_BUSY (lnd's
-	// default, as in the wallet store).
-	busyTimeoutMs = 5000
-	// maxOpenConns: one writer plus one concurrent reader (lnd's
-	// DefaultSqliteMaxConns, as in the wallet store).
-	maxOpenConns = 2
-	// ExecTx retries (lnd sqldb): on busy/locked only, random delay in
-	// [retryMinDelay, retryMaxDelay], at most txRetries times.
-	txRetries     = 10
-	retryMinDelay = 20 * time.Millisecond
-	retryMaxDelay = 500 * time.Millisecond
-)
+// migrationFS is the migrations directory itself.
+var migrationFS = sqlitedb.MustSub(migrationFiles, "migrations")
 
 // Store errors.
 var (
@@ -55,47 +43,6 @@ var (
 	// much as the new one.
 	errFull = errors.New("directory full")
 )
-
-// dsn: WAL so List never blocks a registration; synchronous=FULL because
-// an Ack promises the maker its entry survives a crash; _txlock=immediate
-// so read-then-write transactions (the capacity check) cannot deadlock.
-func dsn(p string) string {
-	return "file:" + (&url.URL{Path: p}).EscapedPath() + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=" +
-		strconv.Itoa(busyTimeoutMs) + "&_foreign_keys=on&_txlock=immediate"
-}
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	ents, err := migrationFS.ReadDir("migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range ents {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
-			return nil, fmt.Errorf("migration file %q is not NNNN_name.sql", e.Name())
-		}
-		b, err := migrationFS.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
 
 // Entry is one listed maker as the directory stores it.
 type Entry struct {
@@ -113,110 +60,35 @@ func (e *Entry) DirEntry() protocol.DirEntry {
 }
 
 type store struct {
-	db *sql.DB
+	sdb *sqlitedb.DB
+	db  *sql.DB
 }
 
-// openStore opens or creates the database at p and migrates it.
+// openStore opens or creates the database at p, checks it (quick_check)
+// and migrates it.
 func openStore(ctx context.Context, p string) (*store, error) {
 	if err := os.MkdirAll(path.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("directory db: %w", err)
 	}
-	_, statErr := os.Stat(p)
-	created := errors.Is(statErr, os.ErrNotExist)
-	db, err := sql.Open("sqlite3", dsn(p))
+	sdb, err := sqlitedb.Open(ctx, p, sqlitedb.Options{
+		Migrations: migrationFS,
+		Mode:       sqlitedb.OpenOrCreate,
+		FileMode:   0o600,
+		QuickCheck: true,
+		Errors:     sqlitedb.Errors{Corrupt: ErrCorrupt, NewerSchema: ErrNewerSchema},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("directory db: %w", err)
 	}
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &store{db: db}
-	var res string
-	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&res); err != nil {
-		db.Close()
-		return nil, corruptOr(fmt.Errorf("directory db %s: %w", p, err))
-	}
-	if res != "ok" {
-		db.Close()
-		return nil, fmt.Errorf("%w: %s: quick_check: %s", ErrCorrupt, p, res)
-	}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if created {
-		_ = os.Chmod(p, 0o600)
-	}
-	return s, nil
+	return &store{sdb: sdb, db: sdb.SQL()}, nil
 }
 
-func corruptOr(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB) {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	return err
-}
-
-func (s *store) migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	var v int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return corruptOr(fmt.Errorf("read schema version: %w", err))
-	}
-	if v > len(ms) {
-		return fmt.Errorf("%w: schema version %d, this build knows up to %d", ErrNewerSchema, v, len(ms))
-	}
-	for _, m := range ms[v:] {
-		err := s.execTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
-			}
-			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version))
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *store) close() error { return s.db.Close() }
+func (s *store) close() error { return s.sdb.Close() }
 
 // execTx runs fn in one immediate transaction, retried on busy/locked
 // (fn must have no side effects outside tx).
 func (s *store) execTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	for attempt := 0; ; attempt++ {
-		err := s.execTxOnce(ctx, fn)
-		if err == nil || !isBusy(err) || attempt >= txRetries {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
-		case <-time.After(retryMinDelay + rand.N(retryMaxDelay-retryMinDelay)):
-		}
-	}
-}
-
-func (s *store) execTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-func isBusy(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+	return s.sdb.ExecTx(ctx, fn)
 }
 
 func ms(t time.Time) int64          { return t.UnixMilli() }
