@@ -182,6 +182,11 @@ func (w *Wallet) handleEvent(ctx context.Context, ev chain.Event) error {
 		return fmt.Errorf("wallet: applying %s of %v: %w", ev.Kind, ev.OutPoint, err)
 	}
 	w.watchScripts(ctx, added)
+	for _, h := range w.extraHandlers() {
+		if err := h(ctx, ev); err != nil {
+			return fmt.Errorf("wallet: event handler for %s of %v: %w", ev.Kind, ev.OutPoint, err)
+		}
+	}
 	return nil
 }
 

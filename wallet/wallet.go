@@ -105,6 +105,9 @@ type Wallet struct {
 	closed      atomic.Bool
 	closeOnce   sync.Once
 	startOnce   sync.Once
+
+	hmu      sync.Mutex
+	handlers []chain.Handler // AddEventHandler
 }
 
 // CreateOptions for Create.

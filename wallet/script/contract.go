@@ -10,12 +10,11 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 )
 
-// HashlockCSV is the relative timelock (in blocks) of the hashlock branch.
-// One block means the contract transaction must confirm before any spend of
-// its output is valid, which rules out mempool pinning of the contract tx by
-// a low-fee child (see doc.go). The hashlock spend uses it as nSequence; the
-// protocol's reaction-time margins must add it to the claimant's delay.
-const HashlockCSV = 1
+// HashlockSequence is the nSequence of a hashlock spend. The hashlock
+// branch has no relative timelock (design decision 7, see doc.go), so the
+// claim may spend an unconfirmed contract transaction and pay for it (child
+// pays for parent); SequenceNoRelLock disables BIP68 for the input.
+const HashlockSequence = SequenceNoRelLock
 
 // PreimageLen is the only preimage length the hashlock branch accepts.
 const PreimageLen = 32
@@ -27,17 +26,17 @@ const PreimageLen = 32
 // the protocol's own minimum is far higher.
 const MinContractCSV = 1
 
-// Contract script length bounds: fixed part 102 bytes (see the layout in
+// Contract script length bounds: fixed part 101 bytes (see the layout in
 // Script) plus the CSV push: 1 byte (OP_1..OP_16), 2 (17..127),
 // 3 (128..32767) or 4 (32768..65535, needs a sign byte).
 const (
-	contractFixedLen   = 102
+	contractFixedLen   = 101
 	MinContractLen     = contractFixedLen + 1
 	MaxContractLen     = contractFixedLen + 4
-	contractCSVOffset  = 98
+	contractCSVOffset  = 97
 	contractHashOffset = 7
 	contractHLKeyOff   = 29
-	contractTLKeyOff   = 65
+	contractTLKeyOff   = 64
 )
 
 // ErrNotContract is returned by ParseContract for anything that is not
@@ -49,8 +48,8 @@ var ErrInvalidCSV = errors.New("script: contract CSV out of range")
 
 // Contract is the HTLC that secures each swap output when the parties do not
 // cooperate. HashlockKey (the receiver) can spend with the preimage of Hash
-// one block after the contract tx confirms; TimelockKey (the sender) can
-// spend CSV blocks after it confirms.
+// at any time, even while the contract tx is unconfirmed; TimelockKey (the
+// sender) can spend CSV blocks after it confirms.
 type Contract struct {
 	Hash        [20]byte // HASH160(preimage)
 	HashlockKey *btcec.PublicKey
@@ -62,16 +61,16 @@ type Contract struct {
 //
 //	OP_SIZE 32 OP_EQUAL
 //	OP_IF
-//	    OP_HASH160 <Hash> OP_EQUALVERIFY <HashlockKey> OP_1
+//	    OP_HASH160 <Hash> OP_EQUALVERIFY <HashlockKey>
 //	OP_ELSE
-//	    <TimelockKey> <CSV>
+//	    <TimelockKey> <CSV> OP_CHECKSEQUENCEVERIFY OP_DROP
 //	OP_ENDIF
-//	OP_CHECKSEQUENCEVERIFY OP_DROP OP_CHECKSIG
+//	OP_CHECKSIG
 //
 // Byte layout (offsets): 0 OP_SIZE, 1-2 push 32, 3 OP_EQUAL, 4 OP_IF,
 // 5 OP_HASH160, 6-26 push Hash, 27 OP_EQUALVERIFY, 28-61 push HashlockKey,
-// 62 OP_1, 63 OP_ELSE, 64-97 push TimelockKey, 98.. minimal push of CSV,
-// then OP_ENDIF OP_CHECKSEQUENCEVERIFY OP_DROP OP_CHECKSIG.
+// 62 OP_ELSE, 63-96 push TimelockKey, 97.. minimal push of CSV, then
+// OP_CHECKSEQUENCEVERIFY OP_DROP OP_ENDIF OP_CHECKSIG.
 // The branch is selected by the size of the top witness element (32 bytes =
 // preimage, anything else = a signature for the refund), see doc.go.
 func (c *Contract) Script() ([]byte, error) {
@@ -90,11 +89,11 @@ func (c *Contract) Script() ([]byte, error) {
 		AddOp(txscript.OP_SIZE).AddInt64(PreimageLen).AddOp(txscript.OP_EQUAL).
 		AddOp(txscript.OP_IF).
 		AddOp(txscript.OP_HASH160).AddData(c.Hash[:]).AddOp(txscript.OP_EQUALVERIFY).
-		AddData(c.HashlockKey.SerializeCompressed()).AddInt64(HashlockCSV).
+		AddData(c.HashlockKey.SerializeCompressed()).
 		AddOp(txscript.OP_ELSE).
 		AddData(c.TimelockKey.SerializeCompressed()).AddInt64(int64(c.CSV)).
-		AddOp(txscript.OP_ENDIF).
 		AddOp(txscript.OP_CHECKSEQUENCEVERIFY).AddOp(txscript.OP_DROP).
+		AddOp(txscript.OP_ENDIF).
 		AddOp(txscript.OP_CHECKSIG).Script()
 }
 
@@ -110,7 +109,7 @@ func (c *Contract) PkScript() ([]byte, error) {
 // ParseContract extracts the contract terms from a witness script and
 // refuses anything that is not exactly what Contract.Script produces for
 // those terms (non-minimal pushes, uncompressed or invalid keys, CSV 0,
-// trailing bytes, a different hashlock CSV, another opcode anywhere).
+// trailing bytes, another opcode anywhere).
 // Counterparties send us scripts; we only sign for scripts we could have
 // built ourselves.
 func ParseContract(script []byte) (*Contract, error) {

@@ -21,18 +21,18 @@
 //
 // # HTLC contract
 //
-// The contract output pays P2WSH of this script (102–106 bytes depending on
+// The contract output pays P2WSH of this script (102–105 bytes depending on
 // the size of the CSV push):
 //
 //	OP_SIZE 32 OP_EQUAL
 //	OP_IF
-//	    OP_HASH160 <H:20> OP_EQUALVERIFY <hashlock_pk:33> OP_1
+//	    OP_HASH160 <H:20> OP_EQUALVERIFY <hashlock_pk:33>
 //	OP_ELSE
-//	    <timelock_pk:33> <csv>
+//	    <timelock_pk:33> <csv> OP_CHECKSEQUENCEVERIFY OP_DROP
 //	OP_ENDIF
-//	OP_CHECKSEQUENCEVERIFY OP_DROP OP_CHECKSIG
+//	OP_CHECKSIG
 //
-//	hex: 82 0120 87 63 a9 14<H> 88 21<hashlock_pk> 51 67 21<timelock_pk> <push(csv)> 68 b2 75 ac
+//	hex: 82 0120 87 63 a9 14<H> 88 21<hashlock_pk> 67 21<timelock_pk> <push(csv)> b2 75 68 ac
 //
 // Why this shape:
 //   - The branch is chosen by the size of the top witness element, so the
@@ -51,34 +51,27 @@
 //     neither spend is malleable.
 //   - Hash: HASH160 (RIPEMD160(SHA256(preimage))), 20 bytes, as in the
 //     legacy CoinSwap protocol.
-//   - Both branches end in the same OP_CHECKSEQUENCEVERIFY, with 1 on the
-//     hashlock branch and csv on the timelock branch.
 //
-// # The 1-block CSV on the hashlock branch (anti-pinning)
+// # No CSV on the hashlock branch (child pays for parent)
 //
-// We keep Belcher's design (also teleport and citadel coinswap before
-// commit fb393e23): the hashlock branch carries a relative timelock of
-// one block. Because both branches have CSV ≥ 1, no spend of the contract
-// output is valid until the contract transaction has confirmed. A
-// counterparty therefore cannot attach a large, low-fee child (a hashlock
-// spend) to an unconfirmed contract transaction to pin it in the mempool
-// (BIP125 rule 3/5 pinning) and delay its confirmation past the other hop's
-// timelock.
-//
-// Consequence for the timelock margins: after the contract tx confirms at
-// height c, the hashlock claim can enter block c+1 at the earliest, while the
-// timelock refund can enter block c+csv. The hashlock claimant's real window
-// is therefore csv−1 blocks, and a party who learns the preimage on another
-// hop needs one extra block after its own contract confirms. The protocol's
-// reaction-time constants (the difference between consecutive hops' CSVs and
-// the minimum CSV) must include this extra block; HashlockCSV is exported so
-// they can refer to it.
+// Belcher's design (teleport, citadel coinswap before commit fb393e23) put
+// a 1-block CSV on the hashlock branch so that no child could spend an
+// unconfirmed contract tx (anti-pinning). onionswap follows the lead's
+// design decision 7 instead: the hashlock branch has no relative lock, so
+// the hashlock claim can spend the contract tx while it is in the mempool
+// and pay a fee that carries it (CPFP) when the pre-signed contract fee is
+// too low for the market. Pinning by a low-fee hashlock child reveals the
+// preimage in the mempool, where every upstream party's watcher reads it
+// and uses it on its own hop: no loss. The timelock spend (CSV ≥ 1) can
+// never be a CPFP child, so the contract fee rate itself carries a safety
+// multiplier (node/swap). The hashlock claimant's window is the full csv
+// blocks after the contract confirms.
 //
 // # Spend rules (all transactions are version 2)
 //
 //	contract tx       1 input (funding 2-of-2), nSequence 0xfffffffd, nLockTime 0,
 //	                  1 output P2WSH(contract) = funding value − fee
-//	hashlock spend    witness {sig, preimage(32), script}, nSequence = 1 (HashlockCSV)
+//	hashlock spend    witness {sig, preimage(32), script}, nSequence 0xfffffffd (HashlockSequence)
 //	timelock spend    witness {sig, script},               nSequence = csv
 //	cooperative spend witness {<empty>, sig_low, sig_high, multisig script},
 //	                  nSequence 0xfffffffd, nLockTime 0

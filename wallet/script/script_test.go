@@ -34,8 +34,8 @@ func TestGoldenContractScripts(t *testing.T) {
 	// The template, independently of the builder: fixed bytes around the fields.
 	c, s := testContract(t, 144)
 	want := "82012087" + "63a914" + hex.EncodeToString(c.Hash[:]) + "88" +
-		"21" + hex.EncodeToString(c.HashlockKey.SerializeCompressed()) + "51" + "67" +
-		"21" + hex.EncodeToString(c.TimelockKey.SerializeCompressed()) + "029000" + "68b275ac"
+		"21" + hex.EncodeToString(c.HashlockKey.SerializeCompressed()) + "67" +
+		"21" + hex.EncodeToString(c.TimelockKey.SerializeCompressed()) + "029000" + "b27568ac"
 	if got := hex.EncodeToString(s); got != want {
 		t.Fatalf("template:\n got %s\nwant %s", got, want)
 	}
@@ -273,7 +273,7 @@ func TestDustAndFees(t *testing.T) {
 	}{
 		{"overhead", TxOverheadVSize, 11}, {"p2wpkh in", P2WPKHInputVSize, 68},
 		{"2-of-2 in", MultisigInputVSize, 96}, {"hashlock in", HashlockInputVSize, 95},
-		{"timelock in", TimelockInputVSize, 87}, {"bond in", BondInputVSize, 70},
+		{"timelock in", TimelockInputVSize, 86}, {"bond in", BondInputVSize, 70},
 		{"p2wpkh out", P2WPKHOutputVSize, 31}, {"p2wsh out", P2WSHOutputVSize, 43},
 	}
 	for _, v := range vs {

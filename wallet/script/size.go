@@ -36,9 +36,9 @@ const (
 	// + (1+71 script) = 384 (96 vB).
 	MultisigInputWeight = inputBaseWeight + 1 + 1 + 2*73 + 1 + MultisigScriptLen
 	// HashlockInputWeight: 164 + 1 + (1+72 sig) + (1+32 preimage)
-	// + (1+106 script, CSV push of up to 4 bytes) = 378 (94.5 vB).
+	// + (1+105 script, CSV push of up to 4 bytes) = 377 (94.25 vB).
 	HashlockInputWeight = inputBaseWeight + 1 + 73 + 1 + PreimageLen + 1 + MaxContractLen
-	// TimelockInputWeight: 164 + 1 + (1+72 sig) + (1+106 script) = 345 (86.25 vB).
+	// TimelockInputWeight: 164 + 1 + (1+72 sig) + (1+105 script) = 344 (86 vB).
 	TimelockInputWeight = inputBaseWeight + 1 + 73 + 1 + MaxContractLen
 	// BondInputWeight: 164 + 1 + (1+72 sig) + (1+41 script: push 33-byte key,
 	// OP_CHECKSIGVERIFY, push of a ≤4-byte height, OP_CLTV) = 280 (70 vB).
@@ -58,7 +58,7 @@ const (
 	P2WPKHInputVSize   = (P2WPKHInputWeight + 3) / 4   // 68
 	MultisigInputVSize = (MultisigInputWeight + 3) / 4 // 96
 	HashlockInputVSize = (HashlockInputWeight + 3) / 4 // 95
-	TimelockInputVSize = (TimelockInputWeight + 3) / 4 // 87
+	TimelockInputVSize = (TimelockInputWeight + 3) / 4 // 86
 	BondInputVSize     = (BondInputWeight + 3) / 4     // 70
 	P2WPKHOutputVSize  = P2WPKHOutputWeight / 4        // 31
 	P2WSHOutputVSize   = P2WSHOutputWeight / 4         // 43

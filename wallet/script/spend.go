@@ -52,11 +52,12 @@ func NewContractTx(funding wire.OutPoint, fundingValue int64, contractScript []b
 }
 
 // HashlockSpendTx builds and signs the hashlock claim of a contract output:
-// version 2, nSequence = HashlockCSV (the script's 1-block CSV), witness
+// version 2, nSequence = HashlockSequence (no relative lock), witness
 // {sig, preimage, script}, one output paying value − fee to dest. key must be
 // the contract's hashlock key and preimage must hash to its Hash. The result
-// has passed Verify. The node accepts it once the contract tx has one
-// confirmation.
+// has passed Verify. The node accepts it as soon as the contract tx is in
+// its mempool, so the claim can carry the contract tx (child pays for
+// parent: give it a fee covering both).
 func HashlockSpendTx(contractOut wire.OutPoint, value int64, contractScript []byte,
 	preimage [32]byte, key *btcec.PrivateKey, dest []byte, fee int64) (*wire.MsgTx, error) {
 
@@ -73,7 +74,7 @@ func HashlockSpendTx(contractOut wire.OutPoint, value int64, contractScript []by
 	if PreimageHash(preimage) != c.Hash {
 		return nil, ErrBadPreimage
 	}
-	tx, err := singleSpend(contractOut, HashlockCSV, 0, value, dest, fee)
+	tx, err := singleSpend(contractOut, HashlockSequence, 0, value, dest, fee)
 	if err != nil {
 		return nil, err
 	}

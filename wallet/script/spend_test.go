@@ -112,7 +112,7 @@ func TestHashlockSpend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tx.Version != 2 || tx.TxIn[0].Sequence != HashlockCSV || tx.LockTime != 0 {
+	if tx.Version != 2 || tx.TxIn[0].Sequence != HashlockSequence || tx.LockTime != 0 {
 		t.Fatalf("hashlock template: v%d seq %d lt %d", tx.Version, tx.TxIn[0].Sequence, tx.LockTime)
 	}
 	w := tx.TxIn[0].Witness
@@ -151,11 +151,6 @@ func TestHashlockSpend(t *testing.T) {
 		{"33-byte preimage", func(tx *wire.MsgTx) { tx.TxIn[0].Witness[1] = long }},
 		{"wrong preimage", func(tx *wire.MsgTx) { p := testPreimage("other"); tx.TxIn[0].Witness[1] = p[:] }},
 		{"empty preimage", func(tx *wire.MsgTx) { tx.TxIn[0].Witness[1] = nil }},
-		{"sequence 0 (hashlock CSV 1)", func(tx *wire.MsgTx) { resign(t, tx, f.contract, f.contractValue, f.hashlock, 0, 2) }},
-		{"sequence disable bit", func(tx *wire.MsgTx) {
-			resign(t, tx, f.contract, f.contractValue, f.hashlock, 1<<31|1, 2)
-		}},
-		{"tx version 1", func(tx *wire.MsgTx) { resign(t, tx, f.contract, f.contractValue, f.hashlock, 1, 1) }},
 		{"wrong key", func(tx *wire.MsgTx) { resign(t, tx, f.contract, f.contractValue, f.timelock, 1, 2) }},
 		{"sig for other tx", func(tx *wire.MsgTx) { tx.TxOut[0].Value-- }},
 		{"preimage with timelock layout", func(tx *wire.MsgTx) {
