@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// The largest message in a real swap: ProofOfFunding with 3 funding
-// transactions of 2 P2WPKH inputs (with witnesses) and 2 P2WPKH outputs.
+// The largest message in a real swap: SetupHop with 3 incoming outputs
+// (unsigned contract txs, sender signatures, nonces) and 3 next-hop keys.
 
-func BenchmarkEncodeProofOfFunding(b *testing.B) {
-	m := testProofOfFunding(3)
+func BenchmarkEncodeSetupHop(b *testing.B) {
+	m := testSetupHop(3)
 	frame, err := EncodeMessage(m)
 	if err != nil {
 		b.Fatal(err)
@@ -25,8 +25,8 @@ func BenchmarkEncodeProofOfFunding(b *testing.B) {
 	b.ReportMetric(float64(len(frame)), "frame-bytes")
 }
 
-func BenchmarkDecodeProofOfFunding(b *testing.B) {
-	frame, err := EncodeMessage(testProofOfFunding(3))
+func BenchmarkDecodeSetupHop(b *testing.B) {
+	frame, err := EncodeMessage(testSetupHop(3))
 	if err != nil {
 		b.Fatal(err)
 	}

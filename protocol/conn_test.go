@@ -139,7 +139,7 @@ func TestConnHandshakeAndExchange(t *testing.T) {
 				t.Fatalf("version %d, agent %q", a.Version(), b.PeerHello().UserAgent)
 			}
 			ctx := context.Background()
-			pof := testProofOfFunding(3)
+			pof := testSetupHop(3)
 			if err := a.Send(ctx, pof); err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func TestConnHandshakeAndExchange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := m.(*ProofOfFunding); !ok {
+			if _, ok := m.(*SetupHop); !ok {
 				t.Fatalf("got %T", m)
 			}
 			sa, sb := a.Stats(), b.Stats()

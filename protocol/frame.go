@@ -26,13 +26,12 @@ const (
 	HeaderSize = LengthSize + TypeSize
 
 	// MaxFrameLength is the global ceiling on the length field: 1 MiB.
-	// The largest legitimate messages are ProofOfFunding and
-	// ReqContractSigsAsRecvrAndSender at MaxFundingTxs (8) maximum-size
-	// funding transactions: ≈ 810–820 kB (maxProofOfFundingPayload,
-	// maxReqContractSigsAsRecvrAndSenderPayload; the compile-time checks
-	// below fail if that stops being true). A real 3-tx proof of funding
-	// is 2,093 bytes (see the benchmark), so the ceiling only bounds what a
-	// hostile peer can make us buffer.
+	// The largest legitimate messages are the directory's ListReply
+	// (MaxDirEntries entries) and SetupHop at MaxFundingTxs (8) outputs
+	// (≈ 13 kB: no funding transaction is ever sent, only outpoints); the
+	// compile-time checks below fail if one stops fitting. A real 3-output
+	// SetupHop is ~1.5 kB (see the benchmark), so the ceiling only bounds
+	// what a hostile peer can make us buffer.
 	MaxFrameLength = 1 << 20
 
 	// MaxFramePayload is the largest payload any type may declare.
@@ -46,9 +45,8 @@ const (
 // Compile-time proofs that every message's maximum fits a frame: the
 // conversion of a negative constant to uint does not compile.
 const (
-	_ = uint(MaxFramePayload - maxProofOfFundingPayload)
-	_ = uint(MaxFramePayload - maxReqContractSigsAsRecvrAndSenderPayload)
-	_ = uint(MaxFramePayload - maxReqContractSigsForSenderPayload)
+	_ = uint(MaxFramePayload - maxSetupHopPayload)
+	_ = uint(MaxFramePayload - maxSetupHopReplyPayload)
 	_ = uint(MaxFramePayload - maxListReplyPayload)
 )
 

@@ -54,27 +54,19 @@ func fuzzPayload(f *testing.F, typ MessageType) {
 	})
 }
 
-func FuzzHello(f *testing.F)                    { fuzzPayload(f, TypeHello) }
-func FuzzError(f *testing.F)                    { fuzzPayload(f, TypeError) }
-func FuzzPing(f *testing.F)                     { fuzzPayload(f, TypePing) }
-func FuzzPong(f *testing.F)                     { fuzzPayload(f, TypePong) }
-func FuzzOfferRequest(f *testing.F)             { fuzzPayload(f, TypeOfferRequest) }
-func FuzzOffer(f *testing.F)                    { fuzzPayload(f, TypeOffer) }
-func FuzzReqContractSigsForSender(f *testing.F) { fuzzPayload(f, TypeReqContractSigsForSender) }
-func FuzzRespContractSigsForSender(f *testing.F) {
-	fuzzPayload(f, TypeRespContractSigsForSender)
-}
-func FuzzProofOfFunding(f *testing.F) { fuzzPayload(f, TypeProofOfFunding) }
-func FuzzReqContractSigsAsRecvrAndSender(f *testing.F) {
-	fuzzPayload(f, TypeReqContractSigsAsRecvrAndSender)
-}
-func FuzzRespContractSigsForRecvrAndSender(f *testing.F) {
-	fuzzPayload(f, TypeRespContractSigsForRecvrAndSender)
-}
-func FuzzReqContractSigsForRecvr(f *testing.F)  { fuzzPayload(f, TypeReqContractSigsForRecvr) }
-func FuzzRespContractSigsForRecvr(f *testing.F) { fuzzPayload(f, TypeRespContractSigsForRecvr) }
-func FuzzHashPreimage(f *testing.F)             { fuzzPayload(f, TypeHashPreimage) }
-func FuzzPrivKeyHandover(f *testing.F)          { fuzzPayload(f, TypePrivKeyHandover) }
+func FuzzHello(f *testing.F)            { fuzzPayload(f, TypeHello) }
+func FuzzError(f *testing.F)            { fuzzPayload(f, TypeError) }
+func FuzzPing(f *testing.F)             { fuzzPayload(f, TypePing) }
+func FuzzPong(f *testing.F)             { fuzzPayload(f, TypePong) }
+func FuzzOfferRequest(f *testing.F)     { fuzzPayload(f, TypeOfferRequest) }
+func FuzzOffer(f *testing.F)            { fuzzPayload(f, TypeOffer) }
+func FuzzSetupHop(f *testing.F)         { fuzzPayload(f, TypeSetupHop) }
+func FuzzSetupHopReply(f *testing.F)    { fuzzPayload(f, TypeSetupHopReply) }
+func FuzzFundHop(f *testing.F)          { fuzzPayload(f, TypeFundHop) }
+func FuzzFundingBroadcast(f *testing.F) { fuzzPayload(f, TypeFundingBroadcast) }
+func FuzzPreimage(f *testing.F)         { fuzzPayload(f, TypePreimage) }
+func FuzzPrivKeyHandover(f *testing.F)  { fuzzPayload(f, TypePrivKeyHandover) }
+func FuzzAbort(f *testing.F)            { fuzzPayload(f, TypeAbort) }
 func FuzzWaitingFundingConfirmation(f *testing.F) {
 	fuzzPayload(f, TypeWaitingFundingConfirmation)
 }
@@ -161,7 +153,7 @@ func FuzzHandshake(f *testing.F) {
 	hello := goldenFrame(f, TypeHello)
 	f.Add(hello)
 	f.Add(append(bytes.Clone(hello), goldenFrame(f, TypePing)...))
-	f.Add(append(bytes.Clone(hello), goldenFrame(f, TypeProofOfFunding)...))
+	f.Add(append(bytes.Clone(hello), goldenFrame(f, TypeSetupHop)...))
 	f.Add(goldenFrame(f, TypeError))
 	f.Add(goldenFrame(f, TypeOffer))
 	f.Fuzz(func(t *testing.T, data []byte) {

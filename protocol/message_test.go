@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"github.com/btcsuite/btcd/wire"
 	"io"
 	"os"
 	"path/filepath"
@@ -123,13 +124,20 @@ func TestMalformed(t *testing.T) {
 	okPing := mustFrame(t, &Ping{Nonce: 1})
 	errFrame := mustFrame(t, &Error{Code: CodeInternal, Text: "x"})
 	trailing := frameOf(TypeError, append(append([]byte{}, errFrame[HeaderSize:]...), 0xff))
+	// contractBlob: a SetupHopReply whose one outgoing output carries tx
+	// as its contract transaction.
 	contractBlob := func(tx []byte) []byte {
 		return payloadWith(func(w *Writer) {
 			w.Fixed(id[:])
+			w.U16(0)
 			w.U16(1)
+			w.OutPoint(wire.OutPoint{Hash: testHash(1)})
+			w.Amount("v", 1000)
 			w.Script("s", testMultisig(1))
+			w.PubKey("k", testPub(2))
 			w.U32(uint32(len(tx)))
 			w.Fixed(tx)
+			w.Sig("sig", testSig(3))
 		})
 	}
 	var ctx bytes.Buffer
@@ -156,34 +164,33 @@ func TestMalformed(t *testing.T) {
 		{name: "truncated payload", in: okPing[:len(okPing)-1], wantErr: ErrTruncated, field: "Payload", index: -1},
 		{name: "trailing bytes", in: trailing, wantErr: ErrTrailingBytes},
 		{name: "unknown even type", in: frameOf(0x0700, []byte{1, 2, 3}), wantErr: ErrUnknownRequired, field: "Type", index: -1},
-		{name: "oversized list count", in: frameOf(TypeRespContractSigsForSender, payloadWith(func(w *Writer) {
+		{name: "oversized list count", in: frameOf(TypeFundHop, payloadWith(func(w *Writer) {
 			w.Fixed(id[:])
 			w.U16(MaxFundingTxs + 1)
-		})), wantErr: ErrFieldTooLarge, field: "Sigs", index: -1},
+		})), wantErr: ErrFieldTooLarge, field: "ReceiverSigs", index: -1},
 		{name: "list count beyond bytes left", in: frameOf(TypeListReply, []byte{0x03, 0xe8}), wantErr: ErrTruncated, field: "Entries", index: -1},
 		{name: "invalid pubkey", in: frameOf(TypeOffer, badPub), wantErr: ErrInvalidField, field: "TweakablePoint", index: -1},
-		{name: "oversized tx blob", in: frameOf(TypeReqContractSigsForRecvr, contractBlob(make([]byte, MaxContractTxSize+1))),
-			wantErr: ErrFieldTooLarge, field: "Txs[].ContractTx", index: 0},
-		{name: "non-canonical tx blob", in: frameOf(TypeReqContractSigsForRecvr, contractBlob(nonCanonicalTx)),
-			wantErr: ErrNonCanonical, field: "Txs[].ContractTx", index: 0},
-		{name: "garbage tx blob", in: frameOf(TypeReqContractSigsForRecvr, contractBlob(bytes.Repeat([]byte{0xff}, 80))),
-			wantErr: ErrInvalidField, field: "Txs[].ContractTx", index: 0},
-		{name: "signature with trailing byte", in: frameOf(TypeRespContractSigsForRecvr, payloadWith(func(w *Writer) {
+		{name: "oversized tx blob", in: frameOf(TypeSetupHopReply, contractBlob(make([]byte, MaxContractTxSize+1))),
+			wantErr: ErrFieldTooLarge, field: "Outgoing[].ContractTx", index: 0},
+		{name: "non-canonical tx blob", in: frameOf(TypeSetupHopReply, contractBlob(nonCanonicalTx)),
+			wantErr: ErrNonCanonical, field: "Outgoing[].ContractTx", index: 0},
+		{name: "garbage tx blob", in: frameOf(TypeSetupHopReply, contractBlob(bytes.Repeat([]byte{0xff}, 80))),
+			wantErr: ErrInvalidField, field: "Outgoing[].ContractTx", index: 0},
+		{name: "signature with trailing byte", in: frameOf(TypeFundHop, payloadWith(func(w *Writer) {
 			w.Fixed(id[:])
 			w.U16(1)
 			w.VarBytes("s", sigTrailing, 80)
-		})), wantErr: ErrNonCanonical, field: "Sigs[]", index: 0},
-		{name: "non-DER signature", in: frameOf(TypeRespContractSigsForRecvr, payloadWith(func(w *Writer) {
+		})), wantErr: ErrNonCanonical, field: "ReceiverSigs[]", index: 0},
+		{name: "non-DER signature", in: frameOf(TypeFundHop, payloadWith(func(w *Writer) {
 			w.Fixed(id[:])
 			w.U16(1)
 			w.VarBytes("s", bytes.Repeat([]byte{0x30}, 70), 80)
-		})), wantErr: ErrNonCanonical, field: "Sigs[]", index: 0},
+		})), wantErr: ErrNonCanonical, field: "ReceiverSigs[]", index: 0},
 		{name: "zero scalar", in: frameOf(TypePrivKeyHandover, payloadWith(func(w *Writer) {
 			w.Fixed(id[:])
 			w.U16(1)
-			w.Script("s", testMultisig(1))
 			w.Fixed(make([]byte, 32))
-		})), wantErr: ErrInvalidField, field: "Keys[].Key", index: 0},
+		})), wantErr: ErrInvalidField, field: "Keys[]", index: 0},
 		{name: "text not UTF-8", in: frameOf(TypeNack, []byte{0, 1, 0, 2, 0xc3, 0x28}), wantErr: ErrInvalidField, field: "Text", index: -1},
 		{name: "bad boolean", in: frameOf(TypeError, []byte{0, 1, 2}), wantErr: ErrNonCanonical, field: "HasSwapID", index: -1},
 		{name: "feature vector with leading zero", in: frameOf(TypeHello, payloadWith(func(w *Writer) {
@@ -243,9 +250,9 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 		msg  Message
 		want error
 	}{
-		{"too many sigs", &RespContractSigsForSender{Sigs: make([][]byte, MaxFundingTxs+1)}, ErrFieldTooLarge},
+		{"too many sigs", &FundHop{ReceiverSigs: make([][]byte, MaxFundingTxs+1)}, ErrFieldTooLarge},
 		{"nil pubkey", &Offer{}, ErrInvalidField},
-		{"bad sig", &RespContractSigsForRecvr{Sigs: [][]byte{{1, 2, 3}}}, ErrInvalidField},
+		{"bad sig", &FundHop{ReceiverSigs: [][]byte{{1, 2, 3}}}, ErrInvalidField},
 		{"text too long", &Nack{Text: strings.Repeat("x", MaxErrorTextLen+1)}, ErrFieldTooLarge},
 		{"address with space", &Register{Addr: "a b"}, ErrInvalidField},
 		{"negative amount", &Offer{BaseFee: -1}, ErrInvalidField},

@@ -2,17 +2,26 @@ package protocol
 
 import (
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 )
 
-// CoinSwap messages (taker ↔ maker), after coinswap-reference.md §2.2 with
-// these changes: every message that belongs to a swap starts with its
-// SwapID; floats became integers (fees in parts per billion, fee rates in
-// sat/kvB); a ProofOfFunding no longer carries a merkle proof (the maker
-// checks the funding output on its own node); next-hop nonces are NOT sent
-// to the previous maker (the taker keeps them and hands them to the maker
-// they belong to; the previous maker could check nothing with them).
-// The hello is the generic Hello. Flow and checks: coinswap-reference §2.6.
+// CoinSwap messages (taker ↔ maker) of the lead's swap design
+// (swap-design.md; the reference's messages, coinswap-reference.md §2.2,
+// were replaced). Every message that belongs to a swap starts with its
+// SwapID (a different random id per maker); fees are integers (parts per
+// billion, sat/kvB). Per maker and swap, over ONE connection:
+//
+//	RTT 1  OfferRequest            → Offer
+//	RTT 2  SetupHop                → SetupHopReply   (all contracts signed, nothing funded)
+//	RTT 3  FundHop                 → FundingBroadcast (maker's incoming confirmed)
+//	RTT 4  Preimage                → PrivKeyHandover, then PrivKeyHandover (one-way)
+//	       WaitingFundingConfirmation (one-way keep-alive), Abort (one-way, before funding)
+//
+// Contract transactions are sent unsigned (the receiver rebuilds and
+// compares them); signatures are strict DER without the sighash byte
+// (SIGHASH_ALL). Signed funding transactions are never sent: only their
+// outpoints (segwit txids are fixed before signing).
 
 // OfferRequest asks a maker for its current Offer. Empty payload.
 type OfferRequest struct{}
@@ -73,84 +82,218 @@ func (m *Offer) Decode(r *Reader) error {
 	return r.Err()
 }
 
-// ContractTxInfoForSender is one funding output's contract the sender
-// asks the receiver (maker) to sign. The nonces tweak the maker's
-// tweakable point into its multisig and hashlock keys.
+// IncomingOutput is one funding output of the hop that pays the maker
+// (hop i−1), as the maker must check and countersign it: the 2-of-2 holds
+// the maker's key P+MultisigNonce·G, the contract's hashlock key is
+// P+HashlockNonce·G, the timelock key is the sender's.
 //
+//	outpoint FundingOutPoint | u64 FundingValue | script MultisigScript |
 //	[32] MultisigNonce | [32] HashlockNonce | [33] TimelockPubKey |
-//	tx SendersContractTx (≤ MaxContractTxSize) | script MultisigRedeemScript |
-//	u64 FundingValue
-type ContractTxInfoForSender struct {
-	MultisigNonce        *btcec.PrivateKey
-	HashlockNonce        *btcec.PrivateKey
-	TimelockPubKey       *btcec.PublicKey
-	SendersContractTx    *wire.MsgTx
-	MultisigRedeemScript []byte
-	FundingValue         int64 // sat
+//	tx ContractTx (unsigned, ≤ MaxContractTxSize) | sig SenderSig
+type IncomingOutput struct {
+	FundingOutPoint wire.OutPoint
+	FundingValue    int64 // sat
+	MultisigScript  []byte
+	MultisigNonce   *btcec.PrivateKey
+	HashlockNonce   *btcec.PrivateKey
+	TimelockPubKey  *btcec.PublicKey
+	ContractTx      *wire.MsgTx
+	SenderSig       []byte // the hop sender's signature on ContractTx
 }
 
 const (
-	maxContractTxInfoForSender = ScalarSize*2 + PubKeySize + maxContractTxField + maxScriptField + amountSize
-	minContractTxInfoForSender = ScalarSize*2 + PubKeySize + u32Size + minTxSize + u16Size + amountSize
+	maxIncomingOutput = OutPointSize + amountSize + maxScriptField + 2*ScalarSize + PubKeySize + maxContractTxField + maxSigField
+	minIncomingOutput = OutPointSize + amountSize + u16Size + 2*ScalarSize + PubKeySize + minTxField + u16Size + MinSigLen
 )
 
-// ReqContractSigsForSender asks the receiver of a hop to sign the sender's
-// contract transactions.
+func (o *IncomingOutput) encode(w *Writer) {
+	w.OutPoint(o.FundingOutPoint)
+	w.Amount("Incoming[].FundingValue", o.FundingValue)
+	w.Script("Incoming[].MultisigScript", o.MultisigScript)
+	w.Scalar("Incoming[].MultisigNonce", o.MultisigNonce)
+	w.Scalar("Incoming[].HashlockNonce", o.HashlockNonce)
+	w.PubKey("Incoming[].TimelockPubKey", o.TimelockPubKey)
+	w.Tx("Incoming[].ContractTx", o.ContractTx, MaxContractTxSize)
+	w.Sig("Incoming[].SenderSig", o.SenderSig)
+}
+
+func (o *IncomingOutput) decode(r *Reader) {
+	o.FundingOutPoint = r.OutPoint("Incoming[].FundingOutPoint")
+	o.FundingValue = r.Amount("Incoming[].FundingValue")
+	o.MultisigScript = r.Script("Incoming[].MultisigScript")
+	o.MultisigNonce = r.Scalar("Incoming[].MultisigNonce")
+	o.HashlockNonce = r.Scalar("Incoming[].HashlockNonce")
+	o.TimelockPubKey = r.PubKey("Incoming[].TimelockPubKey")
+	o.ContractTx = r.Tx("Incoming[].ContractTx", MaxContractTxSize)
+	o.SenderSig = r.Sig("Incoming[].SenderSig")
+}
+
+// NextHopKeys are the receiver's keys of one outgoing output (hop i),
+// derived by the taker from the next maker's tweakable point (or the
+// taker's own keys for the last hop).
 //
-//	[16] SwapID | [20] Hash | u16 Locktime | u16 count ≤ MaxFundingTxs,
-//	then ContractTxInfoForSender × count
-type ReqContractSigsForSender struct {
-	SwapID   SwapID
-	Hash     [Hash160Size]byte // HASH160(preimage)
-	Locktime uint16            // contract CSV locktime, blocks
-	TxsInfo  []ContractTxInfoForSender
+//	[33] MultisigPubKey | [33] HashlockPubKey
+type NextHopKeys struct {
+	MultisigPubKey *btcec.PublicKey
+	HashlockPubKey *btcec.PublicKey
 }
 
-const maxReqContractSigsForSenderPayload = SwapIDSize + Hash160Size + 2 + u16Size + MaxFundingTxs*maxContractTxInfoForSender
+const nextHopKeysSize = 2 * PubKeySize
 
-func (m *ReqContractSigsForSender) Type() MessageType { return TypeReqContractSigsForSender }
-func (m *ReqContractSigsForSender) MaxPayload() uint32 {
-	return maxReqContractSigsForSenderPayload
+// SetupHop asks a maker to accept its incoming hop and build its outgoing
+// one. Nothing is funded yet.
+//
+//	[16] SwapID | [20] Hash | u16 InLocktime | u16 OutLocktime |
+//	u32 FundingFeeRate | u32 ContractFeeRate | u64 Reimbursement |
+//	u16 count ≤ MaxFundingTxs, IncomingOutput × count |
+//	u16 count ≤ MaxFundingTxs, NextHopKeys × count
+type SetupHop struct {
+	SwapID          SwapID
+	Hash            [Hash160Size]byte // HASH160(preimage)
+	InLocktime      uint16            // CSV of the incoming contracts (hop i−1)
+	OutLocktime     uint16            // CSV of the outgoing contracts (hop i)
+	FundingFeeRate  uint32            // sat/kvB, for the reimbursement formula
+	ContractFeeRate uint32            // sat/kvB of every contract tx
+	Reimbursement   int64             // sat the taker pays for the maker's funding txs
+	Incoming        []IncomingOutput
+	Outgoing        []NextHopKeys
 }
 
-func (m *ReqContractSigsForSender) Encode(w *Writer) error {
+const maxSetupHopPayload = SwapIDSize + Hash160Size + 2 + 2 + 4 + 4 + amountSize +
+	u16Size + MaxFundingTxs*maxIncomingOutput + u16Size + MaxFundingTxs*nextHopKeysSize
+
+func (m *SetupHop) Type() MessageType  { return TypeSetupHop }
+func (m *SetupHop) MaxPayload() uint32 { return maxSetupHopPayload }
+
+func (m *SetupHop) Encode(w *Writer) error {
 	w.Fixed(m.SwapID[:])
 	w.Fixed(m.Hash[:])
-	w.U16(m.Locktime)
-	w.Count("TxsInfo", len(m.TxsInfo), MaxFundingTxs)
-	for i := range m.TxsInfo {
-		t := &m.TxsInfo[i]
+	w.U16(m.InLocktime)
+	w.U16(m.OutLocktime)
+	w.U32(m.FundingFeeRate)
+	w.U32(m.ContractFeeRate)
+	w.Amount("Reimbursement", m.Reimbursement)
+	w.Count("Incoming", len(m.Incoming), MaxFundingTxs)
+	for i := range m.Incoming {
 		w.SetIndex(i)
-		w.Scalar("TxsInfo[].MultisigNonce", t.MultisigNonce)
-		w.Scalar("TxsInfo[].HashlockNonce", t.HashlockNonce)
-		w.PubKey("TxsInfo[].TimelockPubKey", t.TimelockPubKey)
-		w.Tx("TxsInfo[].SendersContractTx", t.SendersContractTx, MaxContractTxSize)
-		w.Script("TxsInfo[].MultisigRedeemScript", t.MultisigRedeemScript)
-		w.Amount("TxsInfo[].FundingValue", t.FundingValue)
+		m.Incoming[i].encode(w)
+	}
+	w.SetIndex(-1)
+	w.Count("Outgoing", len(m.Outgoing), MaxFundingTxs)
+	for i := range m.Outgoing {
+		w.SetIndex(i)
+		w.PubKey("Outgoing[].MultisigPubKey", m.Outgoing[i].MultisigPubKey)
+		w.PubKey("Outgoing[].HashlockPubKey", m.Outgoing[i].HashlockPubKey)
 	}
 	w.SetIndex(-1)
 	return w.Err()
 }
 
-func (m *ReqContractSigsForSender) Decode(r *Reader) error {
+func (m *SetupHop) Decode(r *Reader) error {
 	r.Fixed("SwapID", m.SwapID[:])
 	r.Fixed("Hash", m.Hash[:])
-	m.Locktime = r.U16("Locktime")
-	if n := r.Count("TxsInfo", MaxFundingTxs, minContractTxInfoForSender); n > 0 {
-		m.TxsInfo = make([]ContractTxInfoForSender, n)
+	m.InLocktime = r.U16("InLocktime")
+	m.OutLocktime = r.U16("OutLocktime")
+	m.FundingFeeRate = r.U32("FundingFeeRate")
+	m.ContractFeeRate = r.U32("ContractFeeRate")
+	m.Reimbursement = r.Amount("Reimbursement")
+	if n := r.Count("Incoming", MaxFundingTxs, minIncomingOutput); n > 0 {
+		m.Incoming = make([]IncomingOutput, n)
 	}
-	for i := range m.TxsInfo {
+	for i := range m.Incoming {
 		if r.err != nil {
 			break
 		}
-		t := &m.TxsInfo[i]
 		r.SetIndex(i)
-		t.MultisigNonce = r.Scalar("TxsInfo[].MultisigNonce")
-		t.HashlockNonce = r.Scalar("TxsInfo[].HashlockNonce")
-		t.TimelockPubKey = r.PubKey("TxsInfo[].TimelockPubKey")
-		t.SendersContractTx = r.Tx("TxsInfo[].SendersContractTx", MaxContractTxSize)
-		t.MultisigRedeemScript = r.Script("TxsInfo[].MultisigRedeemScript")
-		t.FundingValue = r.Amount("TxsInfo[].FundingValue")
+		m.Incoming[i].decode(r)
+	}
+	r.SetIndex(-1)
+	if n := r.Count("Outgoing", MaxFundingTxs, nextHopKeysSize); n > 0 {
+		m.Outgoing = make([]NextHopKeys, n)
+	}
+	for i := range m.Outgoing {
+		if r.err != nil {
+			break
+		}
+		r.SetIndex(i)
+		m.Outgoing[i].MultisigPubKey = r.PubKey("Outgoing[].MultisigPubKey")
+		m.Outgoing[i].HashlockPubKey = r.PubKey("Outgoing[].HashlockPubKey")
+	}
+	r.SetIndex(-1)
+	return r.Err()
+}
+
+// OutgoingOutput is one funding output of the maker's outgoing hop, from
+// its unsigned funding transaction (whose txid is final: segwit).
+//
+//	outpoint FundingOutPoint | u64 FundingValue | script MultisigScript |
+//	[33] TimelockPubKey | tx ContractTx (unsigned) | sig SenderSig
+type OutgoingOutput struct {
+	FundingOutPoint wire.OutPoint
+	FundingValue    int64
+	MultisigScript  []byte
+	TimelockPubKey  *btcec.PublicKey
+	ContractTx      *wire.MsgTx
+	SenderSig       []byte
+}
+
+const (
+	maxOutgoingOutput = OutPointSize + amountSize + maxScriptField + PubKeySize + maxContractTxField + maxSigField
+	minOutgoingOutput = OutPointSize + amountSize + u16Size + PubKeySize + minTxField + u16Size + MinSigLen
+)
+
+// SetupHopReply: the maker's receiver signatures on its incoming contracts
+// and its outgoing hop with its sender signatures.
+//
+//	[16] SwapID | sig list ReceiverSigs |
+//	u16 count ≤ MaxFundingTxs, OutgoingOutput × count
+type SetupHopReply struct {
+	SwapID       SwapID
+	ReceiverSigs [][]byte
+	Outgoing     []OutgoingOutput
+}
+
+const maxSetupHopReplyPayload = SwapIDSize + maxSigList + u16Size + MaxFundingTxs*maxOutgoingOutput
+
+func (m *SetupHopReply) Type() MessageType  { return TypeSetupHopReply }
+func (m *SetupHopReply) MaxPayload() uint32 { return maxSetupHopReplyPayload }
+
+func (m *SetupHopReply) Encode(w *Writer) error {
+	w.Fixed(m.SwapID[:])
+	encodeSigs(w, "ReceiverSigs", m.ReceiverSigs)
+	w.Count("Outgoing", len(m.Outgoing), MaxFundingTxs)
+	for i := range m.Outgoing {
+		o := &m.Outgoing[i]
+		w.SetIndex(i)
+		w.OutPoint(o.FundingOutPoint)
+		w.Amount("Outgoing[].FundingValue", o.FundingValue)
+		w.Script("Outgoing[].MultisigScript", o.MultisigScript)
+		w.PubKey("Outgoing[].TimelockPubKey", o.TimelockPubKey)
+		w.Tx("Outgoing[].ContractTx", o.ContractTx, MaxContractTxSize)
+		w.Sig("Outgoing[].SenderSig", o.SenderSig)
+	}
+	w.SetIndex(-1)
+	return w.Err()
+}
+
+func (m *SetupHopReply) Decode(r *Reader) error {
+	r.Fixed("SwapID", m.SwapID[:])
+	m.ReceiverSigs = decodeSigs(r, "ReceiverSigs")
+	if n := r.Count("Outgoing", MaxFundingTxs, minOutgoingOutput); n > 0 {
+		m.Outgoing = make([]OutgoingOutput, n)
+	}
+	for i := range m.Outgoing {
+		if r.err != nil {
+			break
+		}
+		o := &m.Outgoing[i]
+		r.SetIndex(i)
+		o.FundingOutPoint = r.OutPoint("Outgoing[].FundingOutPoint")
+		o.FundingValue = r.Amount("Outgoing[].FundingValue")
+		o.MultisigScript = r.Script("Outgoing[].MultisigScript")
+		o.TimelockPubKey = r.PubKey("Outgoing[].TimelockPubKey")
+		o.ContractTx = r.Tx("Outgoing[].ContractTx", MaxContractTxSize)
+		o.SenderSig = r.Sig("Outgoing[].SenderSig")
 	}
 	r.SetIndex(-1)
 	return r.Err()
@@ -160,6 +303,7 @@ func (m *ReqContractSigsForSender) Decode(r *Reader) error {
 const (
 	maxSigList = u16Size + MaxFundingTxs*maxSigField
 	minSigElem = u16Size + MinSigLen
+	minTxField = u32Size + minTxSize
 )
 
 func encodeSigs(w *Writer, field string, sigs [][]byte) {
@@ -185,415 +329,102 @@ func decodeSigs(r *Reader, field string) [][]byte {
 	return sigs
 }
 
-// RespContractSigsForSender carries the receiver's signatures on the
-// sender's contract transactions, in request order.
+// FundHop gives the maker the next receiver's signatures on its outgoing
+// contracts and asks it to fund its hop once its incoming funding has the
+// confirmations it requires.
 //
-//	[16] SwapID | u16 count ≤ MaxFundingTxs, then sig × count
-type RespContractSigsForSender struct {
+//	[16] SwapID | sig list ReceiverSigs
+type FundHop struct {
+	SwapID       SwapID
+	ReceiverSigs [][]byte
+}
+
+func (m *FundHop) Type() MessageType  { return TypeFundHop }
+func (m *FundHop) MaxPayload() uint32 { return SwapIDSize + maxSigList }
+
+func (m *FundHop) Encode(w *Writer) error {
+	w.Fixed(m.SwapID[:])
+	encodeSigs(w, "ReceiverSigs", m.ReceiverSigs)
+	return w.Err()
+}
+
+func (m *FundHop) Decode(r *Reader) error {
+	r.Fixed("SwapID", m.SwapID[:])
+	m.ReceiverSigs = decodeSigs(r, "ReceiverSigs")
+	return r.Err()
+}
+
+// FundingBroadcast: the maker broadcast its outgoing funding txs.
+//
+//	[16] SwapID | u16 count ≤ MaxFundingTxs, [32] txid × count
+type FundingBroadcast struct {
 	SwapID SwapID
-	Sigs   [][]byte // strict DER, no sighash byte
+	Txids  []chainhash.Hash
 }
 
-func (m *RespContractSigsForSender) Type() MessageType  { return TypeRespContractSigsForSender }
-func (m *RespContractSigsForSender) MaxPayload() uint32 { return SwapIDSize + maxSigList }
+func (m *FundingBroadcast) Type() MessageType { return TypeFundingBroadcast }
+func (m *FundingBroadcast) MaxPayload() uint32 {
+	return SwapIDSize + u16Size + MaxFundingTxs*chainhash.HashSize
+}
 
-func (m *RespContractSigsForSender) Encode(w *Writer) error {
+func (m *FundingBroadcast) Encode(w *Writer) error {
 	w.Fixed(m.SwapID[:])
-	encodeSigs(w, "Sigs", m.Sigs)
+	w.Count("Txids", len(m.Txids), MaxFundingTxs)
+	for i := range m.Txids {
+		w.Fixed(m.Txids[i][:])
+	}
 	return w.Err()
 }
 
-func (m *RespContractSigsForSender) Decode(r *Reader) error {
+func (m *FundingBroadcast) Decode(r *Reader) error {
 	r.Fixed("SwapID", m.SwapID[:])
-	m.Sigs = decodeSigs(r, "Sigs")
-	return r.Err()
-}
-
-// FundingTxInfo proves one funding output of the previous hop.
-//
-//	tx FundingTx (≤ MaxFundingTxSize) | script MultisigRedeemScript |
-//	[32] MultisigNonce | script ContractRedeemScript | [32] HashlockNonce
-type FundingTxInfo struct {
-	FundingTx            *wire.MsgTx
-	MultisigRedeemScript []byte
-	MultisigNonce        *btcec.PrivateKey
-	ContractRedeemScript []byte
-	HashlockNonce        *btcec.PrivateKey
-}
-
-const (
-	maxFundingTxInfo = maxFundingTxField + maxScriptField + ScalarSize + maxScriptField + ScalarSize
-	minFundingTxInfo = u32Size + minTxSize + u16Size + ScalarSize + u16Size + ScalarSize
-)
-
-// NextHopInfo gives the maker the keys of its outgoing hop's receiver,
-// derived by the taker from the next maker's tweakable point.
-//
-//	[33] NextMultisigPubKey | [33] NextHashlockPubKey
-type NextHopInfo struct {
-	NextMultisigPubKey *btcec.PublicKey
-	NextHashlockPubKey *btcec.PublicKey
-}
-
-const nextHopInfoSize = 2 * PubKeySize
-
-// ProofOfFunding tells a maker its incoming funding is confirmed and what
-// its outgoing hop must look like.
-//
-//	[16] SwapID | u16 count ≤ MaxFundingTxs, FundingTxInfo × count |
-//	u16 count ≤ MaxFundingTxs, NextHopInfo × count | u16 RefundLocktime |
-//	u32 ContractFeeRate (sat/kvB)
-type ProofOfFunding struct {
-	SwapID          SwapID
-	FundingTxs      []FundingTxInfo
-	NextHops        []NextHopInfo
-	RefundLocktime  uint16 // outgoing contract CSV locktime, blocks
-	ContractFeeRate uint32 // sat/kvB
-}
-
-const maxProofOfFundingPayload = SwapIDSize + u16Size + MaxFundingTxs*maxFundingTxInfo +
-	u16Size + MaxFundingTxs*nextHopInfoSize + 2 + 4
-
-func (m *ProofOfFunding) Type() MessageType  { return TypeProofOfFunding }
-func (m *ProofOfFunding) MaxPayload() uint32 { return maxProofOfFundingPayload }
-
-func (m *ProofOfFunding) Encode(w *Writer) error {
-	w.Fixed(m.SwapID[:])
-	w.Count("FundingTxs", len(m.FundingTxs), MaxFundingTxs)
-	for i := range m.FundingTxs {
-		f := &m.FundingTxs[i]
-		w.SetIndex(i)
-		w.Tx("FundingTxs[].FundingTx", f.FundingTx, MaxFundingTxSize)
-		w.Script("FundingTxs[].MultisigRedeemScript", f.MultisigRedeemScript)
-		w.Scalar("FundingTxs[].MultisigNonce", f.MultisigNonce)
-		w.Script("FundingTxs[].ContractRedeemScript", f.ContractRedeemScript)
-		w.Scalar("FundingTxs[].HashlockNonce", f.HashlockNonce)
+	if n := r.Count("Txids", MaxFundingTxs, chainhash.HashSize); n > 0 {
+		m.Txids = make([]chainhash.Hash, n)
 	}
-	w.SetIndex(-1)
-	w.Count("NextHops", len(m.NextHops), MaxFundingTxs)
-	for i := range m.NextHops {
-		w.SetIndex(i)
-		w.PubKey("NextHops[].NextMultisigPubKey", m.NextHops[i].NextMultisigPubKey)
-		w.PubKey("NextHops[].NextHashlockPubKey", m.NextHops[i].NextHashlockPubKey)
-	}
-	w.SetIndex(-1)
-	w.U16(m.RefundLocktime)
-	w.U32(m.ContractFeeRate)
-	return w.Err()
-}
-
-func (m *ProofOfFunding) Decode(r *Reader) error {
-	r.Fixed("SwapID", m.SwapID[:])
-	if n := r.Count("FundingTxs", MaxFundingTxs, minFundingTxInfo); n > 0 {
-		m.FundingTxs = make([]FundingTxInfo, n)
-	}
-	for i := range m.FundingTxs {
-		if r.err != nil {
-			break
-		}
-		f := &m.FundingTxs[i]
+	for i := range m.Txids {
 		r.SetIndex(i)
-		f.FundingTx = r.Tx("FundingTxs[].FundingTx", MaxFundingTxSize)
-		f.MultisigRedeemScript = r.Script("FundingTxs[].MultisigRedeemScript")
-		f.MultisigNonce = r.Scalar("FundingTxs[].MultisigNonce")
-		f.ContractRedeemScript = r.Script("FundingTxs[].ContractRedeemScript")
-		f.HashlockNonce = r.Scalar("FundingTxs[].HashlockNonce")
-	}
-	r.SetIndex(-1)
-	if n := r.Count("NextHops", MaxFundingTxs, nextHopInfoSize); n > 0 {
-		m.NextHops = make([]NextHopInfo, n)
-	}
-	for i := range m.NextHops {
-		if r.err != nil {
-			break
-		}
-		r.SetIndex(i)
-		m.NextHops[i].NextMultisigPubKey = r.PubKey("NextHops[].NextMultisigPubKey")
-		m.NextHops[i].NextHashlockPubKey = r.PubKey("NextHops[].NextHashlockPubKey")
-	}
-	r.SetIndex(-1)
-	m.RefundLocktime = r.U16("RefundLocktime")
-	m.ContractFeeRate = r.U32("ContractFeeRate")
-	return r.Err()
-}
-
-// SenderContractTxInfo describes one of the maker's outgoing contracts,
-// which the taker gets signed by the next receiver.
-//
-//	tx ContractTx (≤ MaxContractTxSize) | [33] TimelockPubKey |
-//	script MultisigRedeemScript | u64 FundingAmount | tx FundingTx (≤ MaxFundingTxSize)
-type SenderContractTxInfo struct {
-	ContractTx           *wire.MsgTx
-	TimelockPubKey       *btcec.PublicKey
-	MultisigRedeemScript []byte
-	FundingAmount        int64 // sat
-	FundingTx            *wire.MsgTx
-}
-
-const (
-	maxSenderContractTxInfo = maxContractTxField + PubKeySize + maxScriptField + amountSize + maxFundingTxField
-	minSenderContractTxInfo = u32Size + minTxSize + PubKeySize + u16Size + amountSize + u32Size + minTxSize
-	minTxField              = u32Size + minTxSize
-)
-
-// ReqContractSigsAsRecvrAndSender is the maker's answer to a
-// ProofOfFunding: its receiver copies of the incoming contracts (to be
-// signed by the previous sender) and its outgoing contracts (to be signed
-// by the next receiver).
-//
-//	[16] SwapID | u16 count ≤ MaxFundingTxs, tx × count |
-//	u16 count ≤ MaxFundingTxs, SenderContractTxInfo × count
-type ReqContractSigsAsRecvrAndSender struct {
-	SwapID                 SwapID
-	ReceiversContractTxs   []*wire.MsgTx
-	SendersContractTxsInfo []SenderContractTxInfo
-}
-
-const maxReqContractSigsAsRecvrAndSenderPayload = SwapIDSize + u16Size + MaxFundingTxs*maxContractTxField +
-	u16Size + MaxFundingTxs*maxSenderContractTxInfo
-
-func (m *ReqContractSigsAsRecvrAndSender) Type() MessageType {
-	return TypeReqContractSigsAsRecvrAndSender
-}
-func (m *ReqContractSigsAsRecvrAndSender) MaxPayload() uint32 {
-	return maxReqContractSigsAsRecvrAndSenderPayload
-}
-
-func (m *ReqContractSigsAsRecvrAndSender) Encode(w *Writer) error {
-	w.Fixed(m.SwapID[:])
-	w.Count("ReceiversContractTxs", len(m.ReceiversContractTxs), MaxFundingTxs)
-	for i, tx := range m.ReceiversContractTxs {
-		w.SetIndex(i)
-		w.Tx("ReceiversContractTxs[]", tx, MaxContractTxSize)
-	}
-	w.SetIndex(-1)
-	w.Count("SendersContractTxsInfo", len(m.SendersContractTxsInfo), MaxFundingTxs)
-	for i := range m.SendersContractTxsInfo {
-		s := &m.SendersContractTxsInfo[i]
-		w.SetIndex(i)
-		w.Tx("SendersContractTxsInfo[].ContractTx", s.ContractTx, MaxContractTxSize)
-		w.PubKey("SendersContractTxsInfo[].TimelockPubKey", s.TimelockPubKey)
-		w.Script("SendersContractTxsInfo[].MultisigRedeemScript", s.MultisigRedeemScript)
-		w.Amount("SendersContractTxsInfo[].FundingAmount", s.FundingAmount)
-		w.Tx("SendersContractTxsInfo[].FundingTx", s.FundingTx, MaxFundingTxSize)
-	}
-	w.SetIndex(-1)
-	return w.Err()
-}
-
-func (m *ReqContractSigsAsRecvrAndSender) Decode(r *Reader) error {
-	r.Fixed("SwapID", m.SwapID[:])
-	if n := r.Count("ReceiversContractTxs", MaxFundingTxs, minTxField); n > 0 {
-		m.ReceiversContractTxs = make([]*wire.MsgTx, n)
-	}
-	for i := range m.ReceiversContractTxs {
-		r.SetIndex(i)
-		m.ReceiversContractTxs[i] = r.Tx("ReceiversContractTxs[]", MaxContractTxSize)
-	}
-	r.SetIndex(-1)
-	if n := r.Count("SendersContractTxsInfo", MaxFundingTxs, minSenderContractTxInfo); n > 0 {
-		m.SendersContractTxsInfo = make([]SenderContractTxInfo, n)
-	}
-	for i := range m.SendersContractTxsInfo {
-		if r.err != nil {
-			break
-		}
-		s := &m.SendersContractTxsInfo[i]
-		r.SetIndex(i)
-		s.ContractTx = r.Tx("SendersContractTxsInfo[].ContractTx", MaxContractTxSize)
-		s.TimelockPubKey = r.PubKey("SendersContractTxsInfo[].TimelockPubKey")
-		s.MultisigRedeemScript = r.Script("SendersContractTxsInfo[].MultisigRedeemScript")
-		s.FundingAmount = r.Amount("SendersContractTxsInfo[].FundingAmount")
-		s.FundingTx = r.Tx("SendersContractTxsInfo[].FundingTx", MaxFundingTxSize)
+		r.Fixed("Txids[]", m.Txids[i][:])
 	}
 	r.SetIndex(-1)
 	return r.Err()
 }
 
-// RespContractSigsForRecvrAndSender answers the above: signatures for the
-// maker's receiver contracts (by the previous sender) and for its sender
-// contracts (by the next receiver).
+// Preimage reveals the hash preimage to a maker (settlement, route order).
 //
-//	[16] SwapID | sig list ReceiversSigs | sig list SendersSigs
-type RespContractSigsForRecvrAndSender struct {
-	SwapID        SwapID
-	ReceiversSigs [][]byte
-	SendersSigs   [][]byte
+//	[16] SwapID | [32] Preimage
+type Preimage struct {
+	SwapID   SwapID
+	Preimage [ScalarSize]byte
 }
 
-func (m *RespContractSigsForRecvrAndSender) Type() MessageType {
-	return TypeRespContractSigsForRecvrAndSender
-}
-func (m *RespContractSigsForRecvrAndSender) MaxPayload() uint32 { return SwapIDSize + 2*maxSigList }
+func (m *Preimage) Type() MessageType  { return TypePreimage }
+func (m *Preimage) MaxPayload() uint32 { return SwapIDSize + ScalarSize }
 
-func (m *RespContractSigsForRecvrAndSender) Encode(w *Writer) error {
+func (m *Preimage) Encode(w *Writer) error {
 	w.Fixed(m.SwapID[:])
-	encodeSigs(w, "ReceiversSigs", m.ReceiversSigs)
-	encodeSigs(w, "SendersSigs", m.SendersSigs)
-	return w.Err()
-}
-
-func (m *RespContractSigsForRecvrAndSender) Decode(r *Reader) error {
-	r.Fixed("SwapID", m.SwapID[:])
-	m.ReceiversSigs = decodeSigs(r, "ReceiversSigs")
-	m.SendersSigs = decodeSigs(r, "SendersSigs")
-	return r.Err()
-}
-
-// ContractTxInfoForRecvr is a receiver's contract the sender is asked to
-// sign.
-//
-//	script MultisigRedeemScript | tx ContractTx (≤ MaxContractTxSize)
-type ContractTxInfoForRecvr struct {
-	MultisigRedeemScript []byte
-	ContractTx           *wire.MsgTx
-}
-
-const (
-	maxContractTxInfoForRecvr = maxScriptField + maxContractTxField
-	minContractTxInfoForRecvr = u16Size + minTxField
-)
-
-// ReqContractSigsForRecvr asks a sender to sign the receiver's contracts.
-//
-//	[16] SwapID | u16 count ≤ MaxFundingTxs, ContractTxInfoForRecvr × count
-type ReqContractSigsForRecvr struct {
-	SwapID SwapID
-	Txs    []ContractTxInfoForRecvr
-}
-
-func (m *ReqContractSigsForRecvr) Type() MessageType { return TypeReqContractSigsForRecvr }
-func (m *ReqContractSigsForRecvr) MaxPayload() uint32 {
-	return SwapIDSize + u16Size + MaxFundingTxs*maxContractTxInfoForRecvr
-}
-
-func (m *ReqContractSigsForRecvr) Encode(w *Writer) error {
-	w.Fixed(m.SwapID[:])
-	w.Count("Txs", len(m.Txs), MaxFundingTxs)
-	for i := range m.Txs {
-		w.SetIndex(i)
-		w.Script("Txs[].MultisigRedeemScript", m.Txs[i].MultisigRedeemScript)
-		w.Tx("Txs[].ContractTx", m.Txs[i].ContractTx, MaxContractTxSize)
-	}
-	w.SetIndex(-1)
-	return w.Err()
-}
-
-func (m *ReqContractSigsForRecvr) Decode(r *Reader) error {
-	r.Fixed("SwapID", m.SwapID[:])
-	if n := r.Count("Txs", MaxFundingTxs, minContractTxInfoForRecvr); n > 0 {
-		m.Txs = make([]ContractTxInfoForRecvr, n)
-	}
-	for i := range m.Txs {
-		if r.err != nil {
-			break
-		}
-		r.SetIndex(i)
-		m.Txs[i].MultisigRedeemScript = r.Script("Txs[].MultisigRedeemScript")
-		m.Txs[i].ContractTx = r.Tx("Txs[].ContractTx", MaxContractTxSize)
-	}
-	r.SetIndex(-1)
-	return r.Err()
-}
-
-// RespContractSigsForRecvr carries the sender's signatures on the
-// receiver's contracts.
-//
-//	[16] SwapID | sig list Sigs
-type RespContractSigsForRecvr struct {
-	SwapID SwapID
-	Sigs   [][]byte
-}
-
-func (m *RespContractSigsForRecvr) Type() MessageType  { return TypeRespContractSigsForRecvr }
-func (m *RespContractSigsForRecvr) MaxPayload() uint32 { return SwapIDSize + maxSigList }
-
-func (m *RespContractSigsForRecvr) Encode(w *Writer) error {
-	w.Fixed(m.SwapID[:])
-	encodeSigs(w, "Sigs", m.Sigs)
-	return w.Err()
-}
-
-func (m *RespContractSigsForRecvr) Decode(r *Reader) error {
-	r.Fixed("SwapID", m.SwapID[:])
-	m.Sigs = decodeSigs(r, "Sigs")
-	return r.Err()
-}
-
-// scriptList encodes ≤ MaxFundingTxs redeem scripts.
-func encodeScripts(w *Writer, field string, s [][]byte) {
-	w.Count(field, len(s), MaxFundingTxs)
-	for i := range s {
-		w.SetIndex(i)
-		w.Script(field+"[]", s[i])
-	}
-	w.SetIndex(-1)
-}
-
-func decodeScripts(r *Reader, field string) [][]byte {
-	n := r.Count(field, MaxFundingTxs, u16Size)
-	if n == 0 {
-		return nil
-	}
-	out := make([][]byte, n)
-	for i := range out {
-		r.SetIndex(i)
-		out[i] = r.Script(field + "[]")
-	}
-	r.SetIndex(-1)
-	return out
-}
-
-// HashPreimage reveals the preimage to a maker, naming the multisig
-// outputs (incoming and outgoing) it settles.
-//
-//	[16] SwapID | script list SendersMultisigRedeemScripts |
-//	script list ReceiversMultisigRedeemScripts | [32] Preimage
-type HashPreimage struct {
-	SwapID                         SwapID
-	SendersMultisigRedeemScripts   [][]byte
-	ReceiversMultisigRedeemScripts [][]byte
-	Preimage                       [ScalarSize]byte
-}
-
-func (m *HashPreimage) Type() MessageType { return TypeHashPreimage }
-func (m *HashPreimage) MaxPayload() uint32 {
-	return SwapIDSize + 2*(u16Size+MaxFundingTxs*maxScriptField) + ScalarSize
-}
-
-func (m *HashPreimage) Encode(w *Writer) error {
-	w.Fixed(m.SwapID[:])
-	encodeScripts(w, "SendersMultisigRedeemScripts", m.SendersMultisigRedeemScripts)
-	encodeScripts(w, "ReceiversMultisigRedeemScripts", m.ReceiversMultisigRedeemScripts)
 	w.Fixed(m.Preimage[:])
 	return w.Err()
 }
 
-func (m *HashPreimage) Decode(r *Reader) error {
+func (m *Preimage) Decode(r *Reader) error {
 	r.Fixed("SwapID", m.SwapID[:])
-	m.SendersMultisigRedeemScripts = decodeScripts(r, "SendersMultisigRedeemScripts")
-	m.ReceiversMultisigRedeemScripts = decodeScripts(r, "ReceiversMultisigRedeemScripts")
 	r.Fixed("Preimage", m.Preimage[:])
 	return r.Err()
 }
 
-// MultisigPrivKey is one party's private key for a 2-of-2 output.
-type MultisigPrivKey struct {
-	MultisigRedeemScript []byte
-	Key                  *btcec.PrivateKey
-}
-
-// PrivKeyHandover hands over multisig private keys, completing the swap.
+// PrivKeyHandover hands over the sender's multisig private keys of a hop,
+// one per funding output in output order: maker → taker for its outgoing
+// hop (answer to Preimage), taker → maker for the maker's incoming hop.
 //
-//	[16] SwapID | u16 count ≤ MaxFundingTxs, {script, [32] key} × count
+//	[16] SwapID | u16 count ≤ MaxFundingTxs, [32] key × count
 type PrivKeyHandover struct {
 	SwapID SwapID
-	Keys   []MultisigPrivKey
+	Keys   []*btcec.PrivateKey
 }
 
 func (m *PrivKeyHandover) Type() MessageType { return TypePrivKeyHandover }
 func (m *PrivKeyHandover) MaxPayload() uint32 {
-	return SwapIDSize + u16Size + MaxFundingTxs*(maxScriptField+ScalarSize)
+	return SwapIDSize + u16Size + MaxFundingTxs*ScalarSize
 }
 
 func (m *PrivKeyHandover) Encode(w *Writer) error {
@@ -601,8 +432,7 @@ func (m *PrivKeyHandover) Encode(w *Writer) error {
 	w.Count("Keys", len(m.Keys), MaxFundingTxs)
 	for i := range m.Keys {
 		w.SetIndex(i)
-		w.Script("Keys[].MultisigRedeemScript", m.Keys[i].MultisigRedeemScript)
-		w.Scalar("Keys[].Key", m.Keys[i].Key)
+		w.Scalar("Keys[]", m.Keys[i])
 	}
 	w.SetIndex(-1)
 	return w.Err()
@@ -610,24 +440,20 @@ func (m *PrivKeyHandover) Encode(w *Writer) error {
 
 func (m *PrivKeyHandover) Decode(r *Reader) error {
 	r.Fixed("SwapID", m.SwapID[:])
-	if n := r.Count("Keys", MaxFundingTxs, u16Size+ScalarSize); n > 0 {
-		m.Keys = make([]MultisigPrivKey, n)
+	if n := r.Count("Keys", MaxFundingTxs, ScalarSize); n > 0 {
+		m.Keys = make([]*btcec.PrivateKey, n)
 	}
 	for i := range m.Keys {
-		if r.err != nil {
-			break
-		}
 		r.SetIndex(i)
-		m.Keys[i].MultisigRedeemScript = r.Script("Keys[].MultisigRedeemScript")
-		m.Keys[i].Key = r.Scalar("Keys[].Key")
+		m.Keys[i] = r.Scalar("Keys[]")
 	}
 	r.SetIndex(-1)
 	return r.Err()
 }
 
 // WaitingFundingConfirmation is the taker's keep-alive while funding
-// confirms: it resets the maker's per-swap idle timer. No reply. Odd type:
-// optional, a maker may ignore it.
+// confirms: it resets the maker's per-swap idle timer (never its block
+// deadline). No reply. Odd type: optional, a maker may ignore it.
 //
 //	[16] SwapID
 type WaitingFundingConfirmation struct {
@@ -644,5 +470,30 @@ func (m *WaitingFundingConfirmation) Encode(w *Writer) error {
 
 func (m *WaitingFundingConfirmation) Decode(r *Reader) error {
 	r.Fixed("SwapID", m.SwapID[:])
+	return r.Err()
+}
+
+// Abort ends a swap before any funding was broadcast: the maker releases
+// its reservation and forgets its unbroadcast transactions. One-way; a
+// maker that already funded ignores it (recovery decides instead).
+//
+//	[16] SwapID | u16 len(Reason) ≤ MaxErrorTextLen, UTF-8
+type Abort struct {
+	SwapID SwapID
+	Reason string
+}
+
+func (m *Abort) Type() MessageType  { return TypeAbort }
+func (m *Abort) MaxPayload() uint32 { return SwapIDSize + u16Size + MaxErrorTextLen }
+
+func (m *Abort) Encode(w *Writer) error {
+	w.Fixed(m.SwapID[:])
+	w.String("Reason", m.Reason, MaxErrorTextLen)
+	return w.Err()
+}
+
+func (m *Abort) Decode(r *Reader) error {
+	r.Fixed("SwapID", m.SwapID[:])
+	m.Reason = r.String("Reason", MaxErrorTextLen)
 	return r.Err()
 }

@@ -108,18 +108,24 @@ func testOnion(n byte) string {
 	return string(bytes.Repeat([]byte{'a' + n%26}, 56)) + ".onion:8080"
 }
 
-func testProofOfFunding(txs int) *ProofOfFunding {
-	m := &ProofOfFunding{SwapID: testSwapID(), RefundLocktime: 40, ContractFeeRate: 2000}
+// testSetupHop: a SetupHop with txs incoming outputs and next-hop keys,
+// the largest message of a real swap.
+func testSetupHop(txs int) *SetupHop {
+	m := &SetupHop{SwapID: testSwapID(), Hash: [20]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20},
+		InLocktime: 60, OutLocktime: 40, FundingFeeRate: 2000, ContractFeeRate: 4000, Reimbursement: 918}
 	for i := 0; i < txs; i++ {
 		n := byte(10 * (i + 1))
-		m.FundingTxs = append(m.FundingTxs, FundingTxInfo{
-			FundingTx:            testFundingTx(n),
-			MultisigRedeemScript: testMultisig(n),
-			MultisigNonce:        testPriv(n + 2),
-			ContractRedeemScript: testContractScript(n),
-			HashlockNonce:        testPriv(n + 3),
+		m.Incoming = append(m.Incoming, IncomingOutput{
+			FundingOutPoint: wire.OutPoint{Hash: testHash(n), Index: uint32(i)},
+			FundingValue:    250_000 + int64(n),
+			MultisigScript:  testMultisig(n),
+			MultisigNonce:   testPriv(n + 2),
+			HashlockNonce:   testPriv(n + 3),
+			TimelockPubKey:  testPub(n + 4),
+			ContractTx:      testContractTx(n + 5),
+			SenderSig:       testSig(n + 6),
 		})
-		m.NextHops = append(m.NextHops, NextHopInfo{NextMultisigPubKey: testPub(n + 4), NextHashlockPubKey: testPub(n + 5)})
+		m.Outgoing = append(m.Outgoing, NextHopKeys{MultisigPubKey: testPub(n + 7), HashlockPubKey: testPub(n + 8)})
 	}
 	return m
 }
@@ -146,27 +152,16 @@ func sampleMessages() []Message {
 			BaseFee: 1000, AmountFeePPB: 1_000_000, TimeFeePPB: 10_000, MinSize: 10_000, MaxSize: 100_000_000,
 			MinLocktime: 20, RequiredConfirms: 1, TweakablePoint: testPub(1), Fidelity: testFidelity(1),
 		},
-		&ReqContractSigsForSender{
-			SwapID: id, Hash: [20]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, Locktime: 60,
-			TxsInfo: []ContractTxInfoForSender{
-				{MultisigNonce: testPriv(2), HashlockNonce: testPriv(3), TimelockPubKey: testPub(4), SendersContractTx: testContractTx(5), MultisigRedeemScript: testMultisig(6), FundingValue: 250_000},
-				{MultisigNonce: testPriv(7), HashlockNonce: testPriv(8), TimelockPubKey: testPub(9), SendersContractTx: testContractTx(10), MultisigRedeemScript: testMultisig(11), FundingValue: 150_000},
-			},
-		},
-		&RespContractSigsForSender{SwapID: id, Sigs: [][]byte{testSig(1), testSig(2)}},
-		testProofOfFunding(2),
-		&ReqContractSigsAsRecvrAndSender{
-			SwapID:               id,
-			ReceiversContractTxs: []*wire.MsgTx{testContractTx(20), testContractTx(21)},
-			SendersContractTxsInfo: []SenderContractTxInfo{
-				{ContractTx: testContractTx(22), TimelockPubKey: testPub(23), MultisigRedeemScript: testMultisig(24), FundingAmount: 240_000, FundingTx: testFundingTx(25)},
-			},
-		},
-		&RespContractSigsForRecvrAndSender{SwapID: id, ReceiversSigs: [][]byte{testSig(3)}, SendersSigs: [][]byte{testSig(4), testSig(5)}},
-		&ReqContractSigsForRecvr{SwapID: id, Txs: []ContractTxInfoForRecvr{{MultisigRedeemScript: testMultisig(30), ContractTx: testContractTx(31)}}},
-		&RespContractSigsForRecvr{SwapID: id, Sigs: [][]byte{testSig(6)}},
-		&HashPreimage{SwapID: id, SendersMultisigRedeemScripts: [][]byte{testMultisig(40)}, ReceiversMultisigRedeemScripts: [][]byte{testMultisig(41), testMultisig(42)}, Preimage: pre},
-		&PrivKeyHandover{SwapID: id, Keys: []MultisigPrivKey{{MultisigRedeemScript: testMultisig(50), Key: testPriv(51)}}},
+		testSetupHop(2),
+		&SetupHopReply{SwapID: id, ReceiverSigs: [][]byte{testSig(1), testSig(2)}, Outgoing: []OutgoingOutput{
+			{FundingOutPoint: wire.OutPoint{Hash: testHash(20), Index: 1}, FundingValue: 240_000, MultisigScript: testMultisig(21),
+				TimelockPubKey: testPub(22), ContractTx: testContractTx(23), SenderSig: testSig(24)},
+		}},
+		&FundHop{SwapID: id, ReceiverSigs: [][]byte{testSig(3), testSig(4)}},
+		&FundingBroadcast{SwapID: id, Txids: []chainhash.Hash{testHash(30), testHash(31)}},
+		&Preimage{SwapID: id, Preimage: pre},
+		&PrivKeyHandover{SwapID: id, Keys: []*btcec.PrivateKey{testPriv(51), testPriv(52)}},
+		&Abort{SwapID: id, Reason: "maker 2 refused: insufficient liquidity"},
 		&WaitingFundingConfirmation{SwapID: id},
 		&Register{Addr: testOnion(2), Proof: testFidelity(2)},
 		&RegisterAck{TTLSeconds: 1800},

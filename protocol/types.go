@@ -47,17 +47,15 @@ const (
 	TypePing  MessageType = 0x0012
 	TypePong  MessageType = 0x0013
 
-	TypeOfferRequest                      MessageType = 0x0100
-	TypeOffer                             MessageType = 0x0102
-	TypeReqContractSigsForSender          MessageType = 0x0104
-	TypeRespContractSigsForSender         MessageType = 0x0106
-	TypeProofOfFunding                    MessageType = 0x0108
-	TypeReqContractSigsAsRecvrAndSender   MessageType = 0x010A
-	TypeRespContractSigsForRecvrAndSender MessageType = 0x010C
-	TypeReqContractSigsForRecvr           MessageType = 0x010E
-	TypeRespContractSigsForRecvr          MessageType = 0x0110
-	TypeHashPreimage                      MessageType = 0x0112
-	TypePrivKeyHandover                   MessageType = 0x0114
+	TypeOfferRequest     MessageType = 0x0100
+	TypeOffer            MessageType = 0x0102
+	TypeSetupHop         MessageType = 0x0104
+	TypeSetupHopReply    MessageType = 0x0106
+	TypeFundHop          MessageType = 0x0108
+	TypeFundingBroadcast MessageType = 0x010A
+	TypePreimage         MessageType = 0x010C
+	TypePrivKeyHandover  MessageType = 0x010E
+	TypeAbort            MessageType = 0x0110
 	// Odd: a keep-alive a maker may ignore; receiving any frame already
 	// proves the taker is alive.
 	TypeWaitingFundingConfirmation MessageType = 0x0115
@@ -157,15 +155,13 @@ func init() {
 
 	RegisterType(TypeOfferRequest, "OfferRequest", func() Message { return new(OfferRequest) })
 	RegisterType(TypeOffer, "Offer", func() Message { return new(Offer) })
-	RegisterType(TypeReqContractSigsForSender, "ReqContractSigsForSender", func() Message { return new(ReqContractSigsForSender) })
-	RegisterType(TypeRespContractSigsForSender, "RespContractSigsForSender", func() Message { return new(RespContractSigsForSender) })
-	RegisterType(TypeProofOfFunding, "ProofOfFunding", func() Message { return new(ProofOfFunding) })
-	RegisterType(TypeReqContractSigsAsRecvrAndSender, "ReqContractSigsAsRecvrAndSender", func() Message { return new(ReqContractSigsAsRecvrAndSender) })
-	RegisterType(TypeRespContractSigsForRecvrAndSender, "RespContractSigsForRecvrAndSender", func() Message { return new(RespContractSigsForRecvrAndSender) })
-	RegisterType(TypeReqContractSigsForRecvr, "ReqContractSigsForRecvr", func() Message { return new(ReqContractSigsForRecvr) })
-	RegisterType(TypeRespContractSigsForRecvr, "RespContractSigsForRecvr", func() Message { return new(RespContractSigsForRecvr) })
-	RegisterType(TypeHashPreimage, "HashPreimage", func() Message { return new(HashPreimage) })
+	RegisterType(TypeSetupHop, "SetupHop", func() Message { return new(SetupHop) })
+	RegisterType(TypeSetupHopReply, "SetupHopReply", func() Message { return new(SetupHopReply) })
+	RegisterType(TypeFundHop, "FundHop", func() Message { return new(FundHop) })
+	RegisterType(TypeFundingBroadcast, "FundingBroadcast", func() Message { return new(FundingBroadcast) })
+	RegisterType(TypePreimage, "Preimage", func() Message { return new(Preimage) })
 	RegisterType(TypePrivKeyHandover, "PrivKeyHandover", func() Message { return new(PrivKeyHandover) })
+	RegisterType(TypeAbort, "Abort", func() Message { return new(Abort) })
 	RegisterType(TypeWaitingFundingConfirmation, "WaitingFundingConfirmation", func() Message { return new(WaitingFundingConfirmation) })
 
 	RegisterType(TypeRegister, "Register", func() Message { return new(Register) })
