@@ -1,0 +1,448 @@
+// Package maker runs the maker side of onionswap's CoinSwap: it serves its
+// Offer over protocol.Conn on a Transport listener (one goroutine per
+// connection, a bounded number of connections), handles the swap messages
+// of the design (SetupHop → SetupHopReply, FundHop → FundingBroadcast,
+// Preimage → PrivKeyHandover, the taker's PrivKeyHandover, Abort,
+// WaitingFundingConfirmation), reserves liquidity per swap (the held
+// funding txs of the wallet), and drives every non-final swap from disk:
+// continue, abandon (nothing funded) or recover (node/swap's engine).
+//
+// Phases (committed before the action they enable): reserved →
+// incoming_confirmed → funding_broadcast → preimage_known → keys_sent →
+// incoming_keys_known → swept → complete; abandoned; recovering →
+// recovered.
+package maker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/chain"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// Defaults.
+const (
+	// DefaultMaxConns bounds concurrent connections: each costs two
+	// goroutines and a Tor circuit; 32 is far above the swaps a Raspberry
+	// Pi maker's liquidity can serve at once (the reference caps 30).
+	DefaultMaxConns = 32
+	// DefaultIdleTimeout: a swap with no message (keep-alives included)
+	// for this long is abandoned (nothing funded) or recovered. The
+	// reference's IDLE_CONNECTION_TIMEOUT (15 min); takers send keep-alives
+	// every KeepAliveInterval (node/taker), well below it.
+	DefaultIdleTimeout = 15 * time.Minute
+	// DefaultRecoveryInterval: how often non-final swaps are driven
+	// (deadlines, recovery passes). A block is ~600 s; 10 s is ample.
+	DefaultRecoveryInterval = 10 * time.Second
+	// DefaultFundHopWait: how long FundHop waits for our own node to show
+	// the incoming funding with the required confirmations (the taker's
+	// node may be a block ahead of ours).
+	DefaultFundHopWait = 2 * time.Minute
+	// DefaultMinSize: smaller swaps cost more in fees than they hide.
+	DefaultMinSize = 3 * swap.MinOutputValue
+	// DefaultBondLockBlocks: a new bond locks for ~100 days (inside the
+	// 90–180 day window takers accept by default).
+	DefaultBondLockBlocks = 100 * 144
+	// liquidityHeadroomPercent: MaxSize advertises 90% of the spendable
+	// liquidity; the rest pays the funding txs' fees.
+	liquidityHeadroomPercent = 90
+	// fundHopPoll: how often FundHop re-checks confirmations.
+	fundHopPoll = 250 * time.Millisecond
+)
+
+// Config configures a Maker.
+type Config struct {
+	Wallet    *wallet.Wallet
+	Backend   chain.Backend
+	Transport tor.Transport
+	Network   protocol.Network
+
+	Terms            swap.Terms
+	MinSize          int64  // sat (DefaultMinSize when 0)
+	MaxSize          int64  // sat; 0 = from spendable liquidity
+	MinLocktime      uint16 // least incoming CSV accepted (DefaultLastHopLocktime+ReactionBlocks when 0)
+	RequiredConfirms uint32 // on incoming funding (swap.DefaultRequiredConfirms when 0)
+	ReactionBlocks   uint16 // required incoming−outgoing CSV gap (swap.DefaultReactionBlocks when 0)
+	// SwapTimeoutBlocks: liveness deadline after the incoming funding
+	// confirmed (swap.DefaultMakerSwapTimeoutBlocks when 0).
+	SwapTimeoutBlocks  int32
+	IdleTimeout        time.Duration
+	RecoveryInterval   time.Duration
+	FundHopWait        time.Duration
+	MaxConns           int
+	CertValidityBlocks uint32 // bond certificate lifetime (script.DefaultCertValidityBlocks when 0)
+	ConnConfig         protocol.ConnConfig
+	UserAgent          string
+	Faults             *swap.FaultPlan
+	Logger             *slog.Logger
+}
+
+func (c *Config) check() error {
+	if c.Wallet == nil || c.Backend == nil || c.Transport == nil {
+		return fmt.Errorf("%w: maker needs a wallet, a chain backend and a transport", swap.ErrConfig)
+	}
+	return c.checkValues()
+}
+
+// checkValues applies defaults and refuses unsafe values.
+func (c *Config) checkValues() error {
+	if c.MinSize == 0 {
+		c.MinSize = DefaultMinSize
+	}
+	if c.ReactionBlocks == 0 {
+		c.ReactionBlocks = swap.DefaultReactionBlocks
+	}
+	if c.MinLocktime == 0 {
+		c.MinLocktime = swap.DefaultLastHopLocktime + c.ReactionBlocks
+	}
+	if c.RequiredConfirms == 0 {
+		c.RequiredConfirms = swap.DefaultRequiredConfirms
+	}
+	if c.SwapTimeoutBlocks == 0 {
+		c.SwapTimeoutBlocks = swap.DefaultMakerSwapTimeoutBlocks
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.RecoveryInterval == 0 {
+		c.RecoveryInterval = DefaultRecoveryInterval
+	}
+	if c.FundHopWait == 0 {
+		c.FundHopWait = DefaultFundHopWait
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.CertValidityBlocks == 0 {
+		c.CertValidityBlocks = script.DefaultCertValidityBlocks
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "onionswap-maker"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default().With("subsystem", "maker")
+	}
+	switch {
+	case c.ReactionBlocks < swap.MinReactionBlocks:
+		return fmt.Errorf("%w: reaction time %d blocks < MinReactionBlocks %d", swap.ErrConfig, c.ReactionBlocks, swap.MinReactionBlocks)
+	case c.MinLocktime < swap.MinReactionBlocks+c.ReactionBlocks:
+		return fmt.Errorf("%w: minimum locktime %d < MinReactionBlocks + reaction time (%d)", swap.ErrConfig, c.MinLocktime, swap.MinReactionBlocks+c.ReactionBlocks)
+	case c.MinLocktime > swap.MaxLocktime:
+		return fmt.Errorf("%w: minimum locktime %d > %d", swap.ErrConfig, c.MinLocktime, swap.MaxLocktime)
+	case c.RequiredConfirms > swap.MaxRequiredConfirms:
+		return fmt.Errorf("%w: required confirmations %d > %d", swap.ErrConfig, c.RequiredConfirms, swap.MaxRequiredConfirms)
+	case c.SwapTimeoutBlocks < 1 || c.SwapTimeoutBlocks > swap.MaxLocktime:
+		return fmt.Errorf("%w: swap timeout %d blocks", swap.ErrConfig, c.SwapTimeoutBlocks)
+	case c.Terms.BaseFee < 0:
+		return fmt.Errorf("%w: negative base fee", swap.ErrConfig)
+	case c.MinSize < swap.MinOutputValue || (c.MaxSize != 0 && c.MaxSize < c.MinSize):
+		return fmt.Errorf("%w: size bounds [%d, %d]", swap.ErrConfig, c.MinSize, c.MaxSize)
+	case c.IdleTimeout < 0 || c.MaxConns < 1:
+		return fmt.Errorf("%w: idle timeout / max connections", swap.ErrConfig)
+	}
+	if c.Faults != nil && c.Faults.Has(swap.FaultTakerVanish) {
+		return fmt.Errorf("%w: taker fault given to a maker", swap.ErrConfig)
+	}
+	return nil
+}
+
+// Maker is a running maker service.
+type Maker struct {
+	cfg Config
+	log *slog.Logger
+	eng *swap.Engine
+	st  *swap.Store
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	lis      net.Listener
+	addr     string
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	conns    map[*protocol.Conn]struct{}
+	locks    map[protocol.SwapID]*sync.Mutex
+	activity map[protocol.SwapID]time.Time
+	vanished map[protocol.SwapID]bool
+	wake     chan struct{}
+	// setupMu serializes reservations: two concurrent SetupHops could each
+	// reserve part of the coins and both fail; one at a time, the first
+	// gets what it needs and the next sees the rest (setup takes ~30 ms).
+	setupMu sync.Mutex
+}
+
+// New checks cfg (unsafe timelock settings are refused) and returns a
+// Maker; Start runs it.
+func New(cfg Config) (*Maker, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	m := &Maker{cfg: cfg, log: cfg.Logger, conns: map[*protocol.Conn]struct{}{},
+		locks: map[protocol.SwapID]*sync.Mutex{}, activity: map[protocol.SwapID]time.Time{},
+		vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
+	m.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
+	m.eng.OnSignal = func(protocol.SwapID) { m.poke() }
+	m.st = m.eng.Store
+	cfg.Wallet.AddEventHandler(m.eng.HandleEvent)
+	return m, nil
+}
+
+// Engine exposes the swap engine (tests, inspection).
+func (m *Maker) Engine() *swap.Engine { return m.eng }
+
+// Start listens on the transport and starts the accept and recovery
+// loops; non-final swaps from disk are driven by the recovery loop.
+// Idempotent.
+func (m *Maker) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started {
+		return nil
+	}
+	if m.stopped {
+		return errors.New("maker: stopped")
+	}
+	lis, err := m.cfg.Transport.Listen(ctx)
+	if err != nil {
+		return fmt.Errorf("maker: listen: %w", err)
+	}
+	m.lis, m.addr = lis, lis.Addr().String()
+	life, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.started = true
+	live, err := m.st.Live(ctx, swap.RoleMaker)
+	if err != nil {
+		cancel()
+		lis.Close()
+		return err
+	}
+	now := time.Now()
+	for _, id := range live {
+		m.activity[id] = now // the idle clock restarts with the process
+	}
+	m.wg.Add(2)
+	go m.acceptLoop(life)
+	go m.recoveryLoop(life)
+	m.log.Info("maker started", "swaps_loaded", len(live), "min_locktime", m.cfg.MinLocktime,
+		"reaction_blocks", m.cfg.ReactionBlocks, "required_confirms", m.cfg.RequiredConfirms)
+	m.log.Debug("maker listening", "addr", m.addr)
+	return nil
+}
+
+// Addr is the listener's dialable address ("" before Start).
+func (m *Maker) Addr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addr
+}
+
+// Stop closes the listener and every connection and waits for the
+// goroutines. Swaps stay on disk. Idempotent.
+func (m *Maker) Stop() error {
+	m.mu.Lock()
+	if m.stopped || !m.started {
+		m.stopped = true
+		m.mu.Unlock()
+		return nil
+	}
+	m.stopped = true
+	m.cancel()
+	m.lis.Close()
+	conns := make([]*protocol.Conn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	m.wg.Wait()
+	m.log.Info("maker stopped")
+	return nil
+}
+
+func (m *Maker) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Maker) lock(id protocol.SwapID) func() {
+	m.mu.Lock()
+	l, ok := m.locks[id]
+	if !ok {
+		l = new(sync.Mutex)
+		m.locks[id] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (m *Maker) touch(id protocol.SwapID) {
+	m.mu.Lock()
+	m.activity[id] = time.Now()
+	m.mu.Unlock()
+}
+
+func (m *Maker) idle(id protocol.SwapID) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.activity[id]
+	if !ok {
+		m.activity[id] = time.Now()
+		return 0
+	}
+	return time.Since(t)
+}
+
+// Swap returns a maker swap record (inspection, tests).
+func (m *Maker) Swap(ctx context.Context, id protocol.SwapID) (*swap.MakerSwap, error) {
+	return m.st.LoadMaker(ctx, id)
+}
+
+// Swaps returns every maker swap record, oldest first.
+func (m *Maker) Swaps(ctx context.Context) ([]*swap.MakerSwap, error) {
+	ids, err := m.st.All(ctx, swap.RoleMaker)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*swap.MakerSwap, 0, len(ids))
+	for _, id := range ids {
+		r, err := m.st.LoadMaker(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// EnsureBond adopts the wallet's best unredeemed bond or creates one of
+// amount locked for lockBlocks (DefaultBondLockBlocks when 0). When the
+// wallet is short, the wallet's *InsufficientFundsError (amount missing
+// and an address to send it to) is returned as is.
+func (m *Maker) EnsureBond(ctx context.Context, amount btcutil.Amount, lockBlocks uint32) (*wallet.Bond, error) {
+	if b, err := m.Bond(ctx); err == nil {
+		return b, nil
+	}
+	if lockBlocks == 0 {
+		lockBlocks = DefaultBondLockBlocks
+	}
+	tip, _, err := m.cfg.Backend.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := m.cfg.Wallet.CreateBond(ctx, amount, uint32(tip)+lockBlocks, 0)
+	if err != nil {
+		return nil, err
+	}
+	m.log.Info("fidelity bond created", "outpoint", b.OutPoint, "amount", int64(b.Amount), "lock_height", b.LockHeight)
+	return b, nil
+}
+
+// ErrNoBond: the wallet has no usable fidelity bond.
+var ErrNoBond = errors.New("maker: no fidelity bond")
+
+// Bond returns the bond the maker advertises: the largest unredeemed one
+// (confirmed ones first).
+func (m *Maker) Bond(ctx context.Context) (*wallet.Bond, error) {
+	bonds, err := m.cfg.Wallet.Bonds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var best *wallet.Bond
+	for i := range bonds {
+		b := &bonds[i]
+		if b.Status == "redeemed" || b.RedeemTxid != nil {
+			continue
+		}
+		if best == nil || (b.Status == "confirmed" && best.Status != "confirmed") ||
+			(b.Status == best.Status && b.Amount > best.Amount) {
+			best = b
+		}
+	}
+	if best == nil {
+		return nil, ErrNoBond
+	}
+	return best, nil
+}
+
+// BondProof signs a certificate binding the maker's bond to onion (its
+// listener address when ""), valid for CertValidityBlocks, for directory
+// registration and offers.
+func (m *Maker) BondProof(ctx context.Context, onion string) (*protocol.FidelityProof, error) {
+	if onion == "" {
+		onion = m.Addr()
+	}
+	b, err := m.Bond(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tip, _, err := m.cfg.Backend.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cert, sig, err := m.cfg.Wallet.BondProof(ctx, b.OutPoint, onion, uint32(tip)+m.cfg.CertValidityBlocks)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.FidelityProof{BondOutPoint: cert.OutPoint, BondValue: cert.Amount, LockHeight: cert.LockHeight,
+		BondPubKey: cert.PubKey, CertExpiry: cert.ExpiryHeight, Addr: cert.Onion, CertSig: sig}, nil
+}
+
+// maxSize is the largest incoming total we accept now.
+func (m *Maker) maxSize(ctx context.Context) (int64, error) {
+	liq, _, err := m.cfg.Wallet.Liquidity(ctx)
+	if err != nil {
+		return 0, err
+	}
+	max := int64(liq) * liquidityHeadroomPercent / 100
+	if m.cfg.MaxSize > 0 && m.cfg.MaxSize < max {
+		max = m.cfg.MaxSize
+	}
+	return max, nil
+}
+
+// Offer returns the maker's current offer.
+func (m *Maker) Offer(ctx context.Context) (*protocol.Offer, error) {
+	maxSize, err := m.maxSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := m.BondProof(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	tp, err := m.cfg.Wallet.Keys().TweakablePoint()
+	if err != nil {
+		return nil, err
+	}
+	defer tp.Zero()
+	return &protocol.Offer{BaseFee: m.cfg.Terms.BaseFee, AmountFeePPB: m.cfg.Terms.AmountFeePPB, TimeFeePPB: m.cfg.Terms.TimeFeePPB,
+		MinSize: m.cfg.MinSize, MaxSize: max(maxSize, 0), MinLocktime: m.cfg.MinLocktime,
+		RequiredConfirms: m.cfg.RequiredConfirms, TweakablePoint: tp.PubKey(), Fidelity: *proof}, nil
+}
+
+func outpointOf(tx *wire.MsgTx, pk []byte) (wire.OutPoint, bool) {
+	for i, o := range tx.TxOut {
+		if string(o.PkScript) == string(pk) {
+			return wire.OutPoint{Hash: tx.TxHash(), Index: uint32(i)}, true
+		}
+	}
+	return wire.OutPoint{}, false
+}

@@ -1,0 +1,689 @@
+package maker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// errDrop: a fault says to close the connection without a word.
+var errDrop = errors.New("fault injection: drop connection")
+
+func (m *Maker) acceptLoop(ctx context.Context) {
+	defer m.wg.Done()
+	sem := make(chan struct{}, m.cfg.MaxConns)
+	for {
+		nc, err := m.lis.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Warn("accept failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			// Over capacity: say so (after the handshake, so the peer
+			// reads an Error, not a reset) and close, in the background.
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				c := protocol.NewConn(nc, m.cfg.ConnConfig)
+				hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if _, err := c.Handshake(hctx, protocol.NewHello(m.cfg.Network, m.cfg.UserAgent)); err == nil {
+					_ = c.CloseWithError(protocol.CodeBusy, "maker at connection capacity; retry later")
+				}
+				c.Close()
+			}()
+			continue
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer func() { <-sem }()
+			m.serveConn(ctx, nc)
+		}()
+	}
+}
+
+// serveConn speaks the protocol on one connection until it ends. Every
+// refusal is an explicit Error followed by a disconnect; a panic in a
+// handler is contained to the connection.
+func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
+	c := protocol.NewConn(nc, m.cfg.ConnConfig)
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		nc.Close()
+		return
+	}
+	m.conns[c] = struct{}{}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.conns, c)
+		m.mu.Unlock()
+		c.Close()
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			m.log.Error("panic while serving a peer", "panic", fmt.Sprint(r))
+			_ = c.CloseWithError(protocol.CodeInternal, "internal error")
+		}
+	}()
+	if _, err := c.Handshake(ctx, protocol.NewHello(m.cfg.Network, m.cfg.UserAgent)); err != nil {
+		m.log.Debug("handshake failed", "err", err)
+		return
+	}
+	for {
+		msg, err := c.Receive(ctx)
+		if err != nil {
+			return
+		}
+		replies, after, id, err := m.handle(ctx, msg)
+		if errors.Is(err, errDrop) {
+			m.log.Info("fault injection: dropping the connection", "msg", msg.Type().String())
+			return
+		}
+		if err != nil {
+			code := swap.Code(err)
+			m.log.Info("refusing peer request", "msg", msg.Type().String(), "swap", idString(id), "code", code.String(), "err", err)
+			e := &protocol.Error{Code: code, SwapID: id, Text: clip(err.Error())}
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = c.Send(sctx, e)
+			cancel()
+			time.Sleep(50 * time.Millisecond) // let the Error leave before the close
+			return
+		}
+		for _, r := range replies {
+			if err := c.Send(ctx, r); err != nil {
+				return
+			}
+		}
+		if after != nil {
+			if err := after(); errors.Is(err, errDrop) {
+				return
+			}
+		}
+	}
+}
+
+func idString(id *protocol.SwapID) string {
+	if id == nil {
+		return ""
+	}
+	return id.String()
+}
+
+func clip(s string) string {
+	if len(s) > protocol.MaxErrorTextLen {
+		return s[:protocol.MaxErrorTextLen]
+	}
+	return s
+}
+
+// handle dispatches one message. It returns the replies, an action to run
+// after they are sent, and the swap id (for the Error).
+func (m *Maker) handle(ctx context.Context, msg protocol.Message) ([]protocol.Message, func() error, *protocol.SwapID, error) {
+	switch v := msg.(type) {
+	case *protocol.OfferRequest:
+		o, err := m.Offer(ctx)
+		if err != nil {
+			if errors.Is(err, ErrNoBond) {
+				return nil, nil, nil, fmt.Errorf("%w: no fidelity bond yet", swap.ErrBusy)
+			}
+			return nil, nil, nil, err
+		}
+		return []protocol.Message{o}, nil, nil, nil
+	case *protocol.SetupHop:
+		id := v.SwapID
+		if m.cfg.Faults.CloseAt("setup") {
+			return nil, nil, &id, errDrop
+		}
+		defer m.lock(id)()
+		r, err := m.handleSetup(ctx, v)
+		return []protocol.Message{r}, nil, &id, err
+	case *protocol.FundHop:
+		id := v.SwapID
+		if m.cfg.Faults.CloseAt("funding") {
+			return nil, nil, &id, errDrop
+		}
+		unlock := m.lock(id)
+		r, after, err := m.handleFund(ctx, v)
+		unlock()
+		return []protocol.Message{r}, after, &id, err
+	case *protocol.Preimage:
+		id := v.SwapID
+		if m.cfg.Faults.CloseAt("preimage") {
+			return nil, nil, &id, errDrop
+		}
+		defer m.lock(id)()
+		r, err := m.handlePreimage(ctx, v)
+		return []protocol.Message{r}, nil, &id, err
+	case *protocol.PrivKeyHandover:
+		id := v.SwapID
+		if m.cfg.Faults.CloseAt("privkeys") {
+			return nil, nil, &id, errDrop
+		}
+		defer m.lock(id)()
+		err := m.handleKeys(ctx, v)
+		if err == nil && m.cfg.Faults.Has(swap.FaultMakerCloseAfterSweep) {
+			return nil, nil, &id, errDrop
+		}
+		return nil, nil, &id, err
+	case *protocol.WaitingFundingConfirmation:
+		if ok, _ := m.st.Exists(ctx, v.SwapID); ok {
+			m.touch(v.SwapID)
+		}
+		return nil, nil, nil, nil
+	case *protocol.Abort:
+		id := v.SwapID
+		defer m.lock(id)()
+		return nil, nil, &id, m.handleAbort(ctx, v)
+	}
+	return nil, nil, nil, fmt.Errorf("%w: %s", swap.ErrWrongPhase, msg.Type())
+}
+
+// handleSetup checks a SetupHop, reserves liquidity (held funding txs),
+// builds and signs its outgoing contracts, signs the incoming ones as
+// receiver, commits phase reserved and returns the reply.
+func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protocol.SetupHopReply, error) {
+	if rec, err := m.st.LoadMaker(ctx, h.SwapID); err == nil {
+		if rec.Phase == swap.MakerReserved && len(rec.Reply) > 0 { // the taker re-dialed
+			msg, err := protocol.DecodePayload(protocol.TypeSetupHopReply, rec.Reply[protocol.HeaderSize:])
+			if err != nil {
+				return nil, err
+			}
+			m.touch(h.SwapID)
+			return msg.(*protocol.SetupHopReply), nil
+		}
+		return nil, fmt.Errorf("%w: swap %s is %s", swap.ErrWrongPhase, h.SwapID, rec.Phase)
+	} else if ok, _ := m.st.Exists(ctx, h.SwapID); ok {
+		return nil, fmt.Errorf("%w: swap id in use", swap.ErrWrongPhase)
+	}
+	if err := m.eng.Healthy(); err != nil {
+		return nil, err
+	}
+	m.setupMu.Lock()
+	defer m.setupMu.Unlock()
+	est, err := m.eng.FeeRate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	maxSize, err := m.maxSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inTotal, err := swap.CheckSetupTerms(h, swap.MakerPolicy{MinSize: m.cfg.MinSize, MaxSize: maxSize,
+		MinLocktime: m.cfg.MinLocktime, ReactionBlocks: m.cfg.ReactionBlocks,
+		FeeRateFloor: est * swap.FeeRateTolerancePercent / 100})
+	if err != nil {
+		if errors.Is(err, swap.ErrAmount) && inTotal == 0 {
+			return nil, fmt.Errorf("%w (%w)", err, swap.ErrLiquidity)
+		}
+		return nil, err
+	}
+	kr := m.cfg.Wallet.Keys()
+	tp, err := kr.TweakablePoint()
+	if err != nil {
+		return nil, err
+	}
+	P := tp.PubKey()
+	tp.Zero()
+	cfr := int64(h.ContractFeeRate)
+	rec := &swap.MakerSwap{ID: h.SwapID, Phase: swap.MakerReserved, TxCount: len(h.Incoming), Hash: h.Hash,
+		InLocktime: h.InLocktime, OutLocktime: h.OutLocktime, FundingFeeRate: int64(h.FundingFeeRate),
+		ContractFeeRate: cfr, Reimbursement: h.Reimbursement, InTotal: inTotal}
+	reply := &protocol.SetupHopReply{SwapID: h.SwapID}
+
+	// Incoming: keys from our tweakable point, exact scripts and tx, the
+	// sender's signature, no outpoint bound twice.
+	for i := range h.Incoming {
+		in := &h.Incoming[i]
+		myMS := script.TweakPubKey(P, in.MultisigNonce)
+		myHL := script.TweakPubKey(P, in.HashlockNonce)
+		peer, err := swap.OtherKey(in.MultisigScript, myMS)
+		if err != nil {
+			return nil, fmt.Errorf("incoming %d: %w", i, err)
+		}
+		cs, err := swap.ContractFor(h.Hash, myHL, in.TimelockPubKey, h.InLocktime)
+		if err != nil {
+			return nil, err
+		}
+		if err := swap.CheckContractTx(in.ContractTx, in.FundingOutPoint, in.FundingValue, cs, cfr); err != nil {
+			return nil, fmt.Errorf("incoming %d: %w", i, err)
+		}
+		if err := swap.CheckSig(in.ContractTx, in.MultisigScript, in.FundingValue, peer, in.SenderSig); err != nil {
+			return nil, fmt.Errorf("incoming %d sender signature: %w", i, err)
+		}
+		if bound, err := m.st.OutpointBound(ctx, in.FundingOutPoint, swap.DirIn); err != nil {
+			return nil, err
+		} else if bound {
+			return nil, fmt.Errorf("%w: %v", swap.ErrOutpointBound, in.FundingOutPoint)
+		}
+		// An outpoint of a transaction already in the chain must be
+		// unspent and exactly as described.
+		if _, _, err := m.cfg.Backend.Tx(ctx, in.FundingOutPoint.Hash); err == nil {
+			if _, err := m.eng.FundingConfs(ctx, in.FundingOutPoint, in.MultisigScript, in.FundingValue); err != nil {
+				return nil, fmt.Errorf("incoming %d: %w", i, err)
+			}
+		}
+		msKey := swap.TweakKeyRef(in.MultisigNonce)
+		priv, err := msKey.Priv(kr)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := swap.SignContract(in.ContractTx, in.MultisigScript, in.FundingValue, priv)
+		priv.Zero()
+		if err != nil {
+			return nil, err
+		}
+		reply.ReceiverSigs = append(reply.ReceiverSigs, sig)
+		rec.In = append(rec.In, &swap.Output{Hop: 0, Dir: swap.DirIn, Idx: i, FundingOutPoint: in.FundingOutPoint,
+			Value: in.FundingValue, MultisigScript: in.MultisigScript, ContractScript: cs,
+			ContractTx: swap.SerializeTx(in.ContractTx), MyKey: msKey, LockKey: swap.TweakKeyRef(in.HashlockNonce),
+			PeerPub: peer.SerializeCompressed(), MySig: sig, PeerSig: in.SenderSig, Status: swap.StatusLive})
+	}
+
+	rec.Fee = swap.MakerFee(m.cfg.Terms, inTotal, h.OutLocktime)
+	rec.OutTotal = swap.Forward(inTotal, rec.Fee, h.Reimbursement) - m.cfg.Faults.SkimFee()
+	parts, err := swap.SplitAmount(rec.OutTotal, len(h.Outgoing), swap.MinOutputValue)
+	if err != nil {
+		return nil, err
+	}
+	if rec.SwapIndex, err = m.st.AllocSwapIndex(ctx); err != nil {
+		return nil, err
+	}
+	var held []chainhash.Hash
+	release := func() {
+		for _, txid := range held {
+			if err := m.cfg.Wallet.AbandonTx(context.WithoutCancel(ctx), txid); err != nil {
+				m.log.Warn("releasing a held funding tx failed", "txid", txid, "err", err)
+			}
+		}
+	}
+	for k := range h.Outgoing {
+		next := &h.Outgoing[k]
+		msKey, tlKey := swap.SwapKeyRef(rec.SwapIndex, uint32(2*k)), swap.SwapKeyRef(rec.SwapIndex, uint32(2*k+1))
+		msPriv, err := msKey.Priv(kr)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		tlPub, err := tlKey.Pub(kr)
+		if err != nil {
+			msPriv.Zero()
+			release()
+			return nil, err
+		}
+		ms, err := script.MultisigScript(msPriv.PubKey(), next.MultisigPubKey)
+		if err != nil {
+			msPriv.Zero()
+			release()
+			return nil, fmt.Errorf("%w: outgoing %d: %v", swap.ErrScript, k, err)
+		}
+		pk := script.WitnessScriptHash(ms)
+		sent, err := m.cfg.Wallet.FundOutputs(ctx, []*wire.TxOut{wire.NewTxOut(parts[k], pk)}, rec.FundingFeeRate, wallet.Regular)
+		if err != nil {
+			msPriv.Zero()
+			release()
+			if errors.Is(err, wallet.ErrInsufficientFunds) {
+				return nil, fmt.Errorf("%w: %v", swap.ErrLiquidity, err)
+			}
+			return nil, err
+		}
+		held = append(held, sent.Txid)
+		op, _ := outpointOf(sent.Tx, pk)
+		cs, err := swap.ContractFor(h.Hash, next.HashlockPubKey, tlPub, h.OutLocktime)
+		if err != nil {
+			msPriv.Zero()
+			release()
+			return nil, err
+		}
+		ctxn, err := script.NewContractTx(op, parts[k], cs, swap.ContractFee(cfr))
+		if err != nil {
+			msPriv.Zero()
+			release()
+			return nil, err
+		}
+		sig, err := swap.SignContract(ctxn, ms, parts[k], msPriv)
+		msPriv.Zero()
+		if err != nil {
+			release()
+			return nil, err
+		}
+		txid := sent.Txid
+		rec.Out = append(rec.Out, &swap.Output{Hop: 1, Dir: swap.DirOut, Idx: k, FundingOutPoint: op, Value: parts[k],
+			MultisigScript: ms, ContractScript: cs, ContractTx: swap.SerializeTx(ctxn), MyKey: msKey, LockKey: tlKey,
+			PeerPub: next.MultisigPubKey.SerializeCompressed(), MySig: sig, FundingTxid: &txid, Status: swap.StatusLive})
+		reply.Outgoing = append(reply.Outgoing, protocol.OutgoingOutput{FundingOutPoint: op, FundingValue: parts[k],
+			MultisigScript: ms, TimelockPubKey: tlPub, ContractTx: ctxn, SenderSig: sig})
+	}
+	frame, err := protocol.EncodeMessage(reply)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	rec.Reply = frame
+	if err := m.eng.Watch(ctx, rec.Outputs()); err != nil {
+		release()
+		return nil, err
+	}
+	if err := m.st.Save(ctx, rec); err != nil {
+		release()
+		return nil, err
+	}
+	m.touch(h.SwapID)
+	m.log.Info("swap reserved", "swap", h.SwapID, "in_total", inTotal, "out_total", rec.OutTotal, "fee", rec.Fee,
+		"reimbursement", rec.Reimbursement, "tx_count", rec.TxCount, "in_locktime", h.InLocktime, "out_locktime", h.OutLocktime)
+	m.cfg.Faults.AfterCommit(rec.Phase)
+	return reply, nil
+}
+
+func fundingBroadcastReply(rec *swap.MakerSwap) *protocol.FundingBroadcast {
+	r := &protocol.FundingBroadcast{SwapID: rec.ID}
+	for _, o := range rec.Out {
+		r.Txids = append(r.Txids, o.FundingOutPoint.Hash)
+	}
+	return r
+}
+
+// handleFund verifies the next receiver's signatures on our outgoing
+// contracts, checks our incoming funding on our own node (confirmed ≥
+// RequiredConfirms, exact script and value), commits, and broadcasts our
+// funding (idempotent).
+func (m *Maker) handleFund(ctx context.Context, f *protocol.FundHop) (*protocol.FundingBroadcast, func() error, error) {
+	rec, err := m.st.LoadMaker(ctx, f.SwapID)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.touch(f.SwapID)
+	switch rec.Phase {
+	case swap.MakerFundingBroadcast, swap.MakerPreimageKnown, swap.MakerKeysSent:
+		return fundingBroadcastReply(rec), nil, nil
+	case swap.MakerReserved, swap.MakerIncomingConfirmed:
+	default:
+		return nil, nil, fmt.Errorf("%w: swap is %s", swap.ErrWrongPhase, rec.Phase)
+	}
+	if len(f.ReceiverSigs) != len(rec.Out) {
+		return nil, nil, fmt.Errorf("%w: %d signatures for %d outputs", swap.ErrSignature, len(f.ReceiverSigs), len(rec.Out))
+	}
+	for i, o := range rec.Out {
+		tx, err := o.UnsignedContractTx()
+		if err != nil {
+			return nil, nil, err
+		}
+		peer, err := btcec.ParsePubKey(o.PeerPub)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := swap.CheckSig(tx, o.MultisigScript, o.Value, peer, f.ReceiverSigs[i]); err != nil {
+			return nil, nil, fmt.Errorf("outgoing %d receiver signature: %w", i, err)
+		}
+	}
+	if err := m.eng.Healthy(); err != nil {
+		return nil, nil, err
+	}
+	// Incoming confirmed on OUR node.
+	deadline := time.Now().Add(m.cfg.FundHopWait)
+	var minConfs int32
+	for {
+		minConfs, err = m.incomingConfs(ctx, rec)
+		if err == nil && minConfs >= int32(m.cfg.RequiredConfirms) {
+			break
+		}
+		if err != nil && !errors.Is(err, swap.ErrFundingMissing) {
+			return nil, nil, err
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("%w: %d of %d confirmations", swap.ErrNotConfirmed, minConfs, m.cfg.RequiredConfirms)
+			}
+			return nil, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(fundHopPoll):
+		}
+	}
+	tip, _, err := m.cfg.Backend.Tip(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, o := range rec.Out {
+		o.PeerSig = f.ReceiverSigs[i]
+	}
+	rec.IncomingConfHeight = tip - minConfs + 1
+	rec.Phase = swap.MakerIncomingConfirmed
+	if err := m.st.Save(ctx, rec); err != nil {
+		return nil, nil, err
+	}
+	m.cfg.Faults.AfterCommit(rec.Phase)
+	rec.Phase = swap.MakerFundingBroadcast
+	if err := m.st.Save(ctx, rec); err != nil {
+		return nil, nil, err
+	}
+	m.cfg.Faults.AfterCommit(rec.Phase)
+	if !m.cfg.Faults.Has(swap.FaultMakerSkipFunding) {
+		for _, o := range rec.Out {
+			if err := m.cfg.Wallet.BroadcastStored(ctx, *o.FundingTxid); err != nil {
+				// Stored as publish: the wallet rebroadcasts it; recovery
+				// handles a refusal.
+				m.log.Warn("funding broadcast failed", "swap", rec.ID, "txid", o.FundingTxid, "err", err)
+			}
+		}
+	}
+	m.log.Info("funding broadcast", "swap", rec.ID, "incoming_confs", minConfs, "txs", len(rec.Out))
+	var after func() error
+	if m.cfg.Faults.Has(swap.FaultMakerBroadcastContracts) {
+		after = func() error {
+			m.mu.Lock()
+			m.vanished[rec.ID] = true
+			m.mu.Unlock()
+			if err := m.eng.BroadcastContracts(context.WithoutCancel(ctx), m.cfg.Wallet.Keys(), rec.Outputs()); err != nil {
+				m.log.Warn("fault injection: contract broadcast failed", "err", err)
+			}
+			m.log.Info("fault injection: contracts broadcast, vanishing", "swap", rec.ID)
+			return errDrop
+		}
+	}
+	return fundingBroadcastReply(rec), after, nil
+}
+
+// incomingConfs returns the least confirmation count of our incoming
+// funding outputs on our node.
+func (m *Maker) incomingConfs(ctx context.Context, rec *swap.MakerSwap) (int32, error) {
+	least := int32(-1)
+	for _, o := range rec.In {
+		c, err := m.eng.FundingConfs(ctx, o.FundingOutPoint, o.MultisigScript, o.Value)
+		if err != nil {
+			return 0, err
+		}
+		if least < 0 || c < least {
+			least = c
+		}
+	}
+	return least, nil
+}
+
+// handlePreimage checks the preimage, commits it, then hands over our
+// outgoing keys (our incoming is secured: confirmed, fully signed contract,
+// preimage known).
+func (m *Maker) handlePreimage(ctx context.Context, p *protocol.Preimage) (*protocol.PrivKeyHandover, error) {
+	rec, err := m.st.LoadMaker(ctx, p.SwapID)
+	if err != nil {
+		return nil, err
+	}
+	m.touch(p.SwapID)
+	if script.PreimageHash(p.Preimage) != rec.Hash {
+		return nil, fmt.Errorf("%w: preimage does not hash to the swap's hash", swap.ErrHash)
+	}
+	switch rec.Phase {
+	case swap.MakerFundingBroadcast, swap.MakerPreimageKnown, swap.MakerKeysSent:
+	default:
+		return nil, fmt.Errorf("%w: swap is %s", swap.ErrWrongPhase, rec.Phase)
+	}
+	if rec.Phase == swap.MakerFundingBroadcast {
+		// Our incoming must still be there for the preimage to secure it.
+		if _, err := m.incomingConfs(ctx, rec); err != nil {
+			return nil, err
+		}
+		pre := p.Preimage
+		rec.Preimage = &pre
+		rec.Phase = swap.MakerPreimageKnown
+		if err := m.st.Save(ctx, rec); err != nil {
+			return nil, err
+		}
+		m.cfg.Faults.AfterCommit(rec.Phase)
+	}
+	if rec.Phase == swap.MakerPreimageKnown {
+		rec.Phase = swap.MakerKeysSent
+		for _, o := range rec.Out {
+			o.Status = swap.StatusGiven
+		}
+		if err := m.st.Save(ctx, rec); err != nil {
+			return nil, err
+		}
+		m.cfg.Faults.AfterCommit(rec.Phase)
+	}
+	reply := &protocol.PrivKeyHandover{SwapID: rec.ID}
+	for _, o := range rec.Out {
+		k, err := o.MyKey.Priv(m.cfg.Wallet.Keys())
+		if err != nil {
+			return nil, err
+		}
+		reply.Keys = append(reply.Keys, k)
+	}
+	m.log.Info("preimage received; outgoing keys handed over", "swap", rec.ID)
+	return reply, nil
+}
+
+// handleKeys checks the sender's keys of our incoming outputs, commits
+// them and sweeps the incoming coins into the wallet (Swept).
+func (m *Maker) handleKeys(ctx context.Context, k *protocol.PrivKeyHandover) error {
+	rec, err := m.st.LoadMaker(ctx, k.SwapID)
+	if err != nil {
+		return err
+	}
+	m.touch(k.SwapID)
+	switch rec.Phase {
+	case swap.MakerKeysSent, swap.PhaseRecovering:
+	case swap.MakerIncomingKeysKnown, swap.MakerSwept, swap.MakerComplete:
+		return nil
+	default:
+		return fmt.Errorf("%w: swap is %s", swap.ErrWrongPhase, rec.Phase)
+	}
+	if len(k.Keys) != len(rec.In) {
+		return fmt.Errorf("%w: %d keys for %d outputs", swap.ErrKeyMismatch, len(k.Keys), len(rec.In))
+	}
+	for i, o := range rec.In {
+		if !bytes.Equal(k.Keys[i].PubKey().SerializeCompressed(), o.PeerPub) {
+			return fmt.Errorf("%w: key %d", swap.ErrKeyMismatch, i)
+		}
+	}
+	for i, o := range rec.In {
+		b := k.Keys[i].Key.Bytes()
+		o.PeerPriv = b[:]
+	}
+	if rec.Phase == swap.PhaseRecovering {
+		return m.st.Save(ctx, rec) // the recovery pass sweeps cooperatively
+	}
+	rec.Phase = swap.MakerIncomingKeysKnown
+	if err := m.st.Save(ctx, rec); err != nil {
+		return err
+	}
+	m.cfg.Faults.AfterCommit(rec.Phase)
+	return m.sweep(ctx, rec)
+}
+
+// sweep publishes the cooperative sweeps of unsettled incoming outputs and
+// completes the swap.
+func (m *Maker) sweep(ctx context.Context, rec *swap.MakerSwap) error {
+	rate, err := m.eng.FeeRate(ctx)
+	if err != nil {
+		return err
+	}
+	var fees int64
+	for _, o := range rec.In {
+		if o.Status != swap.StatusLive {
+			continue
+		}
+		tx, fee, err := m.eng.Sweep(ctx, m.cfg.Wallet.Keys(), o, rate)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		h := tx.TxHash()
+		o.Status, o.ResolveTxid = swap.StatusSettled, &h
+		fees += fee
+	}
+	rec.Phase = swap.MakerSwept
+	if err := m.st.Save(ctx, rec); err != nil {
+		return err
+	}
+	m.cfg.Faults.AfterCommit(rec.Phase)
+	rec.Phase = swap.MakerComplete
+	if err := m.st.Save(ctx, rec); err != nil {
+		return err
+	}
+	m.log.Info("swap complete: incoming swept", "swap", rec.ID, "sweep_fees", fees, "gain_before_mining_fees", rec.InTotal-rec.OutTotal)
+	return nil
+}
+
+// handleAbort releases a swap that funded nothing.
+func (m *Maker) handleAbort(ctx context.Context, a *protocol.Abort) error {
+	rec, err := m.st.LoadMaker(ctx, a.SwapID)
+	if errors.Is(err, swap.ErrUnknownSwap) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch rec.Phase {
+	case swap.MakerReserved, swap.MakerIncomingConfirmed:
+		m.log.Info("swap aborted by the taker", "swap", rec.ID)
+		return m.abandon(ctx, rec)
+	}
+	m.log.Info("abort ignored: our funding may be out; recovery decides", "swap", rec.ID, "phase", rec.Phase)
+	return nil
+}
+
+// abandon drops the held funding txs (liquidity released) and marks the
+// swap abandoned. Only for phases before funding_broadcast.
+func (m *Maker) abandon(ctx context.Context, rec *swap.MakerSwap) error {
+	for _, o := range rec.Out {
+		if o.FundingTxid != nil {
+			if err := m.cfg.Wallet.AbandonTx(ctx, *o.FundingTxid); err != nil && !errors.Is(err, wallet.ErrUnknownTx) {
+				return err
+			}
+		}
+		o.Status = swap.StatusAbandoned
+	}
+	for _, o := range rec.In {
+		o.Status = swap.StatusAbandoned
+	}
+	rec.Phase = swap.PhaseAbandoned
+	return m.st.Save(ctx, rec)
+}
+
+var _ = btcutil.Amount(0)

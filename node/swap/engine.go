@@ -1,0 +1,456 @@
+package swap
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/chain"
+	"github.com/onionswap/onionswap/wallet/keys"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// Engine is the chain side of swaps shared by both roles: fee estimates,
+// funding checks on our own node, cooperative sweeps, the watcher hook
+// and the per-output recovery step.
+type Engine struct {
+	W     *wallet.Wallet
+	B     chain.Backend
+	Store *Store
+	Log   *slog.Logger
+	// FeeTarget is the confirmation target of fee estimates.
+	FeeTarget int
+	// OnSignal is called (outside any lock) when the watcher hook flagged
+	// a swap (contract on chain, preimage learned), to wake its driver.
+	OnSignal func(id protocol.SwapID)
+}
+
+// NewEngine returns an engine over w and b.
+func NewEngine(w *wallet.Wallet, b chain.Backend, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.Default().With("subsystem", "swap")
+	}
+	return &Engine{W: w, B: b, Store: NewStore(w), Log: log, FeeTarget: wallet.DefaultFeeTargetBlocks}
+}
+
+// FeeRate returns our node's estimate, floored at the wallet minimum.
+func (e *Engine) FeeRate(ctx context.Context) (int64, error) {
+	r, err := e.B.FeeRate(ctx, e.FeeTarget)
+	if err != nil {
+		return 0, fmt.Errorf("%w: fee estimate: %w", ErrUnavailable, err)
+	}
+	return min(max(r, wallet.MinFeeRate), wallet.MaxFeeRate), nil
+}
+
+// Healthy fails closed: the wallet's watcher must poll successfully.
+func (e *Engine) Healthy() error {
+	if err := e.W.Healthy(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// FundingConfs checks on our own node that op exists unspent, pays the
+// P2WSH of ms with value sat, and returns its confirmations (0 = mempool).
+func (e *Engine) FundingConfs(ctx context.Context, op wire.OutPoint, ms []byte, value int64) (int32, error) {
+	out, confs, err := e.B.UTXO(ctx, op)
+	if errors.Is(err, chain.ErrNotFound) {
+		return 0, refuse(ErrFundingMissing, "%v not found unspent", op)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if out.Value != value || !bytes.Equal(out.PkScript, script.WitnessScriptHash(ms)) {
+		return 0, refuse(ErrFundingMissing, "%v pays %d to another script or value", op, out.Value)
+	}
+	return confs, nil
+}
+
+// Watch makes the wallet watch the contract script of every output and
+// the 2-of-2 of incoming ones (SwapIncoming), before any of it can appear.
+func (e *Engine) Watch(ctx context.Context, outs []*Output) error {
+	for _, o := range outs {
+		if o.Dir == DirIn {
+			if _, err := e.W.WatchScript(ctx, o.MultisigScript, wallet.SwapIncoming, "swap-in"); err != nil {
+				return err
+			}
+		}
+		if _, err := e.W.WatchScript(ctx, o.ContractScript, wallet.Contract, "contract"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HandleEvent is the wallet watcher hook: a contract of a live swap
+// appearing flags the swap for recovery; a spend of a contract output
+// that reveals the preimage records it. Idempotent.
+func (e *Engine) HandleEvent(ctx context.Context, ev chain.Event) error {
+	if ev.Output == nil || ev.Kind == chain.Disconnected {
+		return nil
+	}
+	refs, err := e.Store.ByContractPk(ctx, ev.Output.PkScript)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	for _, ref := range refs {
+		var pre []byte
+		if ev.Kind == chain.Spent && ev.Tx != nil && ev.InputIndex >= 0 && ev.InputIndex < len(ev.Tx.TxIn) {
+			var hash []byte
+			if err := e.W.DB().QueryRowContext(ctx, `SELECT hash FROM swaps WHERE id = ?`, ref.SwapID[:]).Scan(&hash); err != nil {
+				return err
+			}
+			var h [20]byte
+			copy(h[:], hash)
+			if p, ok := script.PreimageFromWitness(ev.Tx.TxIn[ev.InputIndex].Witness, h); ok {
+				pre = p[:]
+			}
+		}
+		var changed int64
+		err := e.W.ExecTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE swaps SET recover_requested = 1,
+				learned_preimage = COALESCE(learned_preimage, ?) WHERE id = ?
+				AND (recover_requested = 0 OR (learned_preimage IS NULL AND ? IS NOT NULL))`, pre, ref.SwapID[:], pre)
+			if err == nil {
+				changed, _ = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if changed > 0 {
+			e.Log.Info("contract of a live swap seen on chain", "swap", ref.SwapID, "event", ev.Kind.String(),
+				"txid", ev.Txid, "preimage_learned", pre != nil)
+		}
+		if e.OnSignal != nil {
+			e.OnSignal(ref.SwapID)
+		}
+	}
+	return nil
+}
+
+// Signals returns what the watcher hook recorded for a swap.
+func (e *Engine) Signals(ctx context.Context, id protocol.SwapID) (*[32]byte, bool, error) {
+	var pre []byte
+	var rec bool
+	err := e.W.DB().QueryRowContext(ctx, `SELECT learned_preimage, recover_requested FROM swaps WHERE id = ?`, id[:]).Scan(&pre, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if len(pre) != 32 {
+		return nil, rec, nil
+	}
+	var p [32]byte
+	copy(p[:], pre)
+	return &p, rec, nil
+}
+
+// destScript returns a fresh wallet script (Swept for swap coins and
+// claims, Regular internal for refunds).
+func (e *Engine) destScript(ctx context.Context, b keys.Branch) ([]byte, error) {
+	addr, err := e.W.NewAddress(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return txscript.PayToAddrScript(addr)
+}
+
+// Sweep spends an incoming 2-of-2 output with both keys to a fresh Swept
+// address at rate and publishes it. It returns the sweep tx and its fee.
+func (e *Engine) Sweep(ctx context.Context, kr *keys.Keyring, o *Output, rate int64) (*wire.MsgTx, int64, error) {
+	if len(o.PeerPriv) != 32 {
+		return nil, 0, errors.New("sweep: counterparty key unknown")
+	}
+	mine, err := o.MyKey.Priv(kr)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer mine.Zero()
+	peer, _ := btcec.PrivKeyFromBytes(o.PeerPriv)
+	dest, err := e.destScript(ctx, keys.BranchSwept)
+	if err != nil {
+		return nil, 0, err
+	}
+	fee := script.FeeForVSize(SweepTxVSize, rate)
+	tx, err := script.CooperativeSpendTx(o.FundingOutPoint, o.Value, o.MultisigScript, mine, peer, dest, fee)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := e.W.PublishTx(ctx, tx, btcutil.Amount(fee), "swap-sweep"); err != nil {
+		return nil, 0, err
+	}
+	return tx, fee, nil
+}
+
+// spender returns the transaction spending op (mempool or chain), or nil
+// when op is unspent (or unknown to our node).
+func (e *Engine) spender(ctx context.Context, op wire.OutPoint) (*wire.MsgTx, error) {
+	h, err := e.B.MempoolSpender(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		if _, _, err := e.B.UTXO(ctx, op); err == nil {
+			return nil, nil
+		} else if !errors.Is(err, chain.ErrNotFound) {
+			return nil, err
+		}
+		if h, err = e.W.CoinSpender(ctx, op); err != nil || h == nil {
+			return nil, err
+		}
+	}
+	tx, _, err := e.B.Tx(ctx, *h)
+	if err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// publish publishes tx, treating "already there" as success.
+func (e *Engine) publish(ctx context.Context, tx *wire.MsgTx, fee int64, label string) error {
+	return e.W.PublishTx(ctx, tx, btcutil.Amount(fee), label)
+}
+
+// Resolve runs one idempotent recovery pass over outs (a swap that is
+// Recovering): cooperative sweeps where we hold both keys, hashlock claims
+// of incoming contracts when the preimage is known (broadcasting the
+// contract first; the claim pays for both: CPFP), broadcast of outgoing
+// contracts and timelock refunds once CSV allows. It updates the outputs'
+// Status/ResolveTxid (the caller saves the record) and returns a preimage
+// learned from a counterparty's hashlock spend, if any.
+func (e *Engine) Resolve(ctx context.Context, kr *keys.Keyring, outs []*Output, hash [20]byte, preimage *[32]byte) (*[32]byte, error) {
+	rate, err := e.FeeRate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var learned *[32]byte
+	for _, o := range outs {
+		if o.Resolved() {
+			continue
+		}
+		p, err := e.resolveOne(ctx, kr, o, hash, preimage, rate)
+		if err != nil {
+			e.Log.Warn("recovery step failed; retrying later", "output", fmt.Sprintf("%s/%d/%d", o.Dir, o.Hop, o.Idx), "err", err)
+			continue
+		}
+		if p != nil {
+			learned, preimage = p, p
+		}
+	}
+	return learned, nil
+}
+
+func (e *Engine) resolveOne(ctx context.Context, kr *keys.Keyring, o *Output, hash [20]byte, preimage *[32]byte, rate int64) (*[32]byte, error) {
+	ctxid := o.ContractTxid()
+	cop := o.ContractOutPoint()
+	_, cst, err := e.B.Tx(ctx, ctxid)
+	contractKnown := err == nil
+	if err != nil && !errors.Is(err, chain.ErrNotFound) {
+		return nil, err
+	}
+	fundingSpender, err := e.spender(ctx, o.FundingOutPoint)
+	if err != nil {
+		return nil, err
+	}
+	_, _, ferr := e.B.UTXO(ctx, o.FundingOutPoint)
+	fundingUnspent := ferr == nil
+
+	if !contractKnown {
+		switch {
+		case fundingUnspent && o.Dir == DirIn && len(o.PeerPriv) == 32:
+			tx, _, err := e.Sweep(ctx, kr, o, rate)
+			if err != nil {
+				return nil, err
+			}
+			h := tx.TxHash()
+			o.Status, o.ResolveTxid = StatusSettled, &h
+			return nil, nil
+		case fundingUnspent && (o.Dir == DirOut || preimage != nil):
+			tx, err := o.SignedContractTx(kr)
+			if err != nil {
+				return nil, err
+			}
+			if err := e.publish(ctx, tx, o.Value-o.ContractValue(), "swap-contract"); err != nil {
+				return nil, err
+			}
+			e.Log.Info("contract tx broadcast", "txid", ctxid, "dir", string(o.Dir))
+			// Fall through to the claim below on the next pass (in) or
+			// wait for CSV (out); an incoming claim can go now as CPFP.
+			if o.Dir == DirIn {
+				return nil, e.claim(ctx, kr, o, *preimage, rate, false)
+			}
+			return nil, nil
+		case fundingSpender != nil:
+			// The 2-of-2 was spent by something else than the contract tx:
+			// a cooperative sweep (ours or the receiver's after handover).
+			h := fundingSpender.TxHash()
+			if o.Dir == DirIn {
+				o.Status, o.ResolveTxid = StatusSettled, &h
+			} else {
+				o.Status, o.ResolveTxid = StatusPeer, &h
+			}
+			return nil, nil
+		case o.Dir == DirOut && o.FundingTxid != nil:
+			// Our own funding never reached the chain: if it is still held
+			// (never broadcast) drop it.
+			if _, status, err := e.W.StoredTx(ctx, *o.FundingTxid); err == nil && (status == "held" || status == "abandoned") {
+				if status == "held" {
+					if err := e.W.AbandonTx(ctx, *o.FundingTxid); err != nil {
+						return nil, err
+					}
+				}
+				o.Status = StatusAbandoned
+			}
+			return nil, nil
+		}
+		return nil, nil // funding not on chain yet (or never): wait
+	}
+
+	// The contract tx is in the mempool or a block.
+	sp, err := e.spender(ctx, cop)
+	if err != nil {
+		return nil, err
+	}
+	if sp != nil {
+		h := sp.TxHash()
+		if o.ResolveTxid != nil && *o.ResolveTxid == h {
+			return nil, nil
+		}
+		var learned *[32]byte
+		for _, in := range sp.TxIn {
+			if in.PreviousOutPoint == cop {
+				if p, ok := script.PreimageFromWitness(in.Witness, hash); ok {
+					learned = &p
+				}
+			}
+		}
+		if learned == nil && o.Dir == DirIn || learned != nil && o.Dir == DirOut {
+			o.Status, o.ResolveTxid = StatusPeer, &h
+		} else {
+			// our own claim/refund recorded elsewhere (e.g. before a crash)
+			if o.Dir == DirIn {
+				o.Status = StatusClaimed
+			} else {
+				o.Status = StatusRefunded
+			}
+			o.ResolveTxid = &h
+		}
+		if learned != nil {
+			e.Log.Info("preimage learned from a hashlock spend", "txid", h)
+		}
+		return learned, nil
+	}
+	switch o.Dir {
+	case DirIn:
+		if preimage == nil {
+			return nil, nil // the sender may refund after CSV; nothing we can do
+		}
+		return nil, e.claim(ctx, kr, o, *preimage, rate, cst.Height > 0 && !cst.InMempool)
+	default:
+		c, err := o.Contract()
+		if err != nil {
+			return nil, err
+		}
+		if cst.InMempool || cst.Confirmations < int32(c.CSV) {
+			return nil, nil // CSV not reached yet
+		}
+		key, err := o.LockKey.Priv(kr)
+		if err != nil {
+			return nil, err
+		}
+		defer key.Zero()
+		dest, err := e.destScript(ctx, keys.BranchInternal)
+		if err != nil {
+			return nil, err
+		}
+		fee := script.FeeForVSize(TimelockClaimVSize, rate)
+		tx, err := script.TimelockSpendTx(cop, o.ContractValue(), o.ContractScript, key, dest, fee)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.publish(ctx, tx, fee, "swap-refund"); err != nil {
+			return nil, err
+		}
+		h := tx.TxHash()
+		o.Status, o.ResolveTxid = StatusRefunded, &h
+		e.Log.Info("timelock refund broadcast", "txid", h, "fee", fee)
+		return nil, nil
+	}
+}
+
+// claim publishes the hashlock claim of an incoming contract output. When
+// the contract tx is unconfirmed the claim's fee also pays for it (CPFP):
+// fee = rate × (contract vsize + claim vsize) − the contract's own fee.
+func (e *Engine) claim(ctx context.Context, kr *keys.Keyring, o *Output, preimage [32]byte, rate int64, parentConfirmed bool) error {
+	key, err := o.LockKey.Priv(kr)
+	if err != nil {
+		return err
+	}
+	defer key.Zero()
+	dest, err := e.destScript(ctx, keys.BranchSwept)
+	if err != nil {
+		return err
+	}
+	fee := script.FeeForVSize(HashlockClaimVSize, rate)
+	if !parentConfirmed {
+		parentFee := o.Value - o.ContractValue()
+		fee = max(fee, script.FeeForVSize(HashlockClaimVSize+ContractTxVSize, rate)-parentFee)
+	}
+	tx, err := script.HashlockSpendTx(o.ContractOutPoint(), o.ContractValue(), o.ContractScript, preimage, key, dest, fee)
+	if err != nil {
+		return err
+	}
+	if err := e.publish(ctx, tx, fee, "swap-claim"); err != nil {
+		return err
+	}
+	h := tx.TxHash()
+	o.Status, o.ResolveTxid = StatusClaimed, &h
+	e.Log.Info("hashlock claim broadcast", "txid", h, "fee", fee, "cpfp", !parentConfirmed)
+	return nil
+}
+
+// BroadcastContracts publishes the fully signed contract txs of outs
+// (fault injection: a party that pushes a live swap on chain).
+func (e *Engine) BroadcastContracts(ctx context.Context, kr *keys.Keyring, outs []*Output) error {
+	for _, o := range outs {
+		tx, err := o.SignedContractTx(kr)
+		if err != nil {
+			return err
+		}
+		if err := e.publish(ctx, tx, o.Value-o.ContractValue(), "swap-contract"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TxConfs returns a transaction's confirmations on our node (0 in the
+// mempool, -1 unknown).
+func (e *Engine) TxConfs(ctx context.Context, txid chainhash.Hash) (int32, error) {
+	_, st, err := e.B.Tx(ctx, txid)
+	if errors.Is(err, chain.ErrNotFound) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if st.InMempool {
+		return 0, nil
+	}
+	return st.Confirmations, nil
+}

@@ -1,0 +1,273 @@
+package taker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// keepAlive sends WaitingFundingConfirmation to every maker every
+// KeepAliveInterval until stop is closed.
+func (r *run) keepAlive(ctx context.Context, stop <-chan struct{}) {
+	tk := time.NewTicker(r.t.cfg.KeepAliveInterval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-tk.C:
+			for i, p := range r.peers {
+				if c := p.c(); c != nil && c.Err() == nil {
+					sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					_ = c.Send(sctx, &protocol.WaitingFundingConfirmation{SwapID: r.rec.Makers[i].SwapID})
+					cancel()
+				}
+			}
+		}
+	}
+}
+
+// waitConfs waits until every funding output of hop h has ≥ confs
+// confirmations on our node. It gives up when a contract of the swap
+// appears on chain, or when the hop is still unconfirmed deadline blocks
+// after we started waiting (deadline 0: no block limit).
+func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32) error {
+	t, rec := r.t, r.rec
+	t0 := time.Now()
+	defer func() { r.waitT += time.Since(t0) }()
+	startTip, _, err := t.cfg.Backend.Tip(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		least := int32(1 << 30)
+		for _, ho := range rec.Hops[h] {
+			c, err := t.eng.FundingConfs(ctx, ho.FundingOutPoint, ho.MultisigScript, ho.Value)
+			if err != nil {
+				if !errors.Is(err, swap.ErrFundingMissing) {
+					return err
+				}
+				c = -1
+			}
+			least = min(least, c)
+		}
+		if least >= int32(confs) {
+			return nil
+		}
+		if _, seen, err := t.eng.Signals(ctx, rec.ID); err == nil && seen {
+			return fmt.Errorf("a contract of the swap appeared on chain while waiting for hop %d", h)
+		}
+		if deadline > 0 {
+			tip, _, err := t.cfg.Backend.Tip(ctx)
+			if err == nil && tip >= startTip+deadline+int32(confs) {
+				return fmt.Errorf("hop %d not confirmed %d blocks after broadcast", h, deadline)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(t.cfg.PollInterval):
+		}
+	}
+}
+
+// fund broadcasts hop 0 and walks the route: each maker funds its hop
+// once its incoming hop has the confirmations it requires.
+func (r *run) fund(ctx context.Context) error {
+	t, rec := r.t, r.rec
+	n := len(rec.Makers)
+	rec.Phase = swap.TakerHop0Broadcast
+	if err := t.st.Save(ctx, rec); err != nil {
+		return err
+	}
+	t.cfg.Faults.AfterCommit(rec.Phase)
+	for _, o := range rec.Out {
+		if err := t.cfg.Wallet.BroadcastStored(ctx, *o.FundingTxid); err != nil {
+			return fmt.Errorf("broadcast hop 0: %w", err)
+		}
+	}
+	rec.FundedHops = 1
+	t.log.Info("hop 0 funding broadcast", "swap", rec.ID, "txs", len(rec.Out))
+	stop := make(chan struct{})
+	defer close(stop)
+	go r.keepAlive(ctx, stop)
+	for i := 1; i <= n; i++ {
+		leg := &rec.Makers[i-1]
+		var deadline int32
+		if i > 1 {
+			deadline = t.cfg.FundingTimeoutBlocks
+		}
+		if err := r.waitConfs(ctx, i-1, leg.RequiredConfirms, deadline); err != nil {
+			return err
+		}
+		fh := &protocol.FundHop{SwapID: leg.SwapID}
+		for k := range rec.Hops[i] {
+			fh.ReceiverSigs = append(fh.ReceiverSigs, rec.Hops[i][k].ReceiverSig)
+		}
+		// Hop i's receiver signatures: from maker i+1's SetupHopReply,
+		// or ours for the last hop.
+		fb, err := request[*protocol.FundingBroadcast](ctx, t, r.peers[i-1], r.cnt, fh)
+		if err != nil {
+			return fmt.Errorf("maker %d funding: %w", i, err)
+		}
+		want := map[string]bool{}
+		for _, ho := range rec.Hops[i] {
+			want[ho.FundingOutPoint.Hash.String()] = true
+		}
+		for _, h := range fb.Txids {
+			if !want[h.String()] {
+				return fmt.Errorf("maker %d reported funding tx %v not in its hop", i, h)
+			}
+		}
+		leg.FundingTxids = fb.Txids
+		rec.FundedHops = i + 1
+		rec.Phase = swap.TakerFunded
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
+		}
+		t.cfg.Faults.AfterCommit(rec.Phase)
+		t.log.Info("maker funded its hop", "swap", rec.ID, "position", i)
+	}
+	if err := r.waitConfs(ctx, n, t.cfg.RequiredConfirms, t.cfg.FundingTimeoutBlocks); err != nil {
+		return err
+	}
+	r.phase("funding")
+	switch {
+	case t.cfg.Faults.Has(swap.FaultTakerVanish):
+		t.log.Info("fault injection: taker vanishes after funding", "swap", rec.ID)
+		return errVanish
+	case t.cfg.Faults.Has(swap.FaultTakerStall):
+		t.log.Info("fault injection: taker stalls with keep-alives", "swap", rec.ID)
+		<-ctx.Done()
+		return errVanish
+	case t.cfg.Faults.Has(swap.FaultTakerBroadcastContracts):
+		t.log.Info("fault injection: taker broadcasts its contracts", "swap", rec.ID)
+		if err := t.eng.BroadcastContracts(ctx, t.cfg.Wallet.Keys(), rec.Outputs()); err != nil {
+			return err
+		}
+		return errors.New("fault injection: contracts broadcast")
+	}
+	return nil
+}
+
+// errVanish: fault injection, stop without recovering.
+var errVanish = errors.New("fault injection: taker vanished")
+
+// settle hands the preimage and keys over in route order.
+func (r *run) settle(ctx context.Context) error {
+	t, rec := r.t, r.rec
+	rec.Phase = swap.TakerSettling
+	if err := t.st.Save(ctx, rec); err != nil {
+		return err
+	}
+	t.cfg.Faults.AfterCommit(rec.Phase)
+	kr := t.cfg.Wallet.Keys()
+	for i := 1; i <= len(rec.Makers); i++ {
+		leg := &rec.Makers[i-1]
+		keys, err := request[*protocol.PrivKeyHandover](ctx, t, r.peers[i-1], r.cnt, &protocol.Preimage{SwapID: leg.SwapID, Preimage: rec.Preimage})
+		if err != nil {
+			return fmt.Errorf("maker %d settlement: %w", i, err)
+		}
+		if len(keys.Keys) != rec.TxCount {
+			return fmt.Errorf("maker %d: %w: %d keys", i, swap.ErrKeyMismatch, len(keys.Keys))
+		}
+		for k, key := range keys.Keys {
+			if !bytes.Equal(key.PubKey().SerializeCompressed(), rec.Hops[i][k].SenderPub) {
+				return fmt.Errorf("maker %d: %w: key %d", i, swap.ErrKeyMismatch, k)
+			}
+			b := key.Key.Bytes()
+			rec.Hops[i][k].SenderPriv = b[:]
+		}
+		if i == len(rec.Makers) {
+			for k, o := range rec.In {
+				o.PeerPriv = rec.Hops[i][k].SenderPriv
+			}
+		}
+		// Hand over hop i−1's sender keys: ours for maker 1, the previous
+		// maker's (just received) for the others.
+		out := &protocol.PrivKeyHandover{SwapID: leg.SwapID}
+		for k := range rec.Hops[i-1] {
+			var key *btcec.PrivateKey
+			if i == 1 {
+				if key, err = rec.Out[k].MyKey.Priv(kr); err != nil {
+					return err
+				}
+				rec.Out[k].Status = swap.StatusGiven
+			} else {
+				key, _ = btcec.PrivKeyFromBytes(rec.Hops[i-1][k].SenderPriv)
+			}
+			out.Keys = append(out.Keys, key)
+		}
+		rec.SettledMakers = i
+		rec.Phase = swap.TakerPrivkeysSent
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
+		}
+		t.cfg.Faults.AfterCommit(rec.Phase)
+		sctx, cancel := context.WithTimeout(ctx, t.cfg.StepTimeout)
+		err = r.peers[i-1].c().Send(sctx, out)
+		cancel()
+		if err != nil {
+			t.log.Warn("sending keys failed; the maker can claim by preimage", "swap", rec.ID, "position", i, "err", err)
+		}
+		t.log.Info("maker settled", "swap", rec.ID, "position", i)
+	}
+	r.phase("settle")
+	return nil
+}
+
+// failFunded commits phase recovering after a failure once something was
+// broadcast.
+func (r *run) failFunded(ctx context.Context, cause error) error {
+	t, rec := r.t, r.rec
+	if errors.Is(cause, errVanish) {
+		return cause
+	}
+	rec.Phase, rec.Error = swap.PhaseRecovering, clip(cause.Error())
+	if err := t.st.Save(context.WithoutCancel(ctx), rec); err != nil {
+		return fmt.Errorf("%w: %v (and saving failed: %v)", swap.ErrFundedRecovering, cause, err)
+	}
+	t.log.Warn("swap failed after funding; recovering", "swap", rec.ID, "err", cause)
+	return fmt.Errorf("%w: %w", swap.ErrFundedRecovering, cause)
+}
+
+// sweep publishes the cooperative sweeps of our incoming hop and completes.
+func (t *Taker) sweep(ctx context.Context, rec *swap.TakerSwap) error {
+	if rec.Phase != swap.TakerSweeping {
+		rec.Phase = swap.TakerSweeping
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
+		}
+		t.cfg.Faults.AfterCommit(rec.Phase)
+	}
+	rate, err := t.eng.FeeRate(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range rec.In {
+		if o.Status != swap.StatusLive {
+			continue
+		}
+		tx, fee, err := t.eng.Sweep(ctx, t.cfg.Wallet.Keys(), o, rate)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		h := tx.TxHash()
+		o.Status, o.ResolveTxid = swap.StatusSettled, &h
+		rec.SweepFees = append(rec.SweepFees, fee)
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
+		}
+	}
+	rec.Phase = swap.TakerComplete
+	return t.st.Save(ctx, rec)
+}

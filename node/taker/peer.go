@@ -1,0 +1,158 @@
+package taker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// peer is one maker connection, kept for the whole swap.
+type peer struct {
+	addr      string
+	bondValue float64
+	offer     *protocol.Offer
+	point     *btcec.PublicKey
+
+	mu   sync.Mutex
+	conn *protocol.Conn
+}
+
+// counters aggregates traffic over every connection a swap opened.
+type counters struct {
+	mu          sync.Mutex
+	roundTrips  int
+	connections int
+	closed      protocol.Stats // of connections already replaced
+	conns       []*protocol.Conn
+}
+
+func (c *counters) addConn(pc *protocol.Conn) {
+	c.mu.Lock()
+	c.connections++
+	c.roundTrips++ // the handshake
+	c.conns = append(c.conns, pc)
+	c.mu.Unlock()
+}
+
+func (c *counters) rt() {
+	c.mu.Lock()
+	c.roundTrips++
+	c.mu.Unlock()
+}
+
+func (c *counters) stats() protocol.Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s protocol.Stats
+	for _, pc := range c.conns {
+		x := pc.Stats()
+		s.BytesSent += x.BytesSent
+		s.BytesReceived += x.BytesReceived
+		s.MsgsSent += x.MsgsSent
+		s.MsgsReceived += x.MsgsReceived
+	}
+	return s
+}
+
+// dial opens (or re-opens) the connection and handshakes.
+func (t *Taker) dial(ctx context.Context, p *peer, cnt *counters) error {
+	nc, err := t.cfg.Transport.Dial(ctx, p.addr)
+	if err != nil {
+		return fmt.Errorf("dial maker: %w", err)
+	}
+	c := protocol.NewConn(nc, t.cfg.ConnConfig)
+	if _, err := c.Handshake(ctx, protocol.NewHello(t.cfg.Network, t.cfg.UserAgent)); err != nil {
+		c.Close()
+		return fmt.Errorf("handshake with maker: %w", err)
+	}
+	cnt.addConn(c)
+	p.mu.Lock()
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	p.conn = c
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *peer) c() *protocol.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conn
+}
+
+func (p *peer) close() {
+	p.mu.Lock()
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	p.mu.Unlock()
+}
+
+// request sends msg and waits for a reply of the wanted type. A broken
+// connection is re-dialed once and the request re-sent (maker handlers are
+// idempotent per swap id). A peer Error is returned as *protocol.PeerError.
+func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *counters, msg protocol.Message) (T, error) {
+	var zero T
+	for attempt := 0; attempt < 2; attempt++ {
+		c := p.c()
+		if c == nil || c.Err() != nil {
+			if err := t.dial(ctx, p, cnt); err != nil {
+				return zero, err
+			}
+			c = p.c()
+		}
+		sctx, cancel := context.WithTimeout(ctx, t.cfg.StepTimeout)
+		err := c.Send(sctx, msg)
+		var reply protocol.Message
+		if err == nil {
+			reply, err = c.Receive(sctx)
+		}
+		cancel()
+		if err == nil {
+			cnt.rt()
+			if r, ok := reply.(T); ok {
+				return r, nil
+			}
+			return zero, fmt.Errorf("%w: got %s", swap.ErrWrongPhase, reply.Type())
+		}
+		var pe *protocol.PeerError
+		if errors.As(err, &pe) || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return zero, err
+		}
+		t.log.Info("maker connection lost; re-dialing", "err", err)
+	}
+	return zero, errors.New("maker connection lost twice")
+}
+
+// connect dials a candidate, fetches its offer and verifies its bond on
+// our own node (the certificate must bind the address we dialed).
+func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer, error) {
+	p := &peer{addr: addr}
+	if err := t.dial(ctx, p, cnt); err != nil {
+		return nil, err
+	}
+	offer, err := request[*protocol.Offer](ctx, t, p, cnt, &protocol.OfferRequest{})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	f := offer.Fidelity
+	cert := &script.BondCert{OutPoint: f.BondOutPoint, PubKey: f.BondPubKey, LockHeight: f.LockHeight, Amount: f.BondValue,
+		Onion: f.Addr, ExpiryHeight: f.CertExpiry}
+	v, err := wallet.VerifyBondOnChain(ctx, t.cfg.Backend, cert, f.CertSig, addr, t.cfg.BondPolicy)
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("maker bond refused: %w", err)
+	}
+	p.offer, p.point, p.bondValue = offer, offer.TweakablePoint, v
+	return p, nil
+}

@@ -1,0 +1,189 @@
+//go:build itest
+
+package taker_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// TestMakerRefusesCheats sends hand-made SetupHops to a live maker: each
+// cheat is refused with an explicit Error (the right code), nothing is
+// signed or stored, and the maker keeps serving (a valid request after
+// all of them is accepted).
+func TestMakerRefusesCheats(t *testing.T) {
+	m := newMaker(t, "m", makerOpts{})
+	ctx := tctx(t, time.Minute)
+	lb := tor.NewLoopback()
+	defer lb.Close()
+	dial := func() *protocol.Conn {
+		nc, err := lb.Dial(ctx, m.m.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := protocol.NewConn(nc, protocol.ConnConfig{})
+		if _, err := c.Handshake(ctx, protocol.NewHello(protocol.Regtest, "test")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := dial()
+	if err := c.Send(ctx, &protocol.OfferRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	P := msg.(*protocol.Offer).TweakablePoint
+	sender, _ := btcec.NewPrivateKey()
+	senderTL, _ := btcec.NewPrivateKey()
+	var pre [32]byte
+	_, _ = rand.Read(pre[:])
+	hash := script.PreimageHash(pre)
+	const cfr = 4000
+
+	// build returns a valid SetupHop for 2 outputs; mutate breaks it.
+	type knobs struct {
+		msgValue   int64    // value claimed in the message (0 = the real one)
+		hash       [20]byte // hash in the contract (zero = the message's)
+		noMakerKey bool     // 2-of-2 without the maker's key
+		badSig     bool
+		outLock    uint16
+		reimb      int64
+		samePoint  bool // both outputs on one outpoint
+	}
+	build := func(k knobs) *protocol.SetupHop {
+		h := &protocol.SetupHop{Hash: hash, InLocktime: 60, OutLocktime: 40, FundingFeeRate: 2000, ContractFeeRate: cfr,
+			Reimbursement: swap.Reimbursement(2, 2000)}
+		_, _ = rand.Read(h.SwapID[:])
+		if k.outLock != 0 {
+			h.OutLocktime = k.outLock
+		}
+		if k.reimb != 0 {
+			h.Reimbursement = k.reimb
+		}
+		for i := 0; i < 2; i++ {
+			mn, _ := script.NewNonce()
+			hn, _ := script.NewNonce()
+			makerMS := script.TweakPubKey(P, mn)
+			if k.noMakerKey {
+				other, _ := btcec.NewPrivateKey()
+				makerMS = other.PubKey()
+			}
+			ms, err := script.MultisigScript(sender.PubKey(), makerMS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var op wire.OutPoint
+			_, _ = rand.Read(op.Hash[:])
+			if k.samePoint && i == 1 {
+				op = h.Incoming[0].FundingOutPoint
+			}
+			value := int64(100_000)
+			ch := hash
+			if k.hash != ([20]byte{}) {
+				ch = k.hash
+			}
+			cs, err := swap.ContractFor(ch, script.TweakPubKey(P, hn), senderTL.PubKey(), h.InLocktime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, err := script.NewContractTx(op, value, cs, swap.ContractFee(cfr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, err := swap.SignContract(ctx, ms, value, sender)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.badSig {
+				sig, _ = swap.SignContract(ctx, ms, value+1, sender)
+			}
+			if k.msgValue != 0 {
+				value = k.msgValue
+			}
+			nmn, _ := script.NewNonce()
+			nhn, _ := script.NewNonce()
+			h.Incoming = append(h.Incoming, protocol.IncomingOutput{FundingOutPoint: op, FundingValue: value, MultisigScript: ms,
+				MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: senderTL.PubKey(), ContractTx: ctx, SenderSig: sig})
+			h.Outgoing = append(h.Outgoing, protocol.NextHopKeys{MultisigPubKey: script.TweakPubKey(P, nmn),
+				HashlockPubKey: script.TweakPubKey(P, nhn)})
+		}
+		return h
+	}
+	var other [20]byte
+	other[0] = 1
+	tests := []struct {
+		name string
+		k    knobs
+		code protocol.ErrorCode
+		want error
+	}{
+		{"forged amount", knobs{msgValue: 150_000}, protocol.CodeInvalidRequest, swap.ErrContractTx},
+		{"wrong hash value", knobs{hash: other}, protocol.CodeInvalidRequest, swap.ErrContractTx},
+		{"multisig without the maker's key", knobs{noMakerKey: true}, protocol.CodeInvalidRequest, swap.ErrKeyNotMine},
+		{"bad sender signature", knobs{badSig: true}, protocol.CodeInvalidSignature, swap.ErrSignature},
+		{"locktime gap below reaction time", knobs{outLock: 45}, protocol.CodeInvalidRequest, swap.ErrReactionTime},
+		{"reimbursement not the formula", knobs{reimb: 5000}, protocol.CodeInvalidRequest, swap.ErrReimbursement},
+		{"funding outpoint used twice", knobs{samePoint: true}, protocol.CodeInvalidRequest, swap.ErrDuplicate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial()
+			h := build(tc.k)
+			if err := c.Send(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.Receive(ctx)
+			var pe *protocol.PeerError
+			if !errors.As(err, &pe) || pe.Code != tc.code {
+				t.Fatalf("got %v, want peer error %s", err, tc.code)
+			}
+			t.Logf("refused: %s", pe.Text)
+			if _, err := m.m.Swap(context.Background(), h.SwapID); !errors.Is(err, swap.ErrUnknownSwap) {
+				t.Fatalf("refused swap stored: %v", err)
+			}
+		})
+	}
+	// Still serving: a valid SetupHop is accepted (then aborted).
+	c2 := dial()
+	h := build(knobs{})
+	if err := c2.Send(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := c2.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reply.(*protocol.SetupHopReply); !ok {
+		t.Fatalf("got %T", reply)
+	}
+	// The same outpoints in a second swap: bound to another contract.
+	h2 := *h
+	_, _ = rand.Read(h2.SwapID[:])
+	c3 := dial()
+	if err := c3.Send(ctx, &h2); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c3.Receive(ctx)
+	var pe *protocol.PeerError
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidRequest {
+		t.Fatalf("outpoint bound twice: %v", err)
+	}
+	if err := c2.Send(ctx, &protocol.Abort{SwapID: h.SwapID, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,288 @@
+// Package taker runs the taker side of onionswap's CoinSwap: it picks
+// makers at random weighted by their verified fidelity-bond value, splits
+// the amount into tx_count random funding outputs per hop, drives the
+// whole route over ONE connection per maker (keep-alives while it waits
+// for confirmations), replaces a maker that fails before anything is
+// funded (Abort → spare → retry; bad makers remembered in SQLite), settles
+// in route order, sweeps, and reports. Every step is committed before it
+// is acted on, so Recover resumes or recovers any swap from disk.
+//
+// Per maker the flow is 4 request/response round trips on one connection
+// (after the handshake): OfferRequest/Offer, SetupHop/SetupHopReply,
+// FundHop/FundingBroadcast, Preimage/PrivKeyHandover (+ our one-way
+// PrivKeyHandover).
+//
+// Phases: negotiating → setup_done → hop0_broadcast → funded (per hop) →
+// settling → privkeys_sent (per maker) → sweeping → complete;
+// failed (nothing funded); recovering → recovered.
+package taker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/chain"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// Candidate is a maker to consider: its address and the fidelity-bond
+// proof a directory listed for it (verified by the taker itself).
+type Candidate struct {
+	Addr  string
+	Proof *protocol.FidelityProof
+}
+
+// MakerSource supplies candidates (the directory client implements it).
+type MakerSource interface {
+	Makers(ctx context.Context) ([]Candidate, error)
+}
+
+// StaticSource is a fixed candidate list.
+type StaticSource []Candidate
+
+// Makers implements MakerSource.
+func (s StaticSource) Makers(context.Context) ([]Candidate, error) { return s, nil }
+
+// Defaults.
+const (
+	// DefaultKeepAliveInterval: a WaitingFundingConfirmation to every
+	// maker this often while waiting; a quarter of the makers' default
+	// idle timeout (15 min) so three can be lost before one idles out.
+	DefaultKeepAliveInterval = 15 * time.Minute / 4
+	// DefaultPollInterval: chain polling while waiting for confirmations.
+	DefaultPollInterval = 2 * time.Second
+	// DefaultStepTimeout bounds one request/response over Tor (a FundHop
+	// may wait for the maker's node to see the confirmation: makers wait
+	// up to 2 min).
+	DefaultStepTimeout = 3 * time.Minute
+	// DefaultMaxAttempts: setups tried (each replacing failed makers).
+	DefaultMaxAttempts = 4
+	// DefaultFundingTimeoutBlocks: blocks a maker's funding may take to
+	// reach the required confirmations after it said it broadcast it,
+	// before the taker recovers: required confirmations + 6 blocks of
+	// fee-pressure slack.
+	DefaultFundingTimeoutBlocks = 6
+)
+
+// Config configures a Taker.
+type Config struct {
+	Wallet    *wallet.Wallet
+	Backend   chain.Backend
+	Transport tor.Transport
+	Network   protocol.Network
+	Source    MakerSource
+	// BondPolicy for VerifyBondOnChain (script.DefaultBondParams when zero).
+	BondPolicy       wallet.BondPolicy
+	LastHopLocktime  uint16 // swap.DefaultLastHopLocktime when 0
+	LocktimeStep     uint16 // swap.DefaultLocktimeStep when 0
+	RequiredConfirms uint32 // on our incoming hop (1 when 0)
+
+	KeepAliveInterval    time.Duration
+	PollInterval         time.Duration
+	StepTimeout          time.Duration
+	MaxAttempts          int
+	FundingTimeoutBlocks int32
+	ConnConfig           protocol.ConnConfig
+	UserAgent            string
+	Faults               *swap.FaultPlan
+	Logger               *slog.Logger
+}
+
+func (c *Config) check() error {
+	if c.Wallet == nil || c.Backend == nil || c.Transport == nil {
+		return fmt.Errorf("%w: taker needs a wallet, a chain backend and a transport", swap.ErrConfig)
+	}
+	if c.BondPolicy == (wallet.BondPolicy{}) {
+		c.BondPolicy = script.DefaultBondParams()
+	}
+	if c.LastHopLocktime == 0 {
+		c.LastHopLocktime = swap.DefaultLastHopLocktime
+	}
+	if c.LocktimeStep == 0 {
+		c.LocktimeStep = swap.DefaultLocktimeStep
+	}
+	if c.RequiredConfirms == 0 {
+		c.RequiredConfirms = 1
+	}
+	if c.KeepAliveInterval == 0 {
+		c.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.StepTimeout == 0 {
+		c.StepTimeout = DefaultStepTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.FundingTimeoutBlocks == 0 {
+		c.FundingTimeoutBlocks = DefaultFundingTimeoutBlocks
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "onionswap-taker"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default().With("subsystem", "taker")
+	}
+	if err := swap.CheckSchedule(1, c.LastHopLocktime, c.LocktimeStep); err != nil {
+		return err
+	}
+	if c.RequiredConfirms > swap.MaxRequiredConfirms {
+		return fmt.Errorf("%w: required confirmations %d", swap.ErrConfig, c.RequiredConfirms)
+	}
+	return nil
+}
+
+// Taker runs swaps. Its methods are safe for one swap at a time.
+type Taker struct {
+	cfg Config
+	log *slog.Logger
+	eng *swap.Engine
+	st  *swap.Store
+}
+
+// New checks cfg and returns a Taker.
+func New(cfg Config) (*Taker, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	t := &Taker{cfg: cfg, log: cfg.Logger}
+	t.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
+	t.st = t.eng.Store
+	cfg.Wallet.AddEventHandler(t.eng.HandleEvent)
+	return t, nil
+}
+
+// Engine exposes the swap engine (tests, inspection).
+func (t *Taker) Engine() *swap.Engine { return t.eng }
+
+// Swaps returns every taker swap record, oldest first.
+func (t *Taker) Swaps(ctx context.Context) ([]*swap.TakerSwap, error) {
+	ids, err := t.st.All(ctx, swap.RoleTaker)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*swap.TakerSwap, 0, len(ids))
+	for _, id := range ids {
+		r, err := t.st.LoadTaker(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// BadMakers returns the makers this taker will not use again, and why.
+func (t *Taker) BadMakers(ctx context.Context) (map[string]string, error) { return t.st.BadMakers(ctx) }
+
+// RecoverStep runs one idempotent pass over every unfinished taker swap:
+// a swap that broadcast nothing is failed cleanly (held funding dropped), a
+// swap whose keys are all in hand is swept, any other funded swap is
+// recovered (hashlock claim of our incoming hop, refund of hop 0 once CSV
+// allows). It returns how many swaps are still unfinished.
+func (t *Taker) RecoverStep(ctx context.Context) (int, error) {
+	ids, err := t.st.Live(ctx, swap.RoleTaker)
+	if err != nil {
+		return 0, err
+	}
+	pending := 0
+	for _, id := range ids {
+		rec, err := t.st.LoadTaker(ctx, id)
+		if err != nil {
+			return pending, err
+		}
+		if err := t.recoverOne(ctx, rec); err != nil {
+			t.log.Warn("recovery step failed; retrying", "swap", id, "err", err)
+		}
+		if !rec.Phase.Final() {
+			pending++
+		}
+	}
+	return pending, nil
+}
+
+// Recover drives RecoverStep until every taker swap is finished or ctx
+// ends. Idempotent: running it twice, or after a crash in the middle, does
+// no harm (every broadcast is idempotent, every step persisted).
+func (t *Taker) Recover(ctx context.Context) error {
+	for {
+		n, err := t.RecoverStep(ctx)
+		if err == nil && n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("recover: %d swaps unfinished: %w", n, ctx.Err())
+		case <-time.After(t.cfg.PollInterval):
+		}
+	}
+}
+
+func (t *Taker) recoverOne(ctx context.Context, rec *swap.TakerSwap) error {
+	kr := t.cfg.Wallet.Keys()
+	switch rec.Phase {
+	case swap.TakerNegotiating, swap.TakerSetupDone:
+		return t.fail(ctx, rec, "interrupted before funding")
+	case swap.TakerSweeping:
+		return t.sweep(ctx, rec)
+	case swap.PhaseRecovering:
+	default:
+		if rec.Phase.Final() {
+			return nil
+		}
+		rec.Phase = swap.PhaseRecovering
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
+		}
+		t.log.Info("recovering swap", "swap", rec.ID)
+	}
+	pre := rec.Preimage
+	if _, err := t.eng.Resolve(ctx, kr, rec.Outputs(), rec.Hash, &pre); err != nil {
+		return err
+	}
+	done := true
+	for _, o := range rec.Out {
+		done = done && o.Resolved()
+	}
+	for _, o := range rec.In {
+		if o.Resolved() {
+			continue
+		}
+		if c, err := t.eng.TxConfs(ctx, o.FundingOutPoint.Hash); err != nil || c >= 0 {
+			done = false // funded (or unknown): keep at it
+		}
+	}
+	if done {
+		rec.Phase = swap.PhaseRecovered
+		t.log.Info("swap recovered", "swap", rec.ID)
+	}
+	return t.st.Save(ctx, rec)
+}
+
+// fail ends a swap that broadcast nothing: our held funding txs are
+// dropped (coins free again).
+func (t *Taker) fail(ctx context.Context, rec *swap.TakerSwap, why string) error {
+	for _, o := range rec.Out {
+		if o.FundingTxid != nil {
+			if err := t.cfg.Wallet.AbandonTx(ctx, *o.FundingTxid); err != nil && !errors.Is(err, wallet.ErrUnknownTx) {
+				return err
+			}
+		}
+		o.Status = swap.StatusAbandoned
+	}
+	for _, o := range rec.In {
+		o.Status = swap.StatusAbandoned
+	}
+	rec.Phase, rec.Error = swap.TakerFailed, why
+	t.log.Info("swap failed before funding; nothing spent", "swap", rec.ID, "reason", why)
+	return t.st.Save(ctx, rec)
+}
