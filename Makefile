@@ -23,6 +23,9 @@ build: ## Build bin/onionswap for this machine
 deps: ## Install (as root) or name what the tests need: tor, gcc; build btcd
 	@bash scripts/deps.sh
 
+demo: deps ## A whole CoinSwap: private Tor network, regtest chain, directory, 2 makers, taker (separate processes)
+	$(GO) run ./scripts/demo
+
 test: deps lint ## Everything: lint, unit and integration tests, each fuzz target briefly (what CI runs)
 	$(GO) test -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
 	@bash scripts/fuzz.sh $(TESTFUZZTIME) $(PKG)

@@ -1,0 +1,230 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Client talks to a daemon's control socket. The cookie is read from the
+// data directory at every request, so a restarted daemon (new cookie) is
+// picked up. Safe for concurrent use.
+type Client struct {
+	dataDir string
+	hc      *http.Client
+}
+
+// NewClient returns a client for the daemon running on dataDir. It does not
+// connect: the first request tells whether a daemon runs (ErrNotRunning).
+func NewClient(dataDir string) *Client {
+	sock := SocketPath(dataDir)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		MaxIdleConns:    2,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	return &Client{dataDir: dataDir, hc: &http.Client{Transport: tr}}
+}
+
+// DataDir is the daemon's data directory.
+func (c *Client) DataDir() string { return c.dataDir }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Running reports whether a daemon answers on the socket (a status request
+// succeeds or fails with an API error, not a connection error).
+func (c *Client) Running(ctx context.Context) bool {
+	_, err := c.Status(ctx)
+	return err == nil || !errors.Is(err, ErrNotRunning)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	cookie, err := os.ReadFile(CookiePath(c.dataDir))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w (%s)", ErrNotRunning, c.dataDir)
+		}
+		return fmt.Errorf("control: reading cookie: %w", err)
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://onionswap"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(cookie)))
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() == nil && isNotRunning(err) {
+			return fmt.Errorf("%w (%s): %v", ErrNotRunning, c.dataDir, err)
+		}
+		return fmt.Errorf("control: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		_ = json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&eb)
+		sentinel := ErrInternal
+		for _, cd := range codes {
+			if cd.code == eb.Code {
+				sentinel = cd.err
+			}
+		}
+		msg := eb.Error
+		if msg == "" {
+			msg = resp.Status
+		}
+		return &APIError{Status: resp.StatusCode, Msg: msg, sentinel: sentinel}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("control: decoding %s reply: %w", path, err)
+	}
+	return nil
+}
+
+// APIError is an error the daemon returned. errors.Is matches the
+// sentinel for its code (ErrNotFound, ErrUnavailable, ...).
+type APIError struct {
+	Status   int
+	Msg      string
+	sentinel error
+}
+
+func (e *APIError) Error() string { return e.Msg }
+
+// Unwrap gives the sentinel.
+func (e *APIError) Unwrap() error { return e.sentinel }
+
+func isNotRunning(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, os.ErrNotExist)
+}
+
+// Status returns the node's state.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// WaitReady polls Status every poll until the node reports Ready or ctx
+// ends (the error then carries the last state seen).
+func (c *Client) WaitReady(ctx context.Context, poll time.Duration) (*Status, error) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	var last error
+	for {
+		s, err := c.Status(ctx)
+		if err == nil && s.Ready {
+			return s, nil
+		}
+		if err != nil {
+			last = err
+		} else {
+			last = fmt.Errorf("state %s", s.State)
+		}
+		select {
+		case <-ctx.Done():
+			return s, fmt.Errorf("control: waiting for readiness: %w (last: %v)", ctx.Err(), last)
+		case <-t.C:
+		}
+	}
+}
+
+// Balances by category.
+func (c *Client) Balances(ctx context.Context) (*Balances, error) {
+	var b Balances
+	return &b, c.do(ctx, http.MethodGet, "/v1/wallet/balances", nil, &b)
+}
+
+// Coins of category ("" = all); unspent only unless all.
+func (c *Client) Coins(ctx context.Context, category string, all bool) ([]Coin, error) {
+	q := url.Values{}
+	if category != "" {
+		q.Set("category", category)
+	}
+	if all {
+		q.Set("all", "1")
+	}
+	var out []Coin
+	p := "/v1/wallet/coins"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// NewAddress hands out a fresh address of kind (AddressReceive when "").
+func (c *Client) NewAddress(ctx context.Context, kind string) (string, error) {
+	var r AddressReply
+	err := c.do(ctx, http.MethodPost, "/v1/wallet/address", AddressRequest{Kind: kind}, &r)
+	return r.Address, err
+}
+
+// Send pays from the wallet.
+func (c *Client) Send(ctx context.Context, req SendRequest) (*SendReply, error) {
+	var r SendReply
+	return &r, c.do(ctx, http.MethodPost, "/v1/wallet/send", req, &r)
+}
+
+// Swaps lists persisted swaps.
+func (c *Client) Swaps(ctx context.Context) ([]SwapInfo, error) {
+	var out []SwapInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/swaps", nil, &out)
+}
+
+// Swap returns one swap.
+func (c *Client) Swap(ctx context.Context, id string) (*SwapInfo, error) {
+	var s SwapInfo
+	return &s, c.do(ctx, http.MethodGet, "/v1/swaps/"+url.PathEscape(id), nil, &s)
+}
+
+// TakerSwap runs a swap and waits for its report (bound it with ctx; the
+// swap goes on in the daemon if ctx ends first).
+func (c *Client) TakerSwap(ctx context.Context, req TakerSwapRequest) (*SwapReport, error) {
+	var r SwapReport
+	return &r, c.do(ctx, http.MethodPost, "/v1/taker/swap", req, &r)
+}
+
+// TakerRecover drives every unfinished taker swap to an end (idempotent).
+func (c *Client) TakerRecover(ctx context.Context) (*RecoverReply, error) {
+	var r RecoverReply
+	return &r, c.do(ctx, http.MethodPost, "/v1/taker/recover", nil, &r)
+}
+
+// MakerStatus returns the maker role's state.
+func (c *Client) MakerStatus(ctx context.Context) (*MakerStatus, error) {
+	var m MakerStatus
+	return &m, c.do(ctx, http.MethodGet, "/v1/maker/status", nil, &m)
+}
+
+// DirectoryEntries returns the directory role's list.
+func (c *Client) DirectoryEntries(ctx context.Context) ([]DirectoryEntry, error) {
+	var out []DirectoryEntry
+	return out, c.do(ctx, http.MethodGet, "/v1/directory/entries", nil, &out)
+}

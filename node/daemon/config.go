@@ -1,0 +1,530 @@
+package daemon
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/onionswap/onionswap/tor"
+)
+
+// Roles a daemon can run.
+const (
+	RoleDirectory = "directory"
+	RoleMaker     = "maker"
+	RoleTaker     = "taker"
+	// RoleWallet runs only the wallet and the control API (no tor): the
+	// wallet commands use it in tests; operators rarely need it.
+	RoleWallet = "wallet"
+)
+
+// File names inside the data directory.
+const (
+	WalletDBName    = "onionswap.db"
+	DirectoryDBName = "directory.db"
+	LogName         = "onionswap.log"
+	TorDirName      = "tor"
+	// OnionKeyName is the onion service key, inside TorDirName.
+	OnionKeyName = "onion_ed25519_key"
+)
+
+// Defaults and bounds of the runtime (named, with their derivation).
+const (
+	// DefaultHealthInterval: how often the chain backend's tip is asked
+	// for. The wallet watcher polls every chain.DefaultPollInterval (5 s)
+	// anyway; 5 s here means status and fail-closed decisions are at most
+	// one poll stale.
+	DefaultHealthInterval = 5 * time.Second
+	// MinHealthInterval keeps a misconfigured node from hammering its
+	// backend: 100 ms is still far below one RPC's worst case.
+	MinHealthInterval = 100 * time.Millisecond
+	// chainRetryMax caps the back-off between attempts to reach a chain
+	// backend that is down at start (a Raspberry Pi often starts
+	// onionswap before bitcoind has finished its own start): 30 s keeps
+	// the log quiet while still noticing the backend within half a minute.
+	chainRetryMax = 30 * time.Second
+	// chainRetryMin is the first back-off step.
+	chainRetryMin = 500 * time.Millisecond
+	// MaxPassphraseFile bounds the passphrase file (a passphrase, not a
+	// document): 4 KiB.
+	MaxPassphraseFile = 4096
+)
+
+// Config is a daemon's whole configuration. The zero value is not valid:
+// fill it with RegisterFlags + flag parsing (or by hand) and call Validate.
+type Config struct {
+	// Role is one of the Role* constants.
+	Role string
+	// DataDir holds everything of this instance (created 0700).
+	DataDir string
+	// Network: regtest, testnet (testnet3), signet or mainnet.
+	Network string
+
+	Tor TorConfig
+	RPC RPCConfig
+
+	// LogLevel: debug, info, warn, error.
+	LogLevel string
+	// LogFormat of the log file: json (default) or text.
+	LogFormat string
+	// LogStderr: text, json or off.
+	LogStderr string
+
+	// PassphraseFile holds the wallet encryption passphrase (first line).
+	PassphraseFile string
+
+	// ChainPoll is the wallet watcher's poll interval (0: the wallet's
+	// default); HealthInterval the chain health check's.
+	ChainPoll      time.Duration
+	HealthInterval time.Duration
+
+	// Directories are the directory onion addresses (maker registers with
+	// every one; taker lists every one).
+	Directories []string
+
+	Maker MakerConfig
+	Taker TakerConfig
+
+	// Faults is the fault-injection plan (node/swap FaultPlan strings),
+	// refused on every network but regtest.
+	Faults []string
+}
+
+// TorConfig selects and reaches tor.
+type TorConfig struct {
+	// Mode: managed (start our own tor) or attach (use a running one).
+	Mode string
+	// Control: control port "host:port" or unix socket path (attach).
+	Control string
+	// Password for HASHEDPASSWORD authentication (attach); cookie
+	// authentication needs nothing: tor names its cookie file itself.
+	Password string
+	// PasswordFile holds Password (preferred: not visible in ps).
+	PasswordFile string
+	// Exe is the tor binary (managed); empty: "tor" on PATH.
+	Exe string
+	// TornetDir joins the private test network in that directory (managed
+	// mode; reads its client.torrc).
+	TornetDir string
+}
+
+// RPCConfig reaches btcd or bitcoind.
+type RPCConfig struct {
+	Host, User, Pass string
+	// Cookie is bitcoind's .cookie file (instead of User/Pass).
+	Cookie string
+	// NoTLS talks plain HTTP: allowed only to a loopback host.
+	NoTLS bool
+	// Cert is btcd's rpc.cert when TLS is on.
+	Cert string
+}
+
+// MakerConfig holds the maker role's own settings.
+type MakerConfig struct {
+	// BondAmount (sat) to lock when the wallet has no usable bond
+	// (0: the engine's default).
+	BondAmount int64
+	// BondLockBlocks: the bond's lock height is tip + BondLockBlocks
+	// (0: the engine's default).
+	BondLockBlocks uint32
+	// RequiredConfirms of incoming funding (0: the engine's default).
+	RequiredConfirms int
+	// Fee terms: base fee (sat), amount-relative and amount×locktime-
+	// relative fees in parts per billion.
+	BaseFee      int64
+	AmountFeePPB uint
+	TimeFeePPB   uint
+	// MaxSize caps the swap size (sat; 0: from the spendable liquidity).
+	MaxSize int64
+}
+
+// Default maker fee terms. For a 0.01 BTC swap with a 40-block refund
+// locktime they sum to 1000 + 1000 + 400 = 2400 sat (0.24 %), in the range
+// the reference's makers ask.
+const (
+	DefaultBaseFee      = 1000      // sat
+	DefaultAmountFeePPB = 1_000_000 // 0.1 % of the amount
+	DefaultTimeFeePPB   = 10_000    // 0.001 % of the amount per block of refund locktime
+	// DefaultBondAmount: 0.005 BTC, five times the default acceptance
+	// floor (script.DefaultMinBondAmount), so a new maker is listed.
+	DefaultBondAmount = 500_000
+)
+
+// TakerConfig holds the taker role's own settings.
+type TakerConfig struct {
+	// RequiredConfirms the taker waits for on each hop (0: default).
+	RequiredConfirms int
+}
+
+// Networks maps --network values to chain parameters.
+var Networks = map[string]*chaincfg.Params{
+	"regtest": &chaincfg.RegressionNetParams,
+	"testnet": &chaincfg.TestNet3Params,
+	"signet":  &chaincfg.SigNetParams,
+	"mainnet": &chaincfg.MainNetParams,
+}
+
+// multiFlag is a repeatable string flag that also splits on commas.
+type multiFlag struct{ p *[]string }
+
+func (m multiFlag) String() string {
+	if m.p == nil {
+		return ""
+	}
+	return strings.Join(*m.p, ",")
+}
+
+func (m multiFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*m.p = append(*m.p, s)
+		}
+	}
+	return nil
+}
+
+// DefaultDataDir is ~/.onionswap (or ./onionswap-data without a home).
+func DefaultDataDir() string {
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".onionswap")
+	}
+	return "onionswap-data"
+}
+
+// FlagGroup selects which flags RegisterFlags adds.
+type FlagGroup int
+
+const (
+	// FlagsBase: data dir, network, logging (every command).
+	FlagsBase FlagGroup = 1 << iota
+	// FlagsChain: the RPC flags and the passphrase file.
+	FlagsChain
+	// FlagsTor: tor flags.
+	FlagsTor
+	// FlagsRole: directories, faults, poll intervals.
+	FlagsRole
+	// FlagsMaker: maker settings.
+	FlagsMaker
+	// FlagsTaker: taker settings.
+	FlagsTaker
+)
+
+// RegisterFlags adds the flags of groups to fs, writing into c. Call it on a
+// Config holding the defaults you want shown.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, groups FlagGroup) {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir()
+	}
+	if c.Network == "" {
+		c.Network = "mainnet"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+	if c.LogStderr == "" {
+		c.LogStderr = "text"
+	}
+	if c.Tor.Mode == "" {
+		c.Tor.Mode = string(tor.ModeManaged)
+	}
+	if groups&FlagsBase != 0 {
+		fs.StringVar(&c.DataDir, "datadir", c.DataDir, "data directory of this instance (wallet, tor, log, control socket)")
+		fs.StringVar(&c.Network, "network", c.Network, "bitcoin network: regtest, testnet, signet or mainnet")
+		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+		fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "format of DATADIR/onionswap.log: json or text")
+		fs.StringVar(&c.LogStderr, "log-stderr", c.LogStderr, "log to stderr as text, json, or off")
+	}
+	if groups&FlagsChain != 0 {
+		fs.StringVar(&c.RPC.Host, "rpc-host", c.RPC.Host, "chain backend RPC host:port (btcd or bitcoind); default: the network's local port")
+		fs.StringVar(&c.RPC.User, "rpc-user", c.RPC.User, "RPC user")
+		fs.StringVar(&c.RPC.Pass, "rpc-pass", c.RPC.Pass, "RPC password (prefer --rpc-cookie: flags are visible in ps)")
+		fs.StringVar(&c.RPC.Cookie, "rpc-cookie", c.RPC.Cookie, "bitcoind's .cookie file (instead of --rpc-user/--rpc-pass)")
+		fs.BoolVar(&c.RPC.NoTLS, "rpc-notls", c.RPC.NoTLS, "plain-HTTP RPC (bitcoind, btcd --notls); loopback hosts only")
+		fs.StringVar(&c.RPC.Cert, "rpc-cert", c.RPC.Cert, "btcd's rpc.cert when its RPC uses TLS")
+		fs.StringVar(&c.PassphraseFile, "passphrase-file", c.PassphraseFile, "file whose first line is the wallet encryption passphrase")
+	}
+	if groups&FlagsTor != 0 {
+		fs.StringVar(&c.Tor.Mode, "tor", c.Tor.Mode, "managed (start our own tor) or attach (use a running tor's control port)")
+		fs.StringVar(&c.Tor.Control, "tor-control", c.Tor.Control, "attach: tor control address host:port or unix socket path (e.g. "+tor.DebianControlSocket+")")
+		fs.StringVar(&c.Tor.PasswordFile, "tor-password-file", c.Tor.PasswordFile, "attach: file holding the control port password (HashedControlPassword)")
+		fs.StringVar(&c.Tor.Password, "tor-password", c.Tor.Password, "attach: control port password (prefer --tor-password-file); cookie auth needs no flag")
+		fs.StringVar(&c.Tor.Exe, "tor-exe", c.Tor.Exe, "managed: tor binary (default: tor on PATH)")
+		fs.StringVar(&c.Tor.TornetDir, "tornet-dir", c.Tor.TornetDir, "managed: join the private test network in this directory (see `onionswap tornet`)")
+	}
+	if groups&FlagsRole != 0 {
+		fs.Var(multiFlag{&c.Directories}, "directory", "directory onion address host.onion:port (repeatable or comma-separated)")
+		fs.Var(multiFlag{&c.Faults}, "fault", "fault injection (regtest only; repeatable), e.g. maker:close-at=setup, crash-after=<phase>")
+		fs.DurationVar(&c.ChainPoll, "chain-poll", c.ChainPoll, "chain poll interval of the wallet watcher (default 5s)")
+		fs.DurationVar(&c.HealthInterval, "health-interval", c.HealthInterval, "chain health check interval (default 5s)")
+	}
+	if groups&FlagsMaker != 0 {
+		fs.Int64Var(&c.Maker.BondAmount, "bond-amount", c.Maker.BondAmount, "fidelity bond amount in sat when the wallet has no bond (0: default)")
+		var lock uint
+		fs.Func("bond-lock-blocks", "fidelity bond lock: tip + N blocks (0: default)", func(s string) error {
+			_, err := fmt.Sscan(s, &lock)
+			c.Maker.BondLockBlocks = uint32(lock)
+			return err
+		})
+		fs.IntVar(&c.Maker.RequiredConfirms, "required-confirms", c.Maker.RequiredConfirms, "confirmations required on incoming funding (0: default)")
+		if c.Maker.BaseFee == 0 && c.Maker.AmountFeePPB == 0 && c.Maker.TimeFeePPB == 0 {
+			c.Maker.BaseFee, c.Maker.AmountFeePPB, c.Maker.TimeFeePPB = DefaultBaseFee, DefaultAmountFeePPB, DefaultTimeFeePPB
+		}
+		if c.Maker.BondAmount == 0 {
+			c.Maker.BondAmount = DefaultBondAmount
+		}
+		fs.Int64Var(&c.Maker.BaseFee, "base-fee", c.Maker.BaseFee, "fee: base in sat per swap")
+		fs.UintVar(&c.Maker.AmountFeePPB, "amount-fee-ppb", c.Maker.AmountFeePPB, "fee: parts per billion of the amount")
+		fs.UintVar(&c.Maker.TimeFeePPB, "time-fee-ppb", c.Maker.TimeFeePPB, "fee: parts per billion of the amount per block of refund locktime")
+		fs.Int64Var(&c.Maker.MaxSize, "max-size", c.Maker.MaxSize, "largest swap in sat (0: from the spendable liquidity)")
+	}
+	if groups&FlagsTaker != 0 && groups&FlagsMaker == 0 {
+		fs.IntVar(&c.Taker.RequiredConfirms, "required-confirms", c.Taker.RequiredConfirms, "confirmations the taker waits for on each hop (0: default)")
+	}
+}
+
+// Params returns the chain parameters of c.Network.
+func (c *Config) Params() *chaincfg.Params { return Networks[c.Network] }
+
+// Validation errors.
+var (
+	ErrConfig = errors.New("invalid configuration")
+)
+
+func cfgErr(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
+}
+
+// Validate checks c and fills derived defaults (RPC host from the network,
+// absolute data dir, password from its file). It never touches the network.
+func (c *Config) Validate() error {
+	switch c.Role {
+	case RoleDirectory, RoleMaker, RoleTaker, RoleWallet:
+	default:
+		return cfgErr("unknown role %q", c.Role)
+	}
+	if c.DataDir == "" {
+		return cfgErr("--datadir is empty")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return cfgErr("--datadir: %v", err)
+	}
+	c.DataDir = abs
+	if _, ok := Networks[c.Network]; !ok {
+		return cfgErr("--network %q: want regtest, testnet, signet or mainnet", c.Network)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return cfgErr("--log-format %q: want json or text", c.LogFormat)
+	}
+	switch c.LogStderr {
+	case "json", "text", "off":
+	default:
+		return cfgErr("--log-stderr %q: want text, json or off", c.LogStderr)
+	}
+	if len(c.Faults) > 0 && c.Network != "regtest" {
+		return cfgErr("--fault is accepted only on regtest (network is %s)", c.Network)
+	}
+	for _, f := range c.Faults {
+		if !validFault(f) {
+			return cfgErr("--fault %q: want [maker:|taker:]name[=value], e.g. maker:close-at=setup or crash-after=<phase>", f)
+		}
+	}
+	if err := c.validateRPC(); err != nil {
+		return err
+	}
+	if c.Role != RoleWallet {
+		if err := c.validateTor(); err != nil {
+			return err
+		}
+	}
+	if c.ChainPoll < 0 || (c.ChainPoll > 0 && c.ChainPoll < MinHealthInterval) {
+		return cfgErr("--chain-poll %s: must be at least %s", c.ChainPoll, MinHealthInterval)
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.HealthInterval < MinHealthInterval {
+		return cfgErr("--health-interval %s: must be at least %s", c.HealthInterval, MinHealthInterval)
+	}
+	for _, d := range c.Directories {
+		if _, err := tor.ParseOnionAddr(d); err != nil {
+			return cfgErr("--directory %q: %v", d, err)
+		}
+	}
+	switch c.Role {
+	case RoleMaker:
+		if len(c.Directories) == 0 {
+			return cfgErr("a maker needs at least one --directory to register with")
+		}
+		if c.Maker.BondAmount < 0 || c.Maker.RequiredConfirms < 0 || c.Maker.BaseFee < 0 || c.Maker.MaxSize < 0 {
+			return cfgErr("--bond-amount, --required-confirms, --base-fee and --max-size must not be negative")
+		}
+		if c.Maker.AmountFeePPB > 1e9 || c.Maker.TimeFeePPB > 1e9 {
+			return cfgErr("--amount-fee-ppb and --time-fee-ppb are parts per billion (at most 1e9)")
+		}
+	case RoleTaker:
+		if c.Taker.RequiredConfirms < 0 {
+			return cfgErr("--required-confirms must not be negative")
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateRPC() error {
+	if c.RPC.Host == "" {
+		c.RPC.Host = defaultRPCHost(c.Network)
+	}
+	if c.RPC.Cookie != "" && (c.RPC.User != "" || c.RPC.Pass != "") {
+		return cfgErr("--rpc-cookie and --rpc-user/--rpc-pass are exclusive")
+	}
+	if c.RPC.Cookie == "" && (c.RPC.User == "" || c.RPC.Pass == "") {
+		return cfgErr("chain backend credentials: give --rpc-user and --rpc-pass, or --rpc-cookie")
+	}
+	if c.RPC.NoTLS && !isLoopbackHost(c.RPC.Host) {
+		return cfgErr("--rpc-notls to %s: plain-HTTP RPC sends the password in clear; only loopback hosts are allowed", c.RPC.Host)
+	}
+	if c.RPC.NoTLS && c.RPC.Cert != "" {
+		return cfgErr("--rpc-cert and --rpc-notls are exclusive")
+	}
+	return nil
+}
+
+func (c *Config) validateTor() error {
+	switch tor.Mode(c.Tor.Mode) {
+	case tor.ModeManaged:
+		if c.Tor.Control != "" || c.Tor.Password != "" || c.Tor.PasswordFile != "" {
+			return cfgErr("--tor-control/--tor-password are for --tor attach")
+		}
+	case tor.ModeAttach:
+		if c.Tor.TornetDir != "" {
+			return cfgErr("--tornet-dir needs --tor managed (the private network's settings go to our own tor)")
+		}
+		if c.Tor.Exe != "" {
+			return cfgErr("--tor-exe is for --tor managed")
+		}
+		if c.Tor.Password != "" && c.Tor.PasswordFile != "" {
+			return cfgErr("--tor-password and --tor-password-file are exclusive")
+		}
+		if c.Tor.PasswordFile != "" {
+			p, err := readSecretFile(c.Tor.PasswordFile)
+			if err != nil {
+				return cfgErr("--tor-password-file: %v", err)
+			}
+			c.Tor.Password = string(p)
+		}
+	default:
+		return cfgErr("--tor %q: want managed or attach", c.Tor.Mode)
+	}
+	if c.Tor.TornetDir != "" {
+		if c.Network != "regtest" {
+			return cfgErr("--tornet-dir (a private test network) is for regtest only")
+		}
+		if _, err := os.Stat(filepath.Join(c.Tor.TornetDir, "client.torrc")); err != nil {
+			return cfgErr("--tornet-dir: %v (is `onionswap tornet --dir %s` running?)", err, c.Tor.TornetDir)
+		}
+	}
+	return nil
+}
+
+// defaultRPCHost is the usual local RPC port of bitcoind per network
+// (btcd's differ: pass --rpc-host).
+func defaultRPCHost(network string) string {
+	switch network {
+	case "regtest":
+		return "127.0.0.1:18443"
+	case "testnet":
+		return "127.0.0.1:18332"
+	case "signet":
+		return "127.0.0.1:38332"
+	default:
+		return "127.0.0.1:8332"
+	}
+}
+
+func isLoopbackHost(hostport string) bool {
+	h := hostport
+	if i := strings.LastIndex(hostport, ":"); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		h = hostport[:i]
+	}
+	h = strings.Trim(h, "[]")
+	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+}
+
+// validFault accepts "[maker:|taker:]name[=value]" with a lowercase name.
+func validFault(f string) bool {
+	f = strings.TrimPrefix(strings.TrimPrefix(f, "maker:"), "taker:")
+	name, _, _ := strings.Cut(f, "=")
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && r != '-' && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, cfgErr("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// readSecretFile returns the first line of a small file, without the
+// newline. The content never appears in errors.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxPassphraseFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxPassphraseFile)
+	}
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		if sc.Err() != nil {
+			return nil, sc.Err()
+		}
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	line := strings.TrimRight(sc.Text(), "\r")
+	if line == "" {
+		return nil, fmt.Errorf("%s: the first line is empty", path)
+	}
+	return []byte(line), nil
+}
+
+// Passphrase reads the wallet passphrase file (nil when none is set).
+func (c *Config) Passphrase() ([]byte, error) {
+	if c.PassphraseFile == "" {
+		return nil, nil
+	}
+	p, err := readSecretFile(c.PassphraseFile)
+	if err != nil {
+		return nil, fmt.Errorf("--passphrase-file: %w", err)
+	}
+	return p, nil
+}

@@ -1,0 +1,502 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/chain"
+)
+
+// Env is what a role gets from the daemon. Fields are set before the
+// role's Start and never change afterwards.
+type Env struct {
+	Cfg *Config
+	// Logs gives one logger per subsystem.
+	Logs *Logging
+	// Backend is the chain backend (owned by the daemon).
+	Backend chain.Backend
+	// Wallet is nil for the directory role.
+	Wallet *wallet.Wallet
+	// Transport is the tor transport (nil for RoleWallet).
+	Transport tor.Transport
+	// Healthy reports whether the chain backend answered the last
+	// health check: roles fail closed on it.
+	Healthy func() bool
+	// Fatal ends the daemon with err (a role that cannot go on).
+	Fatal func(err error)
+}
+
+// Role is one of the daemon's roles (directory, maker, taker). Start is
+// called once with a long-lived ctx (cancelled at Stop) and returns once
+// the role serves; Ready reports role-level readiness (a maker has
+// registered with a directory, ...); Stop is idempotent. The control
+// endpoints of the role (swaps, taker, maker, directory) go through
+// Handler, which embeds control.Unimplemented for the rest.
+type Role interface {
+	Start(ctx context.Context, env *Env) error
+	Ready() bool
+	Stop()
+	control.Handler
+}
+
+// roleFactories are filled by the role_*.go files.
+var roleFactories = map[string]func() Role{}
+
+// Options are the daemon's non-config inputs.
+type Options struct {
+	// Version is reported by status.
+	Version string
+	// Stderr receives the stderr log (nil: none).
+	Stderr io.Writer
+}
+
+// Daemon is one running onionswap node.
+type Daemon struct {
+	cfg  Config
+	opts Options
+	logs *Logging
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	fatal  chan error
+
+	mu        sync.Mutex
+	state     string
+	started   time.Time
+	startOnce bool
+	stopped   bool
+	backend   *chain.RPC
+	wallet    *wallet.Wallet
+	transport *tor.TorTransport
+	listener  net.Listener
+	onion     string
+	published bool
+	role      Role
+	ctrl      *control.Server
+	tip       int32
+	tipHash   string
+	chainErr  error
+	torErr    error
+	stopDone  chan struct{}
+}
+
+// New validates cfg, creates the data dir and opens the log. Nothing runs
+// until Start.
+func New(cfg Config, opts Options) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Role != RoleWallet {
+		if _, ok := roleFactories[cfg.Role]; !ok {
+			return nil, fmt.Errorf("role %s is not available in this build", cfg.Role)
+		}
+	}
+	if err := EnsureDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	logs, err := NewLogging(cfg.DataDir, cfg.LogLevel, cfg.LogFormat, cfg.LogStderr, opts.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Daemon{cfg: cfg, opts: opts, logs: logs, log: logs.For("node"), ctx: ctx, cancel: cancel,
+		fatal: make(chan error, 1), state: control.StateStarting, stopDone: make(chan struct{})}
+	return d, nil
+}
+
+// Config returns the validated configuration.
+func (d *Daemon) Config() *Config { return &d.cfg }
+
+// Logs is the daemon's logging.
+func (d *Daemon) Logs() *Logging { return d.logs }
+
+func (d *Daemon) setState(s string) {
+	d.mu.Lock()
+	d.state = s
+	d.mu.Unlock()
+}
+
+// Start brings the node up: control API first (so `status` answers during
+// the rest), then the chain backend (retried while unreachable: fail
+// closed), the wallet, tor and the onion service, and the role. ctx bounds
+// the start only. On error everything started is stopped. Idempotent.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	d.mu.Lock()
+	if d.startOnce {
+		d.mu.Unlock()
+		return nil
+	}
+	if d.stopped {
+		d.mu.Unlock()
+		return errors.New("daemon stopped")
+	}
+	d.startOnce = true
+	d.started = time.Now()
+	d.mu.Unlock()
+	defer func() {
+		if err != nil {
+			d.log.Error("start failed", "err", err)
+			d.Stop()
+		}
+	}()
+	// A start cancelled by Stop (signal) ends at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopWatch := context.AfterFunc(d.ctx, cancel)
+	defer stopWatch()
+
+	d.log.Info("starting", "role", d.cfg.Role, "network", d.cfg.Network, "datadir", d.cfg.DataDir,
+		"version", d.opts.Version, "pid", os.Getpid(), "tor", d.cfg.Tor.Mode, "faults", len(d.cfg.Faults))
+	ctrl, err := control.NewServer(control.ServerConfig{DataDir: d.cfg.DataDir, Handler: &handler{d: d},
+		Logger: d.logs.For("control")})
+	if err != nil {
+		return err
+	}
+	if err := ctrl.Start(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.ctrl = ctrl
+	d.mu.Unlock()
+
+	// Chain backend: wait for it (fail closed: nothing else starts).
+	d.setState(control.StateWaitingChain)
+	backend, err := dialChainRetry(ctx, &d.cfg, d.logs.For("chain"), func(err error) {
+		d.mu.Lock()
+		d.chainErr = err
+		d.mu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("chain backend %s: %w", d.cfg.RPC.Host, err)
+	}
+	d.mu.Lock()
+	d.backend, d.chainErr = backend, nil
+	d.mu.Unlock()
+	d.checkChain(ctx)
+	d.log.Info("chain backend connected", "host", d.cfg.RPC.Host, "tip", d.tipHeight())
+
+	// Wallet.
+	if d.cfg.Role != RoleDirectory {
+		w, err := OpenWallet(ctx, &d.cfg, backend, d.logs.For("wallet"))
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.wallet = w
+		d.mu.Unlock()
+		if err := w.Sync(ctx); err != nil {
+			return fmt.Errorf("wallet sync: %w", err)
+		}
+		if err := w.Start(d.ctx); err != nil {
+			return fmt.Errorf("wallet watcher: %w", err)
+		}
+		h, _ := w.SyncedHeight(ctx)
+		d.log.Info("wallet open", "synced_height", h)
+	}
+	d.wg.Add(1)
+	go d.healthLoop()
+
+	env := &Env{Cfg: &d.cfg, Logs: d.logs, Backend: backend, Wallet: d.wallet, Healthy: d.healthy, Fatal: d.fail}
+	if d.cfg.Role == RoleWallet {
+		d.setState(control.StateReady)
+		d.log.Info("ready")
+		return nil
+	}
+
+	// Tor and the onion service.
+	d.setState(control.StateWaitingTor)
+	if err := d.startTor(ctx, env); err != nil {
+		return err
+	}
+
+	// The role.
+	role := roleFactories[d.cfg.Role]()
+	if err := role.Start(d.ctx, env); err != nil {
+		role.Stop()
+		return fmt.Errorf("%s: %w", d.cfg.Role, err)
+	}
+	d.mu.Lock()
+	d.role = role
+	d.state = control.StateReady
+	d.mu.Unlock()
+	d.log.Info("role started", "role", d.cfg.Role)
+	return nil
+}
+
+func (d *Daemon) startTor(ctx context.Context, env *Env) error {
+	tc, err := d.cfg.TorTransportConfig(d.logs.For("tor"))
+	if err != nil {
+		return err
+	}
+	if d.wallet != nil && d.cfg.Role == RoleMaker {
+		created, err := ensureOnionKeyFromSeed(tc.KeyFile, d.wallet.Keys())
+		if err != nil {
+			return err
+		}
+		if created {
+			d.log.Info("onion key derived from the wallet seed", "file", tc.KeyFile)
+		}
+	}
+	if tc.Mode == tor.ModeManaged {
+		reapOrphanTor(tc.DataDir, d.log)
+	}
+	tr, err := tor.NewTorTransport(ctx, tc)
+	if err != nil {
+		return fmt.Errorf("tor: %w", err)
+	}
+	d.mu.Lock()
+	d.transport = tr
+	d.mu.Unlock()
+	env.Transport = &trackedTransport{TorTransport: tr, d: d}
+	return nil
+}
+
+// trackedTransport lets the daemon see the onion service a role publishes
+// (Listen): its address for status, and when its descriptor is uploaded
+// (readiness).
+type trackedTransport struct {
+	*tor.TorTransport
+	d *Daemon
+}
+
+func (t *trackedTransport) Listen(ctx context.Context) (net.Listener, error) {
+	ln, err := t.TorTransport.Listen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := t.d
+	onion := ln.Addr().String()
+	d.mu.Lock()
+	d.listener, d.onion = ln, onion
+	d.mu.Unlock()
+	// The address is our own: fine at Info.
+	d.log.Info("onion service added", "onion", onion)
+	ol, ok := ln.(*tor.OnionListener)
+	if !ok {
+		d.setPublished()
+		return ln, nil
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for d.ctx.Err() == nil {
+			err := ol.WaitPublished(d.ctx)
+			if err == nil {
+				d.setPublished()
+				return
+			}
+			if d.ctx.Err() == nil {
+				// tor keeps trying; so do we.
+				d.log.Warn("onion descriptor not published yet; tor keeps trying", "err", err)
+			}
+		}
+	}()
+	return ln, nil
+}
+
+func (d *Daemon) setPublished() {
+	d.mu.Lock()
+	d.published = true
+	d.mu.Unlock()
+	d.log.Info("onion service published")
+}
+
+// Wait blocks until ctx ends or the daemon fails; it returns the failure.
+func (d *Daemon) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-d.fatal:
+		return err
+	case <-d.stopDone:
+		return nil
+	}
+}
+
+// Run is Start, Wait and Stop: the body of `onionswap <role> run`.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.Stop()
+	if err := d.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
+		return err
+	}
+	d.log.Info("running; stop with SIGINT or SIGTERM")
+	err := d.Wait(ctx)
+	if err != nil {
+		d.log.Error("stopping after a fatal error", "err", err)
+	} else {
+		d.log.Info("shutdown requested")
+	}
+	return err
+}
+
+func (d *Daemon) fail(err error) {
+	select {
+	case d.fatal <- err:
+	default:
+	}
+}
+
+// Stop stops everything in reverse order. Idempotent; safe to call from
+// any goroutine (concurrent calls wait for the first).
+func (d *Daemon) Stop() {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		<-d.stopDone
+		return
+	}
+	d.stopped = true
+	d.state = control.StateStopping
+	role, tr, w, b, ctrl := d.role, d.transport, d.wallet, d.backend, d.ctrl
+	d.mu.Unlock()
+
+	d.cancel()
+	if role != nil {
+		role.Stop()
+	}
+	if tr != nil {
+		if err := tr.Close(); err != nil {
+			d.log.Warn("closing tor", "err", err)
+		}
+	}
+	d.wg.Wait()
+	if w != nil {
+		if err := w.Close(); err != nil {
+			d.log.Warn("closing wallet", "err", err)
+		}
+	}
+	if b != nil {
+		b.Close()
+	}
+	if ctrl != nil {
+		ctrl.Close()
+	}
+	d.log.Info("stopped")
+	d.logs.Close()
+	close(d.stopDone)
+}
+
+// healthLoop asks the backend for its tip every HealthInterval.
+func (d *Daemon) healthLoop() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			d.checkChain(d.ctx)
+		}
+	}
+}
+
+// healthCallTimeout bounds one health check: a hung backend (accepting
+// connections, never answering) must turn the node unhealthy quickly,
+// well before the RPC client's own 20 s call timeout.
+const healthCallTimeout = 5 * time.Second
+
+func (d *Daemon) checkChain(ctx context.Context) {
+	d.mu.Lock()
+	b := d.backend
+	wasErr := d.chainErr
+	d.mu.Unlock()
+	if b == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, healthCallTimeout)
+	h, hash, err := b.Tip(cctx)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	d.mu.Lock()
+	d.chainErr = err
+	if err == nil {
+		d.tip, d.tipHash = h, hash.String()
+	}
+	d.mu.Unlock()
+	switch {
+	case err != nil && wasErr == nil:
+		d.log.Warn("chain backend unhealthy: new swaps refused until it returns", "err", err)
+	case err == nil && wasErr != nil:
+		d.log.Info("chain backend healthy again", "tip", h)
+	}
+}
+
+func (d *Daemon) healthy() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.backend != nil && d.chainErr == nil
+}
+
+func (d *Daemon) tipHeight() int32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tip
+}
+
+// Status is the control API's status.
+func (d *Daemon) Status(ctx context.Context) *control.Status {
+	d.mu.Lock()
+	s := &control.Status{
+		Version: d.opts.Version, Role: d.cfg.Role, Network: d.cfg.Network, PID: os.Getpid(),
+		State: d.state, Onion: d.onion, TipHeight: d.tip, TipHash: d.tipHash,
+		Faults: d.cfg.Faults, Started: d.started,
+	}
+	if d.chainErr != nil {
+		s.ChainError = d.chainErr.Error()
+	}
+	chainOK := d.backend != nil && d.chainErr == nil
+	torOK := true
+	if d.transport != nil {
+		ts := d.transport.Status()
+		torOK = ts.Connected
+		s.TorRestarts = ts.Restarts
+		if !torOK {
+			s.TorError = "tor not connected"
+		}
+	}
+	role, w, published := d.role, d.wallet, d.published
+	d.mu.Unlock()
+	if w != nil {
+		if h, err := w.SyncedHeight(ctx); err == nil {
+			s.WalletHeight = h
+		}
+	}
+	s.Healthy = chainOK && torOK
+	switch {
+	case s.State == control.StateStopping || s.State == control.StateStarting ||
+		s.State == control.StateWaitingChain || s.State == control.StateWaitingTor:
+	case !s.Healthy:
+		s.State = control.StateDegraded
+	}
+	ready := s.State == control.StateReady
+	if d.cfg.Role == RoleDirectory || d.cfg.Role == RoleMaker {
+		ready = ready && published
+	}
+	if role != nil {
+		ready = ready && role.Ready()
+	}
+	s.Ready = ready
+	return s
+}
+
+// Control returns the daemon's control API handler, for in-process use
+// (one-shot CLI commands) without the socket.
+func (d *Daemon) Control() control.Handler { return &handler{d: d} }

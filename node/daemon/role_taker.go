@@ -1,0 +1,259 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/directory"
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/node/taker"
+)
+
+func init() {
+	roleFactories[RoleTaker] = func() Role { return &takerRole{} }
+}
+
+// takerRecoveryInterval: how often the taker daemon drives unfinished
+// swaps (recovery after a crash or a failed swap). Timelocks count in
+// blocks (~600 s); 10 s notices a new block soon enough, and a pass over
+// no unfinished swap is one SQLite query.
+const takerRecoveryInterval = 10 * time.Second
+
+// takerRole runs node/taker: swaps on request (control API), recovery of
+// unfinished swaps in the background. The taker runs one swap at a time:
+// mu serializes swaps and recovery passes (a recovery pass must never see
+// a live swap of this process as abandoned).
+type takerRole struct {
+	control.Unimplemented
+	env    *Env
+	log    *slog.Logger
+	faults *swap.FaultPlan
+
+	mu sync.Mutex // one swap or recovery pass at a time
+	t  *taker.Taker
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// dirSource adapts the directory client to the taker's MakerSource.
+type dirSource struct{ src *directory.Source }
+
+func (d dirSource) Makers(ctx context.Context) ([]taker.Candidate, error) {
+	cs, err := d.src.Candidates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]taker.Candidate, 0, len(cs))
+	for i := range cs {
+		p := cs[i].Proof
+		out = append(out, taker.Candidate{Addr: cs[i].Addr, Proof: &p})
+	}
+	return out, nil
+}
+
+func (r *takerRole) newTaker(dirs []string) (*taker.Taker, error) {
+	env := r.env
+	src, err := directory.NewSource(directory.SourceConfig{
+		Transport:   env.Transport,
+		Directories: dirs,
+		Client:      directory.ClientConfig{Network: ProtocolNetwork(env.Cfg.Network), Logger: env.Logs.For("directory")},
+		Backend:     env.Backend,
+		Policy:      env.Cfg.BondPolicy(),
+		Logger:      env.Logs.For("directory"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	poll := env.Cfg.ChainPoll
+	return taker.New(taker.Config{
+		Wallet:           env.Wallet,
+		Backend:          env.Backend,
+		Transport:        env.Transport,
+		Network:          ProtocolNetwork(env.Cfg.Network),
+		Source:           dirSource{src},
+		BondPolicy:       env.Cfg.BondPolicy(),
+		RequiredConfirms: uint32(env.Cfg.Taker.RequiredConfirms),
+		PollInterval:     poll,
+		Faults:           r.faults,
+		Logger:           r.log,
+	})
+}
+
+func (r *takerRole) Start(ctx context.Context, env *Env) error {
+	r.env, r.log = env, env.Logs.For("taker")
+	fp, err := env.Cfg.FaultPlan(r.log)
+	if err != nil {
+		return err
+	}
+	r.faults = fp
+	t, err := r.newTaker(env.Cfg.Directories)
+	if err != nil {
+		return err
+	}
+	r.t = t
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	r.wg.Add(1)
+	go r.recoveryLoop()
+	return nil
+}
+
+// recoveryLoop drives unfinished swaps (after a crash, or a swap that
+// failed after funding) until they end.
+func (r *takerRole) recoveryLoop() {
+	defer r.wg.Done()
+	for {
+		r.mu.Lock()
+		n, err := r.t.RecoverStep(r.ctx)
+		r.mu.Unlock()
+		if err != nil && r.ctx.Err() == nil {
+			r.log.Warn("recovery pass failed; retrying", "err", err, "retry_in", takerRecoveryInterval)
+		} else if n > 0 {
+			r.log.Info("recovery pass", "unfinished_swaps", n)
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(takerRecoveryInterval):
+		}
+	}
+}
+
+func (r *takerRole) Ready() bool { return r.t != nil }
+
+func (r *takerRole) Stop() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+}
+
+func (r *takerRole) TakerSwap(ctx context.Context, req control.TakerSwapRequest) (*control.SwapReport, error) {
+	switch {
+	case req.Amount <= 0:
+		return nil, fmt.Errorf("%w: amount must be positive", control.ErrBadRequest)
+	case req.Makers < 1 || req.TxCount < 1:
+		return nil, fmt.Errorf("%w: makers and tx_count must be at least 1", control.ErrBadRequest)
+	}
+	t := r.t
+	if len(req.Directories) > 0 {
+		var err error
+		if t, err = r.newTaker(req.Directories); err != nil {
+			return nil, fmt.Errorf("%w: %w", control.ErrBadRequest, err)
+		}
+	}
+	type result struct {
+		rep *taker.Report
+		err error
+	}
+	// The swap runs on the daemon's lifetime, not the request's: a client
+	// that goes away must not abort a swap in the middle.
+	done := make(chan result, 1)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		rep, err := t.Swap(r.ctx, taker.Request{Amount: req.Amount, TxCount: req.TxCount, Makers: req.Makers})
+		done <- result{rep, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: the request ended; the swap goes on in the daemon (see `onionswap taker swaps`)", control.ErrUnavailable)
+	case res := <-done:
+		if res.err != nil {
+			if errors.Is(res.err, swap.ErrFundedRecovering) {
+				return nil, fmt.Errorf("swap failed after funding; recovery runs in the daemon: %w", res.err)
+			}
+			return nil, res.err
+		}
+		return swapReport(res.rep, req), nil
+	}
+}
+
+func swapReport(rep *taker.Report, req control.TakerSwapRequest) *control.SwapReport {
+	out := &control.SwapReport{
+		SwapID: rep.SwapID.String(), Outcome: string(swap.TakerComplete), Makers: len(rep.Makers), TxCount: req.TxCount,
+		AmountSent: rep.AmountSent, AmountReceived: rep.AmountReceived, MiningFees: rep.FundingFees + rep.SweepFees,
+		Duration: rep.Total, BlockWait: rep.BlockWait, RoundTrips: rep.RoundTrips, Connections: rep.Connections,
+		BytesSent: rep.BytesSent, BytesReceived: rep.BytesReceived, Attempts: rep.Attempts, ReplacedMakers: rep.ReplacedMakers,
+	}
+	for i, m := range rep.Makers {
+		out.MakerFees = append(out.MakerFees, control.MakerFee{Hop: i + 1, Fee: m.Fee, Reimbursement: m.Reimbursement})
+	}
+	for _, id := range rep.FundingTxids {
+		out.Txids = append(out.Txids, id.String())
+	}
+	for _, id := range rep.SweepTxids {
+		out.Txids = append(out.Txids, id.String())
+	}
+	for _, p := range rep.Phases {
+		out.Phases = append(out.Phases, control.Phase{Name: p.Phase, Duration: p.Wall, BlockWait: p.BlockWait})
+	}
+	out.Detail, _ = json.Marshal(map[string]any{
+		"maker_fees": rep.MakerFees, "reimbursements": rep.Reimbursements,
+		"funding_fees": rep.FundingFees, "sweep_fees": rep.SweepFees,
+	})
+	return out
+}
+
+func (r *takerRole) TakerRecover(ctx context.Context) (*control.RecoverReply, error) {
+	r.mu.Lock()
+	n, err := r.t.RecoverStep(ctx)
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	swaps, err := r.Swaps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &control.RecoverReply{Swaps: swaps, Unfinished: n}, nil
+}
+
+func (r *takerRole) Swaps(ctx context.Context) ([]control.SwapInfo, error) {
+	swaps, err := r.t.Swaps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.SwapInfo, 0, len(swaps))
+	for _, s := range swaps {
+		out = append(out, takerSwapInfo(s))
+	}
+	return out, nil
+}
+
+func (r *takerRole) Swap(ctx context.Context, id string) (*control.SwapInfo, error) {
+	swaps, err := r.Swaps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range swaps {
+		if swaps[i].ID == id {
+			return &swaps[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%w: swap %s", control.ErrNotFound, id)
+}
+
+func takerSwapInfo(s *swap.TakerSwap) control.SwapInfo {
+	info := control.SwapInfo{ID: s.ID.String(), Role: string(swap.RoleTaker), Phase: string(s.Phase), Amount: s.Amount,
+		TxCount: s.TxCount, Final: s.Phase.Final(), Error: s.Error}
+	makers := make([]map[string]any, 0, len(s.Makers))
+	for _, m := range s.Makers {
+		makers = append(makers, map[string]any{"fee": m.Fee, "reimbursement": m.Reimbursement,
+			"in_total": m.InTotal, "out_total": m.OutTotal})
+	}
+	info.Detail, _ = json.Marshal(map[string]any{
+		"locktimes": s.Locktimes, "funded_hops": s.FundedHops, "settled_makers": s.SettledMakers,
+		"attempt": s.Attempt, "makers": makers, "outputs": outputsJSON(s.Outputs()),
+	})
+	return info
+}
