@@ -125,6 +125,19 @@ type SwapID [SwapIDSize]byte
 
 func (id SwapID) String() string { return hex.EncodeToString(id[:]) }
 
+// MarshalText makes a SwapID read as hex in JSON logs and APIs instead of
+// an array of sixteen numbers.
+func (id SwapID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses the hex form written by MarshalText.
+func (id *SwapID) UnmarshalText(b []byte) error {
+	if hex.DecodedLen(len(b)) != SwapIDSize {
+		return fmt.Errorf("swap id: want %d hex characters, got %d", 2*SwapIDSize, len(b))
+	}
+	_, err := hex.Decode(id[:], b)
+	return err
+}
+
 // Writer builds one message payload. Errors are sticky: after the first,
 // every call is a no-op and Err returns it, so Encode methods read as a
 // flat list of fields.

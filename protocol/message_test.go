@@ -3,15 +3,17 @@ package protocol
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
-	"github.com/btcsuite/btcd/wire"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/btcsuite/btcd/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden vectors in testdata/")
@@ -334,5 +336,26 @@ func TestTokenBucket(t *testing.T) {
 	}
 	if b.allow(1) {
 		t.Fatal("refill exceeded burst")
+	}
+}
+
+func TestSwapIDText(t *testing.T) {
+	var id SwapID
+	for i := range id {
+		id[i] = byte(i * 17)
+	}
+	b, err := json.Marshal(map[string]SwapID{"swap": id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"swap":"` + id.String() + `"}`; string(b) != want {
+		t.Fatalf("json = %s, want %s", b, want)
+	}
+	var back map[string]SwapID
+	if err := json.Unmarshal(b, &back); err != nil || back["swap"] != id {
+		t.Fatalf("round trip: %v %v", back, err)
+	}
+	if err := new(SwapID).UnmarshalText([]byte("abcd")); err == nil {
+		t.Fatal("short hex accepted")
 	}
 }
