@@ -216,6 +216,18 @@ var aLongTimeAgo = time.Unix(1, 0)
 // an Error and the connection is closed. On success it returns the peer's
 // Hello and starts the reader and keep-alive goroutines.
 func (c *Conn) Handshake(ctx context.Context, local *Hello) (*Hello, error) {
+	return c.HandshakeWith(ctx, local)
+}
+
+// HandshakeWith is Handshake that also sends pipelined messages right
+// behind our Hello, in the same write, without waiting for the peer's
+// Hello: a request whose answer we need anyway (a taker's OfferRequest)
+// then costs no round trip of its own, which over Tor is most of the
+// latency. The peer reads them only after its side of the handshake is
+// complete, so the "nothing before the handshake" rule holds; if the peer
+// refuses the handshake they are discarded unread. Pipelined messages
+// count in Stats like any other.
+func (c *Conn) HandshakeWith(ctx context.Context, local *Hello, pipelined ...Message) (*Hello, error) {
 	if err := c.cfg.Validate(); err != nil {
 		c.shutdown(err)
 		return nil, err
@@ -240,6 +252,18 @@ func (c *Conn) Handshake(ctx context.Context, local *Hello) (*Hello, error) {
 		c.shutdown(err)
 		return nil, err
 	}
+	for _, m := range pipelined {
+		if m == nil || m.Type() == TypeHello {
+			err := fmt.Errorf("%w: cannot pipeline %v behind the hello", ErrHandshake, m)
+			c.shutdown(err)
+			return nil, err
+		}
+		if frame, err = AppendFrame(frame, m); err != nil {
+			c.shutdown(err)
+			return nil, err
+		}
+	}
+	frames := uint64(1 + len(pipelined))
 	c.local = h
 	known := c.cfg.KnownFeatures
 	if known == nil {
@@ -266,7 +290,7 @@ func (c *Conn) Handshake(ctx context.Context, local *Hello) (*Hello, error) {
 		n, err := c.nc.Write(frame)
 		c.bytesSent.Add(uint64(n))
 		if err == nil {
-			c.msgsSent.Add(1)
+			c.msgsSent.Add(frames)
 		}
 		werr <- err
 	}()

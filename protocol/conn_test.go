@@ -557,3 +557,62 @@ func TestConnConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConnPipelinedHandshake: a request pipelined behind our Hello reaches
+// the peer as its first message after the handshake (no extra round trip),
+// and is discarded unread when the peer refuses the handshake.
+func TestConnPipelinedHandshake(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			x, y := tr.pair(t)
+			a, b := NewConn(x, testCfg()), NewConn(y, testCfg())
+			t.Cleanup(func() { a.Close(); b.Close() })
+			errs := make(chan error, 1)
+			go func() {
+				_, err := b.Handshake(context.Background(), hello(Regtest))
+				errs <- err
+			}()
+			if _, err := a.HandshakeWith(context.Background(), hello(Regtest), &OfferRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			m, err := b.Receive(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m.(*OfferRequest); !ok {
+				t.Fatalf("first message after the handshake: %T, want OfferRequest", m)
+			}
+			if sa, sb := a.Stats(), b.Stats(); sa.MsgsSent != 2 || sb.MsgsReceived != 2 || sa.BytesSent != sb.BytesReceived {
+				t.Fatalf("stats a=%+v b=%+v", sa, sb)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		x, y := tcpPair(t)
+		a, b := NewConn(x, testCfg()), NewConn(y, testCfg())
+		t.Cleanup(func() { a.Close(); b.Close() })
+		errs := make(chan error, 1)
+		go func() {
+			_, err := b.Handshake(context.Background(), hello(Testnet))
+			errs <- err
+		}()
+		_, err := a.HandshakeWith(context.Background(), hello(Regtest), &OfferRequest{})
+		if !errors.Is(err, ErrNetwork) && !errors.As(err, new(*PeerError)) {
+			t.Fatalf("pipelined handshake with a testnet peer: %v", err)
+		}
+		if err := <-errs; !errors.Is(err, ErrNetwork) {
+			t.Fatalf("refusing side: %v", err)
+		}
+	})
+	t.Run("hello cannot be pipelined", func(t *testing.T) {
+		x, _ := net.Pipe()
+		a := NewConn(x, testCfg())
+		defer a.Close()
+		if _, err := a.HandshakeWith(context.Background(), hello(Regtest), hello(Regtest)); !errors.Is(err, ErrHandshake) {
+			t.Fatalf("got %v, want ErrHandshake", err)
+		}
+	})
+}
