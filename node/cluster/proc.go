@@ -188,6 +188,41 @@ func (c *Cluster) runOnce(ctx context.Context, args []string, stdout *bytes.Buff
 	return nil
 }
 
+// SetFaults replaces the process's fault-injection plan (--fault) for its
+// next Start or Restart (nil: none), e.g. to restart a process that
+// crashed on a crash-after fault without it.
+func (p *Proc) SetFaults(faults []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	args := make([]string, 0, len(p.args)+2*len(faults))
+	for i := 0; i < len(p.args); i++ {
+		if p.args[i] == "--fault" && i+1 < len(p.args) {
+			i++
+			continue
+		}
+		args = append(args, p.args[i])
+	}
+	for _, f := range faults {
+		args = append(args, "--fault", f)
+	}
+	p.args = args
+}
+
+// SetFlag sets `--name value` on the process's command line for its next
+// Start or Restart, replacing an earlier --name (e.g. a maker's
+// --required-confirms for one test).
+func (p *Proc) SetFlag(name, value string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := 0; i+1 < len(p.args); i++ {
+		if p.args[i] == "--"+name {
+			p.args[i+1] = value
+			return
+		}
+	}
+	p.args = append(p.args, "--"+name, value)
+}
+
 // Args is the command line of `onionswap <role> run` (without the binary).
 func (p *Proc) Args() []string { return append([]string(nil), p.args...) }
 

@@ -143,6 +143,11 @@ type MakerConfig struct {
 	TimeFeePPB   uint
 	// MaxSize caps the swap size (sat; 0: from the spendable liquidity).
 	MaxSize int64
+	// IdleTimeout: a swap with no taker message for this long is
+	// abandoned or recovered (0: the engine's default, 15 min). Regtest
+	// only: tests shorten it; elsewhere the default is what keep-alives
+	// are tuned to.
+	IdleTimeout time.Duration
 }
 
 // Default maker fee terms. For a 0.01 BTC swap with a 40-block refund
@@ -161,6 +166,9 @@ const (
 type TakerConfig struct {
 	// RequiredConfirms the taker waits for on each hop (0: default).
 	RequiredConfirms int
+	// KeepAliveInterval between WaitingFundingConfirmation messages (0:
+	// the engine's default). Regtest only, with the maker's IdleTimeout.
+	KeepAliveInterval time.Duration
 }
 
 // Networks maps --network values to chain parameters.
@@ -286,9 +294,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, groups FlagGroup) {
 		fs.UintVar(&c.Maker.AmountFeePPB, "amount-fee-ppb", c.Maker.AmountFeePPB, "fee: parts per billion of the amount")
 		fs.UintVar(&c.Maker.TimeFeePPB, "time-fee-ppb", c.Maker.TimeFeePPB, "fee: parts per billion of the amount per block of refund locktime")
 		fs.Int64Var(&c.Maker.MaxSize, "max-size", c.Maker.MaxSize, "largest swap in sat (0: from the spendable liquidity)")
+		fs.DurationVar(&c.Maker.IdleTimeout, "idle-timeout", c.Maker.IdleTimeout, "recover a swap whose taker is silent this long (regtest only; 0: default 15m)")
 	}
 	if groups&FlagsTaker != 0 && groups&FlagsMaker == 0 {
 		fs.IntVar(&c.Taker.RequiredConfirms, "required-confirms", c.Taker.RequiredConfirms, "confirmations the taker waits for on each hop (0: default)")
+		fs.DurationVar(&c.Taker.KeepAliveInterval, "keepalive-interval", c.Taker.KeepAliveInterval, "keep-alive interval while waiting for confirmations (regtest only; 0: default)")
 	}
 }
 
@@ -374,12 +384,18 @@ func (c *Config) Validate() error {
 		if c.Maker.BondAmount < 0 || c.Maker.RequiredConfirms < 0 || c.Maker.BaseFee < 0 || c.Maker.MaxSize < 0 {
 			return cfgErr("--bond-amount, --required-confirms, --base-fee and --max-size must not be negative")
 		}
+		if c.Maker.IdleTimeout != 0 && (c.Network != "regtest" || c.Maker.IdleTimeout < time.Second) {
+			return cfgErr("--idle-timeout is a test setting: regtest only, at least 1s")
+		}
 		if c.Maker.AmountFeePPB > 1e9 || c.Maker.TimeFeePPB > 1e9 {
 			return cfgErr("--amount-fee-ppb and --time-fee-ppb are parts per billion (at most 1e9)")
 		}
 	case RoleTaker:
 		if c.Taker.RequiredConfirms < 0 {
 			return cfgErr("--required-confirms must not be negative")
+		}
+		if c.Taker.KeepAliveInterval != 0 && (c.Network != "regtest" || c.Taker.KeepAliveInterval < 100*time.Millisecond) {
+			return cfgErr("--keepalive-interval is a test setting: regtest only, at least 100ms")
 		}
 	}
 	return nil

@@ -78,6 +78,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad directory", RoleMaker, append([]string{"--directory", "example.com:80"}, reg...), "--directory"},
 		{"two directories comma", RoleMaker, append([]string{"--directory", testOnion + "," + testOnion}, reg...), ""},
 		{"negative bond", RoleMaker, append([]string{"--directory", testOnion, "--bond-amount", "-1"}, reg...), "negative"},
+		{"idle timeout on regtest", RoleMaker, append([]string{"--directory", testOnion, "--idle-timeout", "15s"}, reg...), ""},
+		{"idle timeout on mainnet", RoleMaker, append([]string{"--directory", testOnion, "--idle-timeout", "15s"}, rpc...), "--idle-timeout"},
+		{"idle timeout too short", RoleMaker, append([]string{"--directory", testOnion, "--idle-timeout", "10ms"}, reg...), "--idle-timeout"},
 		{"chain poll too fast", RoleTaker, append([]string{"--chain-poll", "1ms"}, reg...), "--chain-poll"},
 		{"health too fast", RoleTaker, append([]string{"--health-interval", "1ms"}, reg...), "--health-interval"},
 		{"wallet role needs no tor", RoleWallet, append([]string{"--tor", "bogus"}, reg...), ""},
@@ -94,6 +97,36 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("error %q, want it to contain %q", err, tc.wantErr)
 			case err != nil && !errors.Is(err, ErrConfig):
 				t.Fatalf("error %v does not wrap ErrConfig", err)
+			}
+		})
+	}
+}
+
+// TestTakerKeepAliveFlag: --keepalive-interval is a regtest-only test
+// setting.
+func TestTakerKeepAliveFlag(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+	}{
+		{"regtest", []string{"--network", "regtest", "--keepalive-interval", "1s"}, false},
+		{"mainnet", []string{"--keepalive-interval", "1s"}, true},
+		{"too short", []string{"--network", "regtest", "--keepalive-interval", "1ms"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg := &Config{Role: RoleTaker}
+			cfg.RegisterFlags(fs, FlagsBase|FlagsChain|FlagsTor|FlagsRole|FlagsTaker)
+			args := append([]string{"--datadir", t.TempDir(), "--rpc-user", "u", "--rpc-pass", "p"}, tc.args...)
+			if err := fs.Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.Validate()
+			if (err != nil) != tc.wantErr || (err != nil && !strings.Contains(err.Error(), "--keepalive-interval")) {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
 		})
 	}

@@ -78,6 +78,7 @@ func (r *makerRole) Start(ctx context.Context, env *Env) error {
 		Terms:            swap.Terms{BaseFee: mc.BaseFee, AmountFeePPB: uint32(mc.AmountFeePPB), TimeFeePPB: uint32(mc.TimeFeePPB)},
 		MaxSize:          mc.MaxSize,
 		RequiredConfirms: uint32(mc.RequiredConfirms),
+		IdleTimeout:      mc.IdleTimeout,
 		Faults:           fp,
 		Logger:           r.log,
 	})

@@ -74,16 +74,17 @@ func (r *takerRole) newTaker(dirs []string) (*taker.Taker, error) {
 	}
 	poll := env.Cfg.ChainPoll
 	return taker.New(taker.Config{
-		Wallet:           env.Wallet,
-		Backend:          env.Backend,
-		Transport:        env.Transport,
-		Network:          ProtocolNetwork(env.Cfg.Network),
-		Source:           dirSource{src},
-		BondPolicy:       env.Cfg.BondPolicy(),
-		RequiredConfirms: uint32(env.Cfg.Taker.RequiredConfirms),
-		PollInterval:     poll,
-		Faults:           r.faults,
-		Logger:           r.log,
+		Wallet:            env.Wallet,
+		Backend:           env.Backend,
+		Transport:         env.Transport,
+		Network:           ProtocolNetwork(env.Cfg.Network),
+		Source:            dirSource{src},
+		BondPolicy:        env.Cfg.BondPolicy(),
+		RequiredConfirms:  uint32(env.Cfg.Taker.RequiredConfirms),
+		KeepAliveInterval: env.Cfg.Taker.KeepAliveInterval,
+		PollInterval:      poll,
+		Faults:            r.faults,
+		Logger:            r.log,
 	})
 }
 
@@ -109,6 +110,12 @@ func (r *takerRole) Start(ctx context.Context, env *Env) error {
 // failed after funding) until they end.
 func (r *takerRole) recoveryLoop() {
 	defer r.wg.Done()
+	if r.faults.Has(swap.FaultTakerVanish) {
+		// Fault injection: a vanished taker does nothing on its own; only
+		// an explicit `taker recover` drives its swaps.
+		r.log.Info("fault injection: automatic recovery off (taker:vanish-after-funding)")
+		return
+	}
 	for {
 		r.mu.Lock()
 		n, err := r.t.RecoverStep(r.ctx)

@@ -194,6 +194,7 @@ func (m *Maker) handle(ctx context.Context, msg protocol.Message) ([]protocol.Me
 	case *protocol.WaitingFundingConfirmation:
 		if ok, _ := m.st.Exists(ctx, v.SwapID); ok {
 			m.touch(v.SwapID)
+			m.log.Debug("keep-alive received", "swap", v.SwapID)
 		}
 		return nil, nil, nil, nil
 	case *protocol.Abort:
@@ -441,18 +442,31 @@ func (m *Maker) handleFund(ctx context.Context, f *protocol.FundHop) (*protocol.
 			return nil, nil, fmt.Errorf("outgoing %d receiver signature: %w", i, err)
 		}
 	}
-	if err := m.eng.Healthy(); err != nil {
-		return nil, nil, err
-	}
-	// Incoming confirmed on OUR node.
+	// Incoming confirmed on OUR node. A swap already reserved waits for
+	// an unreachable chain backend (or watcher) to return, up to
+	// FundHopWait, instead of failing the swap.
 	deadline := time.Now().Add(m.cfg.FundHopWait)
+	for {
+		herr := m.eng.Healthy()
+		if herr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, herr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(fundHopPoll):
+		}
+	}
 	var minConfs int32
 	for {
 		minConfs, err = m.incomingConfs(ctx, rec)
 		if err == nil && minConfs >= int32(m.cfg.RequiredConfirms) {
 			break
 		}
-		if err != nil && !errors.Is(err, swap.ErrFundingMissing) {
+		if err != nil && !errors.Is(err, swap.ErrFundingMissing) && !errors.Is(err, swap.ErrUnavailable) {
 			return nil, nil, err
 		}
 		if time.Now().After(deadline) {

@@ -34,6 +34,10 @@ const (
 	FaultMakerSkimFee = "maker:skim-fee"
 	// "crash-after=<phase>": exit(137) right after committing that phase.
 	FaultCrashAfter = "crash-after"
+	// "taker:route=<addr>/<addr>/…": the taker fills route position i with
+	// the i-th named maker instead of a bond-weighted random pick (tests
+	// that need a given maker at a given position).
+	FaultTakerRoute = "taker:route"
 )
 
 // FaultPlan is a set of injected faults, for tests on regtest only.
@@ -70,6 +74,10 @@ func ParseFaultPlan(entries []string, params *chaincfg.Params) (*FaultPlan, erro
 		case FaultCrashAfter:
 			if v == "" {
 				return nil, fmt.Errorf("fault %q: no phase", e)
+			}
+		case FaultTakerRoute:
+			if v == "" {
+				return nil, fmt.Errorf("fault %q: no maker", e)
 			}
 		default:
 			return nil, fmt.Errorf("unknown fault %q", e)
@@ -124,6 +132,14 @@ func (p *FaultPlan) AfterCommit(phase Phase) {
 		return
 	}
 	os.Exit(137)
+}
+
+// Route is the taker:route list of maker addresses (nil when unset).
+func (p *FaultPlan) Route() []string {
+	if v := p.Value(FaultTakerRoute); v != "" {
+		return strings.Split(v, "/")
+	}
+	return nil
 }
 
 // SkimFee is the maker:skim-fee amount (0 when unset).

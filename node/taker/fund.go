@@ -44,16 +44,25 @@ func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32
 	t, rec := r.t, r.rec
 	t0 := time.Now()
 	defer func() { r.waitT += time.Since(t0) }()
+	// The chain backend unreachable is no reason to give up a running
+	// swap: wait for it to return (nothing is decided while blind; the
+	// block deadline counts once the tip is known again).
 	startTip, _, err := t.cfg.Backend.Tip(ctx)
-	if err != nil {
-		return err
+	for err != nil {
+		t.log.Warn("chain backend unreachable while waiting for confirmations; waiting for it", "swap", rec.ID, "hop", h, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(t.cfg.PollInterval):
+		}
+		startTip, _, err = t.cfg.Backend.Tip(ctx)
 	}
 	for {
 		least := int32(1 << 30)
 		for _, ho := range rec.Hops[h] {
 			c, err := t.eng.FundingConfs(ctx, ho.FundingOutPoint, ho.MultisigScript, ho.Value)
 			if err != nil {
-				if !errors.Is(err, swap.ErrFundingMissing) {
+				if !errors.Is(err, swap.ErrFundingMissing) && !errors.Is(err, swap.ErrUnavailable) {
 					return err
 				}
 				c = -1
@@ -236,6 +245,7 @@ func (r *run) failFunded(ctx context.Context, cause error) error {
 	if err := t.st.Save(context.WithoutCancel(ctx), rec); err != nil {
 		return fmt.Errorf("%w: %v (and saving failed: %v)", swap.ErrFundedRecovering, cause, err)
 	}
+	t.cfg.Faults.AfterCommit(rec.Phase)
 	t.log.Warn("swap failed after funding; recovering", "swap", rec.ID, "err", cause)
 	return fmt.Errorf("%w: %w", swap.ErrFundedRecovering, cause)
 }

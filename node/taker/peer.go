@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -133,12 +134,30 @@ func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *co
 	return zero, errors.New("maker connection lost twice")
 }
 
+// dialRetryDelay: the pause before the one retry of a failed dial to a
+// candidate: tor has closed the failed circuit by then and refetches the
+// maker's descriptor within the retried stream; 2 s costs little next to
+// a Tor round trip and keeps a flapping address from being hammered.
+const dialRetryDelay = 2 * time.Second
+
 // connect dials a candidate, fetches its offer and verifies its bond on
 // our own node (the certificate must bind the address we dialed).
 func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer, error) {
 	p := &peer{addr: addr}
 	if err := t.dial(ctx, p, cnt); err != nil {
-		return nil, err
+		// One retry before the candidate is given up (and marked bad): a
+		// maker that restarted leaves our tor with a stale circuit to its
+		// old instance, which fails the first stream; tor drops it and
+		// fetches the new descriptor.
+		t.log.Info("dialing a candidate maker failed; retrying once", "err", err, "retry_in", dialRetryDelay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(dialRetryDelay):
+		}
+		if err := t.dial(ctx, p, cnt); err != nil {
+			return nil, err
+		}
 	}
 	offer, err := request[*protocol.Offer](ctx, t, p, cnt, &protocol.OfferRequest{})
 	if err != nil {

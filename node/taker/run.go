@@ -121,6 +121,9 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(cands) < req.Makers { // before any contact: nothing can fill the route
+		return nil, fmt.Errorf("%w: route of %d, %d candidate makers", swap.ErrNotEnoughMakers, req.Makers, len(cands))
+	}
 	r.phase("discover")
 	locks := swap.Locktimes(req.Makers, t.cfg.LastHopLocktime, t.cfg.LocktimeStep)
 	var lastErr error
@@ -146,6 +149,20 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 		t.log.Debug("bad maker", "addr", bad.addr)
 		var pe *protocol.PeerError
 		honest := errors.As(em.err, &pe) && (pe.Code == protocol.CodeInsufficientLiquidity || pe.Code == protocol.CodeBusy)
+		if honest && len(cands) == 0 && attempt < t.cfg.MaxAttempts {
+			// A maker busy with another taker's swap, and no spare: keep
+			// the route and retry after a random delay (two takers that
+			// each reserved the other's next maker both aborted: the
+			// random delays let one of them take both).
+			t.log.Info("maker busy, no spare; retrying the same route", "swap", r.rec.ID, "position", em.idx+1, "err", em.err)
+			r.rec = nil
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(busyRetryDelay()):
+			}
+			continue
+		}
 		if !honest { // a refusal for lack of liquidity is not misbehaviour
 			if merr := t.st.MarkBadMaker(ctx, bad.addr, clip(em.err.Error())); merr != nil {
 				return nil, merr
@@ -244,10 +261,23 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 	if len(r.peers) == 0 {
 		r.peers = make([]*peer, req.Makers)
 	}
+	// The exact incoming total of each position (as setup computes it) so
+	// an offer that cannot take it is skipped here, not refused at setup.
+	fr, err := t.eng.FeeRate(ctx)
+	if err != nil {
+		return err
+	}
+	reimb := swap.Reimbursement(req.TxCount, fr)
+	in := req.Amount
+	var skipped string
 	for i := range r.peers {
 		for r.peers[i] == nil {
 			if len(*cands) == 0 {
-				return fmt.Errorf("%w: route of %d, no usable candidate for position %d", swap.ErrNotEnoughMakers, req.Makers, i+1)
+				err := fmt.Errorf("%w: route of %d, no usable candidate for position %d", swap.ErrNotEnoughMakers, req.Makers, i+1)
+				if skipped != "" {
+					err = fmt.Errorf("%w (last offer skipped: %s)", err, skipped)
+				}
+				return err
 			}
 			weights := make([]float64, len(*cands))
 			for k, c := range *cands {
@@ -261,6 +291,22 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				}
 			}
 			k := swap.WeightedPick(weights)
+			if route := t.cfg.Faults.Route(); len(route) > 0 { // fault injection: fixed route
+				// The first named maker still among the candidates: route[i]
+				// for position i, and the next names are the spares that
+				// replace a maker failing at setup.
+				k = -1
+				for _, a := range route {
+					for j, c := range *cands {
+						if k < 0 && c.Addr == a {
+							k = j
+						}
+					}
+				}
+				if k < 0 {
+					return fmt.Errorf("%w: fault injection: maker for position %d not among the candidates", swap.ErrNotEnoughMakers, i+1)
+				}
+			}
 			c := (*cands)[k]
 			*cands = append((*cands)[:k:k], (*cands)[k+1:]...)
 			p, err := t.connect(ctx, c.Addr, r.cnt)
@@ -272,16 +318,31 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				}
 				continue
 			}
-			if locks[i] < p.offer.MinLocktime || p.offer.MaxSize < req.Amount/2 {
+			if locks[i] < p.offer.MinLocktime || in < p.offer.MinSize || in > p.offer.MaxSize {
+				skipped = fmt.Sprintf("position %d needs %d sat with locktime %d; offer takes [%d, %d] sat, locktime ≥ %d",
+					i+1, in, locks[i], p.offer.MinSize, p.offer.MaxSize, p.offer.MinLocktime)
 				t.log.Info("maker offer does not fit the route position", "position", i+1,
-					"min_locktime", p.offer.MinLocktime, "incoming_locktime", locks[i], "max_size", p.offer.MaxSize)
+					"min_locktime", p.offer.MinLocktime, "incoming_locktime", locks[i], "amount", in,
+					"min_size", p.offer.MinSize, "max_size", p.offer.MaxSize)
 				p.close()
 				continue
 			}
 			r.peers[i] = p
 		}
+		in = swap.Forward(in, swap.MakerFee(swap.TermsOf(r.peers[i].offer), in, locks[i+1]), reimb)
 	}
 	return nil
+}
+
+// busyRetryDelay is the wait before retrying a route after a maker said it
+// is busy (its liquidity reserved by another taker): 1–4 s, random. One
+// setup is a Tor round trip per maker (~0.3–1 s on a loaded machine), so a
+// competing taker's setup or Abort lands within it, and the randomness
+// keeps two takers that refused each other from retrying in lockstep.
+func busyRetryDelay() time.Duration {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return time.Second + time.Duration(int(b[0])<<8|int(b[1]))*3*time.Second/65536
 }
 
 // weightedSource lets a source supply its own (verified) weights.

@@ -243,6 +243,7 @@ func (t *Taker) recoverOne(ctx context.Context, rec *swap.TakerSwap) error {
 		if err := t.st.Save(ctx, rec); err != nil {
 			return err
 		}
+		t.cfg.Faults.AfterCommit(rec.Phase)
 		t.log.Info("recovering swap", "swap", rec.ID)
 	}
 	pre := rec.Preimage

@@ -111,6 +111,10 @@ type Node struct {
 	backend  *chain.RPC // through the relay
 	timeout  time.Duration
 	stopOnce sync.Once
+	// mineMu serializes Mine: btcd refuses a generate while another one
+	// runs ("Server is already CPU mining"), and a harness mines from
+	// several goroutines (an auto-miner, parallel process spawns).
+	mineMu sync.Mutex
 
 	faucetKey  *btcec.PrivateKey
 	faucetAddr *btcutil.AddressWitnessPubKeyHash
@@ -336,6 +340,8 @@ func (n *Node) PID() int { return n.cmd.Process.Pid }
 
 // Mine mines n blocks (coinbases to the faucet), bypassing the relay.
 func (n *Node) Mine(ctx context.Context, blocks int) ([]chainhash.Hash, error) {
+	n.mineMu.Lock()
+	defer n.mineMu.Unlock()
 	return n.direct.Mine(ctx, blocks)
 }
 
