@@ -1,0 +1,110 @@
+//go:build itest
+
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+
+	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/node/control"
+)
+
+// Benchmark targets (issue 5 item 7): counts, not timings, so asserting
+// them is deterministic.
+const (
+	benchMaxConnsPerMaker = 1
+	benchMaxRoundTrips    = 10
+	benchAmount           = 3_000_000
+	benchTxCount          = 3
+	// topUpAmount is what topUp pays a wallet short of coins.
+	topUpAmount = 20_000_000
+)
+
+// BenchmarkSwap: the 2-maker, 3-transaction swap over the private Tor
+// network, blocks mined as soon as the mempool holds anything. Each
+// iteration is one full swap by taker A through m1 and m2 (directory B),
+// checked exactly (checkSwap). Metrics per swap: wall ms excluding and
+// including block waits, round trips, connections, bytes on the wire.
+func BenchmarkSwap(b *testing.B) {
+	g := getMain(b)
+	ctx := context.Background()
+	req := control.TakerSwapRequest{Amount: benchAmount, Makers: 2, TxCount: benchTxCount, Directories: []string{g.dirB.Onion()}}
+	procs := append([]*cluster.Proc{g.tA}, g.makers...)
+	var excl, incl time.Duration
+	var rts, conns int
+	var bytes uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		topUp(b, ctx, benchAmount, benchTxCount, procs...)
+		before := snapshot(b, ctx, procs...)
+		b.StartTimer()
+		sctx, cancel := context.WithTimeout(ctx, swapTimeout)
+		rep, err := g.tA.Client().TakerSwap(sctx, req)
+		cancel()
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		checkSwap(b, ctx, before, g.tA, g.makers, req, rep)
+		if rep.Connections > benchMaxConnsPerMaker*req.Makers || rep.RoundTrips > benchMaxRoundTrips {
+			b.Fatalf("%d connections (max %d per maker), %d round trips (max %d)", rep.Connections, benchMaxConnsPerMaker,
+				rep.RoundTrips, benchMaxRoundTrips)
+		}
+		excl += rep.Duration - rep.BlockWait
+		incl += rep.Duration
+		rts += rep.RoundTrips
+		conns += rep.Connections
+		bytes += rep.BytesSent + rep.BytesReceived
+		b.StartTimer()
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(excl.Milliseconds())/n, "ms-excl-blocks/op")
+	b.ReportMetric(float64(incl.Milliseconds())/n, "ms-incl-blocks/op")
+	b.ReportMetric(float64(rts)/n, "round-trips/op")
+	b.ReportMetric(float64(conns)/n, "connections/op")
+	b.ReportMetric(float64(bytes)/n, "wire-bytes/op")
+}
+
+// topUp funds (from the faucet, outside any measured time) each process
+// whose wallet could not fund the next swap of amount with txCount funding
+// txs: fewer than txCount+1 confirmed unreserved regular coins (each
+// funding tx needs its own confirmed coin; swapped coins come back as
+// category swept, which the funding builder does not spend) or less than
+// twice amount in them. It waits until the payments are confirmed.
+func topUp(tb testing.TB, ctx context.Context, amount int64, txCount int, ps ...*cluster.Proc) {
+	tb.Helper()
+	var funded []*cluster.Proc
+	for _, p := range ps {
+		settled(tb, ctx, p)
+		coins, err := p.Client().Coins(ctx, catRegular, false)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n, v := 0, int64(0)
+		for _, c := range coins {
+			if c.Confirmations > 0 && !c.Reserved {
+				n++
+				v += c.Value
+			}
+		}
+		if n > txCount && v >= 2*amount {
+			continue
+		}
+		for range txCount + 1 {
+			if _, err := clu.Fund(ctx, p, btcutil.Amount(topUpAmount/(txCount+1))); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		funded = append(funded, p)
+	}
+	for _, p := range funded {
+		settled(tb, ctx, p) // AutoMine confirms the payments
+		tb.Logf("%s topped up with %d sat", p.Name, topUpAmount)
+	}
+}
