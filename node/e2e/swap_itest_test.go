@@ -41,9 +41,9 @@ func checkWire(t *testing.T, rep *control.SwapReport) {
 	if rep.Attempts != 1 || rep.ReplacedMakers != 0 {
 		return // a retry legitimately opens more connections
 	}
-	if rep.Connections != rep.Makers || rep.RoundTrips > 5*rep.Makers {
+	if rep.Connections != rep.Makers || rep.RoundTrips > 4*rep.Makers {
 		t.Errorf("%d connections, %d round trips for %d makers; want %d and ≤ %d", rep.Connections, rep.RoundTrips,
-			rep.Makers, rep.Makers, 5*rep.Makers)
+			rep.Makers, rep.Makers, 4*rep.Makers)
 	}
 }
 

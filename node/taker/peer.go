@@ -63,14 +63,15 @@ func (c *counters) stats() protocol.Stats {
 	return s
 }
 
-// dial opens (or re-opens) the connection and handshakes.
-func (t *Taker) dial(ctx context.Context, p *peer, cnt *counters) error {
+// dial opens (or re-opens) the connection and handshakes, sending
+// pipelined right behind our Hello (see protocol.Conn.HandshakeWith).
+func (t *Taker) dial(ctx context.Context, p *peer, cnt *counters, pipelined ...protocol.Message) error {
 	nc, err := t.cfg.Transport.Dial(ctx, p.addr)
 	if err != nil {
 		return fmt.Errorf("dial maker: %w", err)
 	}
 	c := protocol.NewConn(nc, t.cfg.ConnConfig)
-	if _, err := c.Handshake(ctx, protocol.NewHello(t.cfg.Network, t.cfg.UserAgent)); err != nil {
+	if _, err := c.HandshakeWith(ctx, protocol.NewHello(t.cfg.Network, t.cfg.UserAgent), pipelined...); err != nil {
 		c.Close()
 		return fmt.Errorf("handshake with maker: %w", err)
 	}
@@ -144,7 +145,10 @@ const dialRetryDelay = 2 * time.Second
 // our own node (the certificate must bind the address we dialed).
 func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer, error) {
 	p := &peer{addr: addr}
-	if err := t.dial(ctx, p, cnt); err != nil {
+	// The offer request rides behind our Hello: hello and offer together
+	// cost one round trip.
+	req := &protocol.OfferRequest{}
+	if err := t.dial(ctx, p, cnt, req); err != nil {
 		// One retry before the candidate is given up (and marked bad): a
 		// maker that restarted leaves our tor with a stale circuit to its
 		// old instance, which fails the first stream; tor drops it and
@@ -155,11 +159,11 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 			return nil, ctx.Err()
 		case <-time.After(dialRetryDelay):
 		}
-		if err := t.dial(ctx, p, cnt); err != nil {
+		if err := t.dial(ctx, p, cnt, req); err != nil {
 			return nil, err
 		}
 	}
-	offer, err := request[*protocol.Offer](ctx, t, p, cnt, &protocol.OfferRequest{})
+	offer, err := t.pipelinedOffer(ctx, p, cnt)
 	if err != nil {
 		p.close()
 		return nil, err
@@ -174,4 +178,25 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 	}
 	p.offer, p.point, p.bondValue = offer, offer.TweakablePoint, v
 	return p, nil
+}
+
+// pipelinedOffer reads the answer to the OfferRequest sent behind our
+// Hello. If the connection broke in between, request re-dials and asks
+// again (one more round trip).
+func (t *Taker) pipelinedOffer(ctx context.Context, p *peer, cnt *counters) (*protocol.Offer, error) {
+	rctx, cancel := context.WithTimeout(ctx, t.cfg.StepTimeout)
+	reply, err := p.c().Receive(rctx)
+	cancel()
+	if err == nil {
+		if o, ok := reply.(*protocol.Offer); ok {
+			return o, nil
+		}
+		return nil, fmt.Errorf("%w: got %s, want an offer", swap.ErrWrongPhase, reply.Type())
+	}
+	var pe *protocol.PeerError
+	if errors.As(err, &pe) || ctx.Err() != nil {
+		return nil, err
+	}
+	t.log.Info("maker connection lost before its offer; re-dialing", "err", err)
+	return request[*protocol.Offer](ctx, t, p, cnt, &protocol.OfferRequest{})
 }

@@ -104,7 +104,7 @@ func TestSwapHappyPath(t *testing.T) {
 	for _, p := range rep.Phases {
 		t.Logf("  phase %-9s wall %v block wait %v", p.Phase, p.Wall.Round(time.Millisecond), p.BlockWait.Round(time.Millisecond))
 	}
-	if rep.Connections != 2 || rep.RoundTrips > 10 {
-		t.Errorf("connections %d (want 2), round trips %d (want ≤ 10)", rep.Connections, rep.RoundTrips)
+	if rep.Connections != 2 || rep.RoundTrips > 8 {
+		t.Errorf("connections %d (want 2), round trips %d (want ≤ 8: hello+offer, setup, fund, settle per maker)", rep.Connections, rep.RoundTrips)
 	}
 }
