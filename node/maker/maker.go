@@ -316,21 +316,7 @@ func (m *Maker) Swap(ctx context.Context, id protocol.SwapID) (*swap.MakerSwap, 
 }
 
 // Swaps returns every maker swap record, oldest first.
-func (m *Maker) Swaps(ctx context.Context) ([]*swap.MakerSwap, error) {
-	ids, err := m.st.All(ctx, swap.RoleMaker)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*swap.MakerSwap, 0, len(ids))
-	for _, id := range ids {
-		r, err := m.st.LoadMaker(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
+func (m *Maker) Swaps(ctx context.Context) ([]*swap.MakerSwap, error) { return m.st.MakerSwaps(ctx) }
 
 // EnsureBond adopts the wallet's best unredeemed bond or creates one of
 // amount locked for lockBlocks (DefaultBondLockBlocks when 0). When the

@@ -201,6 +201,32 @@ func (s *Store) ByContractPk(ctx context.Context, pk []byte) ([]OutputRef, error
 	return out, rows.Err()
 }
 
+// MakerSwaps loads every maker swap record, oldest first.
+func (s *Store) MakerSwaps(ctx context.Context) ([]*MakerSwap, error) {
+	return loadAll(ctx, s, RoleMaker, s.LoadMaker)
+}
+
+// TakerSwaps loads every taker swap record, oldest first.
+func (s *Store) TakerSwaps(ctx context.Context) ([]*TakerSwap, error) {
+	return loadAll(ctx, s, RoleTaker, s.LoadTaker)
+}
+
+func loadAll[R any](ctx context.Context, s *Store, role Role, load func(context.Context, protocol.SwapID) (R, error)) ([]R, error) {
+	ids, err := s.All(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]R, 0, len(ids))
+	for _, id := range ids {
+		r, err := load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // AllocSwapIndex returns a fresh index for keys.SwapKey (shared counter of
 // the wallet's 'swap' key chain).
 func (s *Store) AllocSwapIndex(ctx context.Context) (uint32, error) {

@@ -165,21 +165,7 @@ func New(cfg Config) (*Taker, error) {
 func (t *Taker) Engine() *swap.Engine { return t.eng }
 
 // Swaps returns every taker swap record, oldest first.
-func (t *Taker) Swaps(ctx context.Context) ([]*swap.TakerSwap, error) {
-	ids, err := t.st.All(ctx, swap.RoleTaker)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*swap.TakerSwap, 0, len(ids))
-	for _, id := range ids {
-		r, err := t.st.LoadTaker(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
+func (t *Taker) Swaps(ctx context.Context) ([]*swap.TakerSwap, error) { return t.st.TakerSwaps(ctx) }
 
 // BadMakers returns the makers this taker will not use again, and why.
 func (t *Taker) BadMakers(ctx context.Context) (map[string]string, error) { return t.st.BadMakers(ctx) }
