@@ -307,6 +307,13 @@ func (w *Wallet) Start(ctx context.Context) error {
 	return err
 }
 
+// ChainChanges signals after every watcher poll that saw a new block, a
+// reorg or a watched mempool transaction (coalesced; see
+// chain.Watcher.Subscribe). cancel ends the subscription.
+func (w *Wallet) ChainChanges() (<-chan struct{}, func()) {
+	return w.watcher.Subscribe()
+}
+
 // Close stops the watcher and closes the database. Idempotent.
 func (w *Wallet) Close() error {
 	var err error

@@ -20,9 +20,10 @@ func init() {
 }
 
 // takerRecoveryInterval: how often the taker daemon drives unfinished
-// swaps (recovery after a crash or a failed swap). Timelocks count in
-// blocks (~600 s); 10 s notices a new block soon enough, and a pass over
-// no unfinished swap is one SQLite query.
+// swaps (recovery after a crash or a failed swap) when the chain is quiet.
+// Every block and every watched transaction also starts a pass at once
+// (wallet.ChainChanges), so this timer only retries failed passes; a pass
+// over no unfinished swap is one SQLite query.
 const takerRecoveryInterval = 10 * time.Second
 
 // takerRole runs node/taker: swaps on request (control API), recovery of
@@ -116,19 +117,27 @@ func (r *takerRole) recoveryLoop() {
 		r.log.Info("fault injection: automatic recovery off (taker:vanish-after-funding)")
 		return
 	}
+	chainChanged, unsubscribe := r.env.Wallet.ChainChanges()
+	defer unsubscribe()
+	lastN := 0
 	for {
 		r.mu.Lock()
 		n, err := r.t.RecoverStep(r.ctx)
 		r.mu.Unlock()
 		if err != nil && r.ctx.Err() == nil {
 			r.log.Warn("recovery pass failed; retrying", "err", err, "retry_in", takerRecoveryInterval)
-		} else if n > 0 {
+		} else if n != lastN {
+			// Passes run on every block: say so only when the count moves.
 			r.log.Info("recovery pass", "unfinished_swaps", n)
+		}
+		if err == nil {
+			lastN = n
 		}
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-time.After(takerRecoveryInterval):
+		case <-chainChanged:
 		}
 	}
 }

@@ -12,6 +12,11 @@ func (m *Maker) recoveryLoop(ctx context.Context) {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.RecoveryInterval)
 	defer t.Stop()
+	// Deadlines are counted in blocks: every block (and every watched
+	// transaction the watcher sees) starts a pass at once, so the reaction
+	// window is spent waiting for confirmations, not for this timer.
+	chainChanged, unsubscribe := m.cfg.Wallet.ChainChanges()
+	defer unsubscribe()
 	for {
 		m.DriveOnce(ctx)
 		select {
@@ -19,6 +24,7 @@ func (m *Maker) recoveryLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-m.wake:
+		case <-chainChanged:
 		}
 	}
 }

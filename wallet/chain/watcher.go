@@ -157,12 +157,17 @@ type Watcher struct {
 	saveMu sync.Mutex // serializes SaveWatchState calls in snapshot order
 	pollMu sync.Mutex // one poll at a time
 
-	poke    chan struct{}
-	started atomic.Bool
-	stopped atomic.Bool
-	lifeMu  sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
+	poke chan struct{}
+	// delivered counts handler calls that succeeded; a poll that moved it
+	// or the height notifies the subscribers.
+	delivered atomic.Uint64
+	subMu     sync.Mutex
+	subs      map[chan struct{}]struct{}
+	started   atomic.Bool
+	stopped   atomic.Bool
+	lifeMu    sync.Mutex
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // NewWatcher checks cfg; Start loads the state and begins polling.
@@ -187,6 +192,7 @@ func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
 		outpoints: map[wire.OutPoint]*WatchedOutPoint{},
 		seen:      map[chainhash.Hash]struct{}{},
 		poke:      make(chan struct{}, 1),
+		subs:      map[chan struct{}]struct{}{},
 		done:      make(chan struct{}),
 	}, nil
 }
@@ -459,6 +465,10 @@ func (w *Watcher) PollOnce(ctx context.Context) error {
 	}
 	w.pollMu.Lock()
 	defer w.pollMu.Unlock()
+	w.mu.Lock()
+	h0 := w.st.Height
+	w.mu.Unlock()
+	d0 := w.delivered.Load()
 	err := w.poll(ctx)
 	w.mu.Lock()
 	if err != nil {
@@ -467,8 +477,53 @@ func (w *Watcher) PollOnce(ctx context.Context) error {
 		w.lastErr = nil
 		w.lastOK = time.Now()
 	}
+	changed := w.st.Height != h0
 	w.mu.Unlock()
+	if changed || w.delivered.Load() != d0 {
+		w.notify()
+	}
 	return err
+}
+
+// Subscribe returns a channel that receives a signal after every poll
+// that processed a block, walked back a reorg or delivered an event (a
+// watched transaction in the mempool). Signals coalesce: a slow reader
+// sees one, never a backlog. Consumers with deadlines counted in blocks
+// (swap recovery) wake on it instead of waiting for their own timer.
+// cancel ends the subscription; it is idempotent.
+func (w *Watcher) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w.subMu.Lock()
+	w.subs[ch] = struct{}{}
+	w.subMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			w.subMu.Lock()
+			delete(w.subs, ch)
+			w.subMu.Unlock()
+		})
+	}
+}
+
+func (w *Watcher) notify() {
+	w.subMu.Lock()
+	defer w.subMu.Unlock()
+	for ch := range w.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// handle calls the Handler and counts what it accepted.
+func (w *Watcher) handle(ctx context.Context, ev Event) error {
+	if err := w.cfg.Handler(ctx, ev); err != nil {
+		return err
+	}
+	w.delivered.Add(1)
+	return nil
 }
 
 func (w *Watcher) poll(ctx context.Context) error {
@@ -615,7 +670,7 @@ func (w *Watcher) walkBack(ctx context.Context, tipH int32) error {
 			if e.Kind == Spent {
 				ev.InputIndex = e.InputIndex
 			}
-			if err := w.cfg.Handler(ctx, ev); err != nil {
+			if err := w.handle(ctx, ev); err != nil {
 				return fmt.Errorf("watcher: handler: %w", err)
 			}
 		}
@@ -734,7 +789,7 @@ func (w *Watcher) processBlock(ctx context.Context, height int32, hash chainhash
 	w.mu.Unlock()
 	rec := BlockRecord{Height: height, Hash: hash}
 	for _, ev := range evs {
-		if err := w.cfg.Handler(ctx, ev); err != nil {
+		if err := w.handle(ctx, ev); err != nil {
 			w.undoAdds(adds)
 			return fmt.Errorf("watcher: handler: %w", err)
 		}
@@ -832,7 +887,7 @@ func (w *Watcher) scanMempool(ctx context.Context) error {
 			evs := w.match(m.tx, 0, nil, pass == 1, pass == 0, &adds)
 			w.mu.Unlock()
 			for _, ev := range evs {
-				if err := w.cfg.Handler(ctx, ev); err != nil {
+				if err := w.handle(ctx, ev); err != nil {
 					w.undoAdds(adds)
 					return fmt.Errorf("watcher: handler: %w", err)
 				}

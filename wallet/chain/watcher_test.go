@@ -366,3 +366,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestWatcherSubscribe: a subscriber is signalled by polls that processed
+// a block or delivered an event, not by idle polls; signals coalesce;
+// after cancel nothing arrives.
+func TestWatcherSubscribe(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeChain()
+	f.mine()
+	rec := &recorder{}
+	w := newTestWatcher(t, f, &MemWatchStore{}, rec)
+	poll(t, w)
+	ch, cancel := w.Subscribe()
+	got := func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"idle poll", func() {}, false},
+		{"new block", func() { f.mine() }, true},
+		{"idle again", func() {}, false},
+		{"watched tx in the mempool", func() {
+			if err := w.Watch(ctx, scriptA); err != nil {
+				t.Fatal(err)
+			}
+			f.addMempool(payTx(nil, scriptA, 1000, 7))
+		}, true},
+		{"same mempool", func() {}, false},
+		{"unwatched tx in the mempool", func() { f.addMempool(payTx(nil, scriptB, 1000, 8)) }, false},
+		{"reorg", func() { f.disconnect(1); f.mine(); f.mine() }, true},
+	}
+	for _, s := range steps {
+		s.do()
+		poll(t, w)
+		if g := got(); g != s.want {
+			t.Fatalf("%s: signalled %v, want %v", s.name, g, s.want)
+		}
+	}
+	// Coalescing: three blocks, three polls, one pending signal.
+	for range 3 {
+		f.mine()
+		poll(t, w)
+	}
+	if !got() || got() {
+		t.Fatal("three polls with blocks did not leave exactly one signal")
+	}
+	cancel()
+	cancel() // idempotent
+	f.mine()
+	poll(t, w)
+	if got() {
+		t.Fatal("signal after cancel")
+	}
+}
