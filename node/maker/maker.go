@@ -44,6 +44,13 @@ const (
 	// reference's IDLE_CONNECTION_TIMEOUT (15 min); takers send keep-alives
 	// every KeepAliveInterval (node/taker), well below it.
 	DefaultIdleTimeout = 15 * time.Minute
+	// DefaultReleaseAfterDisconnect: a swap that funded nothing of ours
+	// is released this long after its taker's connection closed. The
+	// taker re-dials once at once when a connection breaks (node/taker
+	// peer.go) and a new onion circuit takes seconds; 2 min covers that
+	// with room, while a taker that crashed or walked away before funding
+	// no longer holds our liquidity for the whole idle timeout.
+	DefaultReleaseAfterDisconnect = 2 * time.Minute
 	// DefaultRecoveryInterval: how often non-final swaps are driven
 	// (deadlines, recovery passes). A block is ~600 s; 10 s is ample.
 	DefaultRecoveryInterval = 10 * time.Second
@@ -78,16 +85,19 @@ type Config struct {
 	ReactionBlocks   uint16 // required incoming−outgoing CSV gap (swap.DefaultReactionBlocks when 0)
 	// SwapTimeoutBlocks: liveness deadline after the incoming funding
 	// confirmed (swap.DefaultMakerSwapTimeoutBlocks when 0).
-	SwapTimeoutBlocks  int32
-	IdleTimeout        time.Duration
-	RecoveryInterval   time.Duration
-	FundHopWait        time.Duration
-	MaxConns           int
-	CertValidityBlocks uint32 // bond certificate lifetime (script.DefaultCertValidityBlocks when 0)
-	ConnConfig         protocol.ConnConfig
-	UserAgent          string
-	Faults             *swap.FaultPlan
-	Logger             *slog.Logger
+	SwapTimeoutBlocks int32
+	IdleTimeout       time.Duration
+	// ReleaseAfterDisconnect (min(DefaultReleaseAfterDisconnect,
+	// IdleTimeout) when 0).
+	ReleaseAfterDisconnect time.Duration
+	RecoveryInterval       time.Duration
+	FundHopWait            time.Duration
+	MaxConns               int
+	CertValidityBlocks     uint32 // bond certificate lifetime (script.DefaultCertValidityBlocks when 0)
+	ConnConfig             protocol.ConnConfig
+	UserAgent              string
+	Faults                 *swap.FaultPlan
+	Logger                 *slog.Logger
 }
 
 func (c *Config) check() error {
@@ -116,6 +126,9 @@ func (c *Config) checkValues() error {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.ReleaseAfterDisconnect == 0 {
+		c.ReleaseAfterDisconnect = min(DefaultReleaseAfterDisconnect, c.IdleTimeout)
 	}
 	if c.RecoveryInterval == 0 {
 		c.RecoveryInterval = DefaultRecoveryInterval
@@ -174,8 +187,11 @@ type Maker struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	conns    map[*protocol.Conn]struct{}
-	locks    map[protocol.SwapID]*sync.Mutex
+	locks    map[protocol.SwapID]*swapLock
 	activity map[protocol.SwapID]time.Time
+	// detached: when the connection that last carried a swap's message
+	// closed (or the process started: no taker is connected then).
+	detached map[protocol.SwapID]time.Time
 	vanished map[protocol.SwapID]bool
 	wake     chan struct{}
 	// setupMu serializes reservations: two concurrent SetupHops could each
@@ -191,8 +207,8 @@ func New(cfg Config) (*Maker, error) {
 		return nil, err
 	}
 	m := &Maker{cfg: cfg, log: cfg.Logger, conns: map[*protocol.Conn]struct{}{},
-		locks: map[protocol.SwapID]*sync.Mutex{}, activity: map[protocol.SwapID]time.Time{},
-		vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
+		locks: map[protocol.SwapID]*swapLock{}, activity: map[protocol.SwapID]time.Time{},
+		detached: map[protocol.SwapID]time.Time{}, vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
 	m.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
 	m.eng.OnSignal = func(protocol.SwapID) { m.poke() }
 	m.st = m.eng.Store
@@ -232,6 +248,7 @@ func (m *Maker) Start(ctx context.Context) error {
 	now := time.Now()
 	for _, id := range live {
 		m.activity[id] = now // the idle clock restarts with the process
+		m.detached[id] = now // and no taker is connected yet
 	}
 	m.wg.Add(2)
 	go m.acceptLoop(life)
@@ -285,18 +302,86 @@ func (m *Maker) lock(id protocol.SwapID) func() {
 	m.mu.Lock()
 	l, ok := m.locks[id]
 	if !ok {
-		l = new(sync.Mutex)
+		l = &swapLock{}
 		m.locks[id] = l
 	}
+	l.refs++
 	m.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		m.mu.Lock()
+		// The entry lives while someone holds or waits for it: a peer
+		// naming random swap ids cannot grow the map.
+		if l.refs--; l.refs == 0 {
+			delete(m.locks, id)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// swapLock serializes the handlers and recovery of one swap.
+type swapLock struct {
+	mu   sync.Mutex
+	refs int // holders and waiters, under Maker.mu
+}
+
+// forget drops the in-memory bookkeeping of swaps that are no longer
+// live (final, or never stored: a refused request).
+func (m *Maker) forget(live []protocol.SwapID) {
+	keep := make(map[protocol.SwapID]bool, len(live))
+	for _, id := range live {
+		keep[id] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.activity {
+		if !keep[id] {
+			delete(m.activity, id)
+		}
+	}
+	for id := range m.detached {
+		if !keep[id] {
+			delete(m.detached, id)
+		}
+	}
+	for id := range m.vanished {
+		if !keep[id] {
+			delete(m.vanished, id)
+		}
+	}
 }
 
 func (m *Maker) touch(id protocol.SwapID) {
 	m.mu.Lock()
 	m.activity[id] = time.Now()
+	delete(m.detached, id)
 	m.mu.Unlock()
+}
+
+// detach records that the connection carrying ids closed.
+func (m *Maker) detach(ids map[protocol.SwapID]struct{}) {
+	if len(ids) == 0 {
+		return
+	}
+	now := time.Now()
+	m.mu.Lock()
+	for id := range ids {
+		m.detached[id] = now
+	}
+	m.mu.Unlock()
+}
+
+// detachedFor is how long no connection has carried the swap (0 while
+// one does).
+func (m *Maker) detachedFor(id protocol.SwapID) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.detached[id]
+	if !ok {
+		return 0
+	}
+	return time.Since(t)
 }
 
 func (m *Maker) idle(id protocol.SwapID) time.Duration {

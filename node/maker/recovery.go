@@ -38,6 +38,7 @@ func (m *Maker) DriveOnce(ctx context.Context) {
 		m.log.Warn("loading live swaps failed", "err", err)
 		return
 	}
+	m.forget(ids)
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
@@ -77,8 +78,10 @@ func (m *Maker) drive(ctx context.Context, id protocol.SwapID) error {
 	case swap.MakerReserved, swap.MakerIncomingConfirmed:
 		// Nothing of ours is funded (funding_broadcast is committed before
 		// the broadcast): release on idleness or any contract on chain.
-		if contractSeen || idle > m.cfg.IdleTimeout {
-			m.log.Info("abandoning swap that funded nothing", "swap", id, "idle", idle.Round(time.Second), "contract_seen", contractSeen)
+		detached := m.detachedFor(id)
+		if contractSeen || idle > m.cfg.IdleTimeout || detached > m.cfg.ReleaseAfterDisconnect {
+			m.log.Info("abandoning swap that funded nothing", "swap", id, "idle", idle.Round(time.Second),
+				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen)
 			return m.abandon(ctx, rec)
 		}
 	case swap.MakerFundingBroadcast, swap.MakerPreimageKnown, swap.MakerKeysSent:

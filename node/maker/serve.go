@@ -79,11 +79,15 @@ func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
 	}
 	m.conns[c] = struct{}{}
 	m.mu.Unlock()
+	// The swaps this connection carried: when it closes, those that funded
+	// nothing of ours are released after ReleaseAfterDisconnect.
+	carried := map[protocol.SwapID]struct{}{}
 	defer func() {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
 		c.Close()
+		m.detach(carried)
 	}()
 	defer func() {
 		if r := recover(); r != nil {
@@ -101,6 +105,9 @@ func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
 			return
 		}
 		replies, after, id, err := m.handle(ctx, msg)
+		if id != nil && len(carried) < maxCarriedSwaps {
+			carried[*id] = struct{}{}
+		}
 		if errors.Is(err, errDrop) {
 			m.log.Info("fault injection: dropping the connection", "msg", msg.Type().String())
 			return
@@ -127,6 +134,11 @@ func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
 		}
 	}
 }
+
+// maxCarriedSwaps bounds the swap ids one connection is remembered for
+// (a taker runs one swap per maker connection; a peer naming random ids
+// gets no memory out of it). Swaps beyond it fall back to the idle timeout.
+const maxCarriedSwaps = 16
 
 func idString(id *protocol.SwapID) string {
 	if id == nil {
@@ -195,6 +207,8 @@ func (m *Maker) handle(ctx context.Context, msg protocol.Message) ([]protocol.Me
 		if ok, _ := m.st.Exists(ctx, v.SwapID); ok {
 			m.touch(v.SwapID)
 			m.log.Debug("keep-alive received", "swap", v.SwapID)
+			id := v.SwapID
+			return nil, nil, &id, nil
 		}
 		return nil, nil, nil, nil
 	case *protocol.Abort:

@@ -156,6 +156,7 @@ type makerOpts struct {
 	utxos   int
 	utxo    btcutil.Amount
 	idle    time.Duration
+	release time.Duration // ReleaseAfterDisconnect (0: the maker's default)
 	confs   uint32
 	timeout int32
 }
@@ -184,7 +185,7 @@ func newMaker(t *testing.T, name string, o makerOpts) *testMaker {
 		t.Fatal(err)
 	}
 	m, err := maker.New(maker.Config{Wallet: w, Backend: node.Backend(), Transport: tor.NewLoopback(), Network: protocol.Regtest,
-		Terms: testTerms, RequiredConfirms: o.confs, IdleTimeout: o.idle, RecoveryInterval: 200 * time.Millisecond,
+		Terms: testTerms, RequiredConfirms: o.confs, IdleTimeout: o.idle, ReleaseAfterDisconnect: o.release, RecoveryInterval: 200 * time.Millisecond,
 		FundHopWait: 20 * time.Second, CertValidityBlocks: 1000, SwapTimeoutBlocks: o.timeout, Faults: plan,
 		Logger: testLogger(name).With("subsystem", "maker")})
 	if err != nil {

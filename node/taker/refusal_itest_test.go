@@ -21,9 +21,12 @@ import (
 // TestMakerRefusesCheats sends hand-made SetupHops to a live maker: each
 // cheat is refused with an explicit Error (the right code), nothing is
 // signed or stored, and the maker keeps serving (a valid request after
-// all of them is accepted).
+// all of them is accepted). A taker that disconnects after its setup,
+// before anything is funded, has its reservation released after
+// ReleaseAfterDisconnect, not the whole idle timeout.
 func TestMakerRefusesCheats(t *testing.T) {
-	m := newMaker(t, "m", makerOpts{})
+	const release = time.Second
+	m := newMaker(t, "m", makerOpts{release: release})
 	ctx := tctx(t, time.Minute)
 	lb := tor.NewLoopback()
 	defer lb.Close()
@@ -186,4 +189,61 @@ func TestMakerRefusesCheats(t *testing.T) {
 	if err := c2.Send(ctx, &protocol.Abort{SwapID: h.SwapID, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
+
+	// A taker gone after its setup: the reservation is released once
+	// its connection has been closed for ReleaseAfterDisconnect.
+	for {
+		rec, err := m.m.Swap(ctx, h.SwapID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Phase == swap.PhaseAbandoned {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("aborted swap still %s", rec.Phase)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	liq0, _, err := m.w.Liquidity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c4 := dial()
+	h4 := build(knobs{})
+	if err := c4.Send(ctx, h4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c4.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := m.m.Swap(ctx, h4.SwapID); err != nil || rec.Phase != swap.MakerReserved {
+		t.Fatalf("after setup: %+v, %v; want reserved", rec, err)
+	}
+	if liq, _, _ := m.w.Liquidity(ctx); liq >= liq0 {
+		t.Fatalf("liquidity %d after a reservation, was %d", liq, liq0)
+	}
+	closed := time.Now()
+	c4.Close()
+	for {
+		rec, err := m.m.Swap(ctx, h4.SwapID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Phase == swap.PhaseAbandoned {
+			break
+		}
+		if time.Since(closed) > release+30*time.Second {
+			t.Fatalf("reservation still %s %s after the taker disconnected", rec.Phase, time.Since(closed))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(closed)
+	if took < release {
+		t.Fatalf("released %s after the disconnect, before ReleaseAfterDisconnect %s", took, release)
+	}
+	if liq, _, _ := m.w.Liquidity(ctx); liq != liq0 {
+		t.Fatalf("liquidity %d after the release, want %d", liq, liq0)
+	}
+	t.Logf("reservation released %s after the taker disconnected", took.Round(time.Millisecond))
 }
