@@ -138,7 +138,27 @@ func (e *SOCKSError) Error() string {
 	if name == "" {
 		name = "unknown reply"
 	}
-	return fmt.Sprintf("tor could not connect to %s: %s (SOCKS reply %#02x)", e.Target, name, e.Code)
+	return fmt.Sprintf("tor could not connect to %s: %s (SOCKS reply %#02x)", ShortAddr(e.Target), name, e.Code)
+}
+
+// ShortAddr shortens a peer's onion address for errors and logs: enough
+// of it to tell peers apart, not enough to hand the address to whoever
+// reads the log (an operator's logs must not list who it talks to).
+// Anything else is returned as is.
+func ShortAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, ""
+	}
+	name, ok := strings.CutSuffix(host, ".onion")
+	if !ok || len(name) <= 8 {
+		return addr
+	}
+	short := name[:8] + "….onion"
+	if port != "" {
+		short += ":" + port
+	}
+	return short
 }
 
 // Unwrap classifies the reply: the onion-specific codes and "host
@@ -176,5 +196,5 @@ func mapDialError(target string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("%w: dial %s: %w", ErrSOCKS, target, err)
+	return fmt.Errorf("%w: dial %s: %w", ErrSOCKS, ShortAddr(target), err)
 }

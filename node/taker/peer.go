@@ -153,7 +153,9 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 		// maker that restarted leaves our tor with a stale circuit to its
 		// old instance, which fails the first stream; tor drops it and
 		// fetches the new descriptor.
-		t.log.Info("dialing a candidate maker failed; retrying once", "err", err, "retry_in", dialRetryDelay)
+		// The error names the onion address: debug level only.
+		t.log.Info("dialing a candidate maker failed; retrying once", "retry_in", dialRetryDelay)
+		t.log.Debug("candidate dial failure", "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
