@@ -44,8 +44,9 @@ const (
 	// reference's IDLE_CONNECTION_TIMEOUT (15 min); takers send keep-alives
 	// every KeepAliveInterval (node/taker), well below it.
 	DefaultIdleTimeout = 15 * time.Minute
-	// DefaultReleaseAfterDisconnect: a swap that funded nothing of ours
-	// is released this long after its taker's connection closed. The
+	// DefaultReleaseAfterDisconnect: a swap to which nobody has funded
+	// anything yet is released this long after its taker's connection
+	// closed. The
 	// taker re-dials once at once when a connection breaks (node/taker
 	// peer.go) and a new onion circuit takes seconds; 2 min covers that
 	// with room, while a taker that crashed or walked away before funding

@@ -2,6 +2,7 @@ package maker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/onionswap/onionswap/node/swap"
@@ -78,8 +79,12 @@ func (m *Maker) drive(ctx context.Context, id protocol.SwapID) error {
 	case swap.MakerReserved, swap.MakerIncomingConfirmed:
 		// Nothing of ours is funded (funding_broadcast is committed before
 		// the broadcast): release on idleness or any contract on chain.
+		// A taker gone before it funded anything loses nothing by our
+		// release; once its coins are in, it gets the whole idle timeout
+		// to come back (a restarted taker resumes).
 		detached := m.detachedFor(id)
-		if contractSeen || idle > m.cfg.IdleTimeout || detached > m.cfg.ReleaseAfterDisconnect {
+		gone := detached > m.cfg.ReleaseAfterDisconnect && m.incomingUnfunded(ctx, rec)
+		if contractSeen || idle > m.cfg.IdleTimeout || gone {
 			m.log.Info("abandoning swap that funded nothing", "swap", id, "idle", idle.Round(time.Second),
 				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen)
 			return m.abandon(ctx, rec)
@@ -137,4 +142,16 @@ func (m *Maker) recoverStep(ctx context.Context, rec *swap.MakerSwap) error {
 		m.log.Info("swap recovered", "swap", rec.ID, "preimage_known", rec.Preimage != nil)
 	}
 	return m.st.Save(ctx, rec)
+}
+
+// incomingUnfunded: none of the swap's incoming funding outputs is on our
+// node (chain or mempool). An unreachable node answers false.
+func (m *Maker) incomingUnfunded(ctx context.Context, rec *swap.MakerSwap) bool {
+	for _, o := range rec.In {
+		_, err := m.eng.FundingConfs(ctx, o.FundingOutPoint, o.MultisigScript, o.Value)
+		if !errors.Is(err, swap.ErrFundingMissing) {
+			return false
+		}
+	}
+	return true
 }
