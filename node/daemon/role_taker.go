@@ -117,6 +117,22 @@ func (r *takerRole) recoveryLoop() {
 		r.log.Info("fault injection: automatic recovery off (taker:vanish-after-funding)")
 		return
 	}
+	// Swaps a previous process left in the middle continue with their
+	// makers first (cooperative end, no contract on chain); what cannot
+	// be resumed falls to the recovery passes below.
+	if r.faults.Has(swap.FaultTakerNoResume) {
+		r.log.Info("fault injection: interrupted swaps are recovered on chain, not resumed")
+	} else {
+		r.mu.Lock()
+		n, err := r.t.Resume(r.ctx)
+		r.mu.Unlock()
+		switch {
+		case err != nil && r.ctx.Err() == nil:
+			r.log.Warn("resuming interrupted swaps failed; recovery takes over", "err", err)
+		case n > 0:
+			r.log.Info("interrupted swaps resumed", "completed", n)
+		}
+	}
 	chainChanged, unsubscribe := r.env.Wallet.ChainChanges()
 	defer unsubscribe()
 	lastN := 0

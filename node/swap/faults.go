@@ -29,6 +29,9 @@ const (
 	FaultTakerStall = "taker:stall-with-keepalives"
 	// The taker broadcasts its contracts once every hop is funded, then recovers.
 	FaultTakerBroadcastContracts = "taker:broadcast-contracts-after-setup"
+	// A restarted taker does not resume its interrupted swaps with the
+	// makers: it recovers them on chain at once (tests of that path).
+	FaultTakerNoResume = "taker:no-resume"
 	// "maker:skim-fee=<sat>": the maker forwards that much less than
 	// incoming − fee − reimbursement (the taker must refuse it).
 	FaultMakerSkimFee = "maker:skim-fee"
@@ -66,7 +69,7 @@ func ParseFaultPlan(entries []string, params *chaincfg.Params) (*FaultPlan, erro
 				return nil, fmt.Errorf("fault %q: unknown message %q", e, v)
 			}
 		case FaultMakerSkipFunding, FaultMakerCloseAfterSweep, FaultMakerBroadcastContracts,
-			FaultTakerVanish, FaultTakerStall, FaultTakerBroadcastContracts:
+			FaultTakerVanish, FaultTakerStall, FaultTakerBroadcastContracts, FaultTakerNoResume:
 		case FaultMakerSkimFee:
 			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
 				return nil, fmt.Errorf("fault %q: want a positive amount", e)

@@ -91,25 +91,34 @@ func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32
 
 // fund broadcasts hop 0 and walks the route: each maker funds its hop
 // once its incoming hop has the confirmations it requires.
+//
+// A resumed swap (Resume) picks up at rec.FundedHops: hop 0 is broadcast
+// again when no maker funded yet (idempotent), and the FundHop of the
+// next maker is sent again when its answer was not committed (the maker
+// answers a repeated FundHop with the same FundingBroadcast).
 func (r *run) fund(ctx context.Context) error {
 	t, rec := r.t, r.rec
 	n := len(rec.Makers)
-	rec.Phase = swap.TakerHop0Broadcast
-	if err := t.st.Save(ctx, rec); err != nil {
-		return err
-	}
-	t.cfg.Faults.AfterCommit(rec.Phase)
-	for _, o := range rec.Out {
-		if err := t.cfg.Wallet.BroadcastStored(ctx, *o.FundingTxid); err != nil {
-			return fmt.Errorf("broadcast hop 0: %w", err)
+	if rec.Phase != swap.TakerHop0Broadcast && rec.FundedHops == 0 {
+		rec.Phase = swap.TakerHop0Broadcast
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
 		}
+		t.cfg.Faults.AfterCommit(rec.Phase)
 	}
-	rec.FundedHops = 1
-	t.log.Info("hop 0 funding broadcast", "swap", rec.ID, "txs", len(rec.Out))
+	if rec.FundedHops <= 1 {
+		for _, o := range rec.Out {
+			if err := t.cfg.Wallet.BroadcastStored(ctx, *o.FundingTxid); err != nil {
+				return fmt.Errorf("broadcast hop 0: %w", err)
+			}
+		}
+		rec.FundedHops = 1
+		t.log.Info("hop 0 funding broadcast", "swap", rec.ID, "txs", len(rec.Out))
+	}
 	stop := make(chan struct{})
 	defer close(stop)
 	go r.keepAlive(ctx, stop)
-	for i := 1; i <= n; i++ {
+	for i := rec.FundedHops; i <= n; i++ {
 		leg := &rec.Makers[i-1]
 		var deadline int32
 		if i > 1 {
@@ -171,16 +180,21 @@ func (r *run) fund(ctx context.Context) error {
 // errVanish: fault injection, stop without recovering.
 var errVanish = errors.New("fault injection: taker vanished")
 
-// settle hands the preimage and keys over in route order.
+// settle hands the preimage and keys over in route order. A resumed swap
+// starts again at the last maker whose keys were committed (maybe never
+// sent): it answers the repeated Preimage with the same keys and ignores
+// keys it already has.
 func (r *run) settle(ctx context.Context) error {
 	t, rec := r.t, r.rec
-	rec.Phase = swap.TakerSettling
-	if err := t.st.Save(ctx, rec); err != nil {
-		return err
+	if rec.Phase != swap.TakerSettling && rec.Phase != swap.TakerPrivkeysSent {
+		rec.Phase = swap.TakerSettling
+		if err := t.st.Save(ctx, rec); err != nil {
+			return err
+		}
+		t.cfg.Faults.AfterCommit(rec.Phase)
 	}
-	t.cfg.Faults.AfterCommit(rec.Phase)
 	kr := t.cfg.Wallet.Keys()
-	for i := 1; i <= len(rec.Makers); i++ {
+	for i := max(1, rec.SettledMakers); i <= len(rec.Makers); i++ {
 		leg := &rec.Makers[i-1]
 		keys, err := request[*protocol.PrivKeyHandover](ctx, t, r.peers[i-1], r.cnt, &protocol.Preimage{SwapID: leg.SwapID, Preimage: rec.Preimage})
 		if err != nil {

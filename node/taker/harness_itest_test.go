@@ -211,13 +211,19 @@ func newTaker(t *testing.T, name string, src taker.MakerSource, faults ...string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return takerOn(t, name, w, src, plan), w
+}
+
+// takerOn returns a taker on an existing wallet (a restarted process).
+func takerOn(t *testing.T, name string, w *wallet.Wallet, src taker.MakerSource, plan *swap.FaultPlan) *taker.Taker {
+	t.Helper()
 	tk, err := taker.New(taker.Config{Wallet: w, Backend: node.Backend(), Transport: tor.NewLoopback(), Network: protocol.Regtest,
 		Source: src, BondPolicy: bondPolicy, KeepAliveInterval: 500 * time.Millisecond, PollInterval: 100 * time.Millisecond,
 		StepTimeout: 30 * time.Second, Faults: plan, Logger: testLogger(name).With("subsystem", "taker")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tk, w
+	return tk
 }
 
 func source(ms ...*testMaker) taker.StaticSource {

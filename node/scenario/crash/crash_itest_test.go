@@ -52,6 +52,13 @@ type crashCase struct {
 	// unreachable while 25 blocks are mined (more than the 20-block
 	// reaction window), then returns.
 	outage bool
+	// restartFaults: the taker's faults after its crash (none when nil),
+	// e.g. taker:no-resume to test the on-chain recovery of a swap the
+	// restarted taker would otherwise resume with its makers.
+	restartFaults []string
+	// want: the required outcome for every party (outComplete, ...), ""
+	// for any consistent one.
+	want string
 }
 
 type caseResult struct {
@@ -63,8 +70,16 @@ type caseResult struct {
 
 func crashCases() []crashCase {
 	var cs []crashCase
+	// A restarted taker resumes a swap with its makers once its hop 0 can
+	// be out (every party completes); before that it ends the swap and
+	// tells the makers (nothing funded anywhere).
 	for _, p := range takerPhases {
-		cs = append(cs, crashCase{name: "taker-" + p, role: "taker", phase: p})
+		want := outComplete
+		switch p {
+		case "negotiating", "setup_done", "hop0_broadcast": // hop 0 not broadcast yet
+			want = outNothing
+		}
+		cs = append(cs, crashCase{name: "taker-" + p, role: "taker", phase: p, want: want})
 	}
 	for _, r := range []string{"maker1", "maker2"} {
 		for _, p := range makerPhases {
@@ -72,9 +87,10 @@ func crashCases() []crashCase {
 		}
 	}
 	// A maker crashing right after committing recovering: the taker
-	// crashes after the first maker funded, and its recovery pushes the
-	// contracts on chain, which sends maker 1 into recovery.
-	cs = append(cs, crashCase{name: "maker1-recovering", role: "maker1", phase: "recovering", takerFault: "crash-after=funded"})
+	// crashes after the first maker funded and, restarted without resume,
+	// pushes the contracts on chain, which sends maker 1 into recovery.
+	cs = append(cs, crashCase{name: "maker1-recovering", role: "maker1", phase: "recovering", takerFault: "crash-after=funded",
+		restartFaults: []string{"taker:no-resume"}})
 	return cs
 }
 
@@ -197,6 +213,9 @@ func runCrashCase(t *testing.T, idx int, c crashCase) caseResult {
 			recoverTwice(t, ctx, tk)
 		}
 		p.SetFaults(nil)
+		if p == tk {
+			p.SetFaults(c.restartFaults)
+		}
 		if err := p.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +229,7 @@ func runCrashCase(t *testing.T, idx int, c crashCase) caseResult {
 		outageDuringRecovery(t, ctx, tk, m1)
 	}
 	stopTime()
-	res.outcome, res.paths = checkCase(t, ctx, tk, m1, m2, before, "")
+	res.outcome, res.paths = checkCase(t, ctx, tk, m1, m2, before, c.want)
 	res.took = time.Since(t0)
 	t.Logf("%s: %s (%s) in %s", c.name, res.outcome, res.paths, res.took.Round(time.Second))
 	return res
@@ -298,13 +317,15 @@ func views(ctx context.Context, tk, m1, m2 *cluster.Proc) ([]*partyView, string)
 }
 
 // TestScenarioTakerRecoverIdempotent: the taker crashes after the first
-// maker funded; restarted with crash-after=recovering it is killed again
+// maker funded; restarted with crash-after=recovering (and without
+// resuming the swap with its makers) it is killed again
 // in the middle of its recovery pass; `onionswap taker recover` then runs
 // twice on its data directory (no daemon running); the daemon finishes the
 // recovery. Nothing is lost, every balance is exact.
 func TestScenarioTakerRecoverIdempotent(t *testing.T) {
 	setup(t)
-	r := runCrashCase(t, 90, crashCase{name: "taker-funded-recovering-recover-twice", role: "taker", phase: "funded", recoverCLI: true})
+	r := runCrashCase(t, 90, crashCase{name: "taker-funded-recovering-recover-twice", role: "taker", phase: "funded", recoverCLI: true,
+		want: outRefunded})
 	t.Logf("%s: %s (%s) in %s", r.name, r.outcome, r.paths, r.took.Round(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -315,7 +336,7 @@ func TestScenarioTakerRecoverIdempotent(t *testing.T) {
 // waits for that crash, then runs `onionswap taker recover --json` twice.
 func recoverTwice(t *testing.T, ctx context.Context, tk *cluster.Proc) {
 	t.Helper()
-	tk.SetFaults([]string{"crash-after=recovering"})
+	tk.SetFaults([]string{"crash-after=recovering", "taker:no-resume"})
 	if err := tk.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

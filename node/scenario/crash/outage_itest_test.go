@@ -149,11 +149,13 @@ func TestScenarioChainOutageFundingWait(t *testing.T) {
 }
 
 // TestScenarioChainOutageRecovery: the taker crashes after the first
-// maker funded; while its recovery (and maker 1's) waits for timelocks the
+// maker funded and is restarted to recover on chain (taker:no-resume);
+// while its recovery (and maker 1's) waits for timelocks the
 // chain is unreachable for 25 blocks; when it returns everyone refunds.
 func TestScenarioChainOutageRecovery(t *testing.T) {
 	setup(t)
-	r := runCrashCase(t, 91, crashCase{name: "taker-funded-outage", role: "taker", phase: "funded", outage: true})
+	r := runCrashCase(t, 91, crashCase{name: "taker-funded-outage", role: "taker", phase: "funded", outage: true,
+		restartFaults: []string{"taker:no-resume"}, want: outRefunded})
 	t.Logf("%s: %s (%s) in %s", r.name, r.outcome, r.paths, r.took.Round(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
