@@ -415,6 +415,21 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 	return reply, nil
 }
 
+// broadcastFunding publishes our outgoing funding txs (idempotent: a tx
+// the node already has counts as sent).
+func (m *Maker) broadcastFunding(ctx context.Context, rec *swap.MakerSwap) {
+	if m.cfg.Faults.Has(swap.FaultMakerSkipFunding) {
+		return
+	}
+	for _, o := range rec.Out {
+		if err := m.cfg.Wallet.BroadcastStored(ctx, *o.FundingTxid); err != nil {
+			// Stored as publish: the wallet rebroadcasts it; recovery
+			// handles a refusal.
+			m.log.Warn("funding broadcast failed", "swap", rec.ID, "txid", o.FundingTxid, "err", err)
+		}
+	}
+}
+
 func fundingBroadcastReply(rec *swap.MakerSwap) *protocol.FundingBroadcast {
 	r := &protocol.FundingBroadcast{SwapID: rec.ID}
 	for _, o := range rec.Out {
@@ -434,7 +449,12 @@ func (m *Maker) handleFund(ctx context.Context, f *protocol.FundHop) (*protocol.
 	}
 	m.touch(f.SwapID)
 	switch rec.Phase {
-	case swap.MakerFundingBroadcast, swap.MakerPreimageKnown, swap.MakerKeysSent:
+	case swap.MakerFundingBroadcast:
+		// A repeated FundHop (the taker re-dialed, or we restarted right
+		// after committing): the broadcast may never have left.
+		m.broadcastFunding(ctx, rec)
+		return fundingBroadcastReply(rec), nil, nil
+	case swap.MakerPreimageKnown, swap.MakerKeysSent:
 		return fundingBroadcastReply(rec), nil, nil
 	case swap.MakerReserved, swap.MakerIncomingConfirmed:
 	default:
@@ -513,15 +533,7 @@ func (m *Maker) handleFund(ctx context.Context, f *protocol.FundHop) (*protocol.
 		return nil, nil, err
 	}
 	m.cfg.Faults.AfterCommit(rec.Phase)
-	if !m.cfg.Faults.Has(swap.FaultMakerSkipFunding) {
-		for _, o := range rec.Out {
-			if err := m.cfg.Wallet.BroadcastStored(ctx, *o.FundingTxid); err != nil {
-				// Stored as publish: the wallet rebroadcasts it; recovery
-				// handles a refusal.
-				m.log.Warn("funding broadcast failed", "swap", rec.ID, "txid", o.FundingTxid, "err", err)
-			}
-		}
-	}
+	m.broadcastFunding(ctx, rec)
 	m.log.Info("funding broadcast", "swap", rec.ID, "incoming_confs", minConfs, "txs", len(rec.Out))
 	var after func() error
 	if m.cfg.Faults.Has(swap.FaultMakerBroadcastContracts) {

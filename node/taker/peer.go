@@ -107,7 +107,11 @@ func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *co
 	for attempt := 0; attempt < 2; attempt++ {
 		c := p.c()
 		if c == nil || c.Err() != nil {
-			if err := t.dial(ctx, p, cnt); err != nil {
+			// A connection that broke in the middle of the swap may be a
+			// maker restarting: be patient with it (it comes back with
+			// the swap on disk; during setup that beats marking it bad
+			// and hoping for a spare).
+			if err := t.reconnect(ctx, p, cnt, attempt > 0 || c != nil); err != nil {
 				return zero, err
 			}
 			c = p.c()
@@ -133,6 +137,34 @@ func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *co
 		t.log.Info("maker connection lost; re-dialing", "err", err)
 	}
 	return zero, errors.New("maker connection lost twice")
+}
+
+// reconnectDelay: the pause between dials to a maker whose connection
+// broke mid-swap (see Config.ReconnectWindow).
+const reconnectDelay = 3 * time.Second
+
+// reconnect dials p again. When patient, failed dials are retried every
+// reconnectDelay for up to ReconnectWindow: a maker that restarted comes
+// back with its swap on disk and answers the repeated request.
+func (t *Taker) reconnect(ctx context.Context, p *peer, cnt *counters, patient bool) error {
+	err := t.dial(ctx, p, cnt)
+	if err == nil || !patient {
+		return err
+	}
+	t.log.Info("maker unreachable; retrying", "for", t.cfg.ReconnectWindow, "every", reconnectDelay)
+	deadline := time.Now().Add(t.cfg.ReconnectWindow)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(reconnectDelay):
+		}
+		if err = t.dial(ctx, p, cnt); err == nil {
+			t.log.Info("maker reachable again")
+			return nil
+		}
+	}
+	return err
 }
 
 // dialRetryDelay: the pause before the one retry of a failed dial to a

@@ -11,25 +11,19 @@ import (
 	"github.com/onionswap/onionswap/protocol"
 )
 
-const (
-	// abortTimeout bounds the Abort sent to each maker of a swap that a
-	// restart ends before funding: one dial and one message over Tor.
-	abortTimeout = 45 * time.Second
-	// resumeDialAttempts and resumeDialDelay: a freshly started tor may
-	// not have a maker's descriptor or a circuit yet; three tries over
-	// ~10 s ride that out, while a maker that is really gone sends the
-	// swap to recovery soon (its timelocks keep running).
-	resumeDialAttempts = 3
-	resumeDialDelay    = 5 * time.Second
-)
+// abortTimeout bounds the Abort sent to each maker of a swap that a
+// restart ends before funding: one dial and one message over Tor.
+const abortTimeout = 45 * time.Second
 
-// Resume returns how many swaps it completed. It continues, with its makers, every swap that a previous process
+// Resume continues, with its makers, every swap that a previous process
 // left in the middle of funding or settlement, picking the protocol up at
 // the last committed step: the same round trips the swap had left, so the
 // swap completes cooperatively instead of costing every party a contract
 // and a refund on chain (and hours of locked coins). Maker handlers answer
 // a repeated request with the same reply, so a step that was sent but not
-// committed before the crash is simply sent again.
+// committed before the crash is simply sent again. Each maker is re-dialed
+// for up to ReconnectWindow (a fresh tor may need a moment for descriptors
+// and circuits).
 //
 // A swap that never broadcast anything is ended (nothing spent) and its
 // makers are told with an Abort, so they release their reservations at
@@ -37,7 +31,8 @@ const (
 // a maker unreachable or refusing) commits phase recovering, and
 // RecoverStep finishes it on chain. Swaps already recovering are left to
 // RecoverStep. A cancelled ctx leaves a swap as it was (the next start
-// resumes it). Call it once at start, before the first RecoverStep.
+// resumes it). Call it once at start, before the first RecoverStep. It
+// returns how many swaps it completed.
 func (t *Taker) Resume(ctx context.Context) (int, error) {
 	ids, err := t.st.Live(ctx, swap.RoleTaker)
 	if err != nil {
@@ -108,7 +103,7 @@ func (t *Taker) resumeOne(ctx context.Context, rec *swap.TakerSwap) (bool, error
 		return t.commitRecovering(ctx, rec, err)
 	}
 	for i, p := range r.peers {
-		if err := r.dialRetry(ctx, p); err != nil {
+		if err := t.reconnect(ctx, p, r.cnt, true); err != nil {
 			return false, fail(fmt.Errorf("maker %d unreachable: %w", i+1, err))
 		}
 	}
@@ -128,28 +123,6 @@ func (t *Taker) resumeOne(ctx context.Context, rec *swap.TakerSwap) (bool, error
 	r.cnt.mu.Unlock()
 	t.log.Info("resumed swap complete", "swap", rec.ID, "round_trips", rts, "connections", conns)
 	return true, nil
-}
-
-// dialRetry connects to a maker of a resumed swap.
-func (r *run) dialRetry(ctx context.Context, p *peer) error {
-	var err error
-	for attempt := 1; attempt <= resumeDialAttempts; attempt++ {
-		if err = r.t.dial(ctx, p, r.cnt); err == nil {
-			return nil
-		}
-		if attempt == resumeDialAttempts {
-			break
-		}
-		// The error names the onion address: debug level only.
-		r.t.log.Info("dialing a maker of the resumed swap failed; retrying", "retry_in", resumeDialDelay)
-		r.t.log.Debug("resume dial failure", "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(resumeDialDelay):
-		}
-	}
-	return err
 }
 
 // anyBroadcast: one of our hop-0 funding txs reached our node (mempool or

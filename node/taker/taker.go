@@ -64,6 +64,13 @@ const (
 	DefaultStepTimeout = 3 * time.Minute
 	// DefaultMaxAttempts: setups tried (each replacing failed makers).
 	DefaultMaxAttempts = 4
+	// DefaultReconnectWindow: how long a maker whose connection broke
+	// mid-swap may stay unreachable before the taker gives up on it (and
+	// recovers once something is funded). A restart of a maker (process,
+	// tor bootstrap, descriptor republished) takes seconds to a minute on
+	// Tor; the swap's timelocks count hours, and the makers' idle timeout
+	// (15 min) is far longer.
+	DefaultReconnectWindow = 90 * time.Second
 	// DefaultFundingTimeoutBlocks: blocks a maker's funding may take to
 	// reach the required confirmations after it said it broadcast it,
 	// before the taker recovers: required confirmations + 6 blocks of
@@ -88,6 +95,7 @@ type Config struct {
 	PollInterval         time.Duration
 	StepTimeout          time.Duration
 	MaxAttempts          int
+	ReconnectWindow      time.Duration
 	FundingTimeoutBlocks int32
 	ConnConfig           protocol.ConnConfig
 	UserAgent            string
@@ -122,6 +130,9 @@ func (c *Config) check() error {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.ReconnectWindow == 0 {
+		c.ReconnectWindow = DefaultReconnectWindow
 	}
 	if c.FundingTimeoutBlocks == 0 {
 		c.FundingTimeoutBlocks = DefaultFundingTimeoutBlocks

@@ -35,7 +35,8 @@ const (
 	faultyFund, faultyCoins = 5_000_000, 4
 	// sharedFund: the two shared makers serve every case (up to
 	// maxParallel at once, 2 coins each, reservations of a taker that
-	// crashed before funding held until the idle timeout): 40 coins.
+	// crashed before funding held until its Abort or the disconnect
+	// grace): 40 coins.
 	sharedFund, sharedCoins = 60_000_000, 40
 )
 

@@ -78,11 +78,11 @@ func leftovers(dir string, wait time.Duration) []string {
 // every timeBlockInterval.
 //
 // timeBlockInterval: the engine's reaction window is 20 blocks (locktime
-// step 20, reaction time 20); parties notice a block within their recovery
-// interval (10 s: node/maker DefaultRecoveryInterval, the taker daemon's
-// takerRecoveryInterval) plus a 0.5 s chain poll. At 1.5 s per block the
-// 20-block window lasts 30 s, three recovery passes: a party late by a
-// whole pass still acts in time, as it would with 10-minute blocks.
+// step 20, reaction time 20); parties run a recovery pass on every block
+// their watcher sees (0.5 s chain poll here; the 10 s recovery timer is
+// only the fallback). At 1.5 s per block the 20-block window lasts 30 s:
+// a party on a loaded machine late by several seconds, or by a whole
+// timer pass, still acts in time, as it would with 10-minute blocks.
 const (
 	timeBlockInterval = 1500 * time.Millisecond
 	minerTick         = 300 * time.Millisecond
