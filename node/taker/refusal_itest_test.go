@@ -192,19 +192,7 @@ func TestMakerRefusesCheats(t *testing.T) {
 
 	// A taker gone after its setup: the reservation is released once
 	// its connection has been closed for ReleaseAfterDisconnect.
-	for {
-		rec, err := m.m.Swap(ctx, h.SwapID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Phase == swap.PhaseAbandoned {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("aborted swap still %s", rec.Phase)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitAbandoned(t, m, h.SwapID, time.Minute)
 	liq0, _, err := m.w.Liquidity(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -225,19 +213,7 @@ func TestMakerRefusesCheats(t *testing.T) {
 	}
 	closed := time.Now()
 	c4.Close()
-	for {
-		rec, err := m.m.Swap(ctx, h4.SwapID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Phase == swap.PhaseAbandoned {
-			break
-		}
-		if time.Since(closed) > release+30*time.Second {
-			t.Fatalf("reservation still %s %s after the taker disconnected", rec.Phase, time.Since(closed))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitAbandoned(t, m, h4.SwapID, release+30*time.Second)
 	took := time.Since(closed)
 	if took < release {
 		t.Fatalf("released %s after the disconnect, before ReleaseAfterDisconnect %s", took, release)
@@ -246,4 +222,24 @@ func TestMakerRefusesCheats(t *testing.T) {
 		t.Fatalf("liquidity %d after the release, want %d", liq, liq0)
 	}
 	t.Logf("reservation released %s after the taker disconnected", took.Round(time.Millisecond))
+}
+
+// waitAbandoned polls the maker's swap until it is abandoned.
+func waitAbandoned(t *testing.T, m *testMaker, id protocol.SwapID, within time.Duration) {
+	t.Helper()
+	ctx := tctx(t, within)
+	for {
+		rec, err := m.m.Swap(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Phase == swap.PhaseAbandoned {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("swap still %s after %s", rec.Phase, within)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
