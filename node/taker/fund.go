@@ -251,17 +251,25 @@ func (r *run) settle(ctx context.Context) error {
 // failFunded commits phase recovering after a failure once something was
 // broadcast.
 func (r *run) failFunded(ctx context.Context, cause error) error {
-	t, rec := r.t, r.rec
 	if errors.Is(cause, errVanish) {
 		return cause
 	}
-	rec.Phase, rec.Error = swap.PhaseRecovering, clip(cause.Error())
-	if err := t.st.Save(context.WithoutCancel(ctx), rec); err != nil {
+	if err := r.t.commitRecovering(ctx, r.rec, cause); err != nil {
 		return fmt.Errorf("%w: %v (and saving failed: %v)", swap.ErrFundedRecovering, cause, err)
 	}
-	t.cfg.Faults.AfterCommit(rec.Phase)
-	t.log.Warn("swap failed after funding; recovering", "swap", rec.ID, "err", cause)
 	return fmt.Errorf("%w: %w", swap.ErrFundedRecovering, cause)
+}
+
+// commitRecovering hands a swap that cannot go on to the recovery passes
+// (RecoverStep): phase recovering, committed even when ctx is ending.
+func (t *Taker) commitRecovering(ctx context.Context, rec *swap.TakerSwap, cause error) error {
+	rec.Phase, rec.Error = swap.PhaseRecovering, clip(cause.Error())
+	if err := t.st.Save(context.WithoutCancel(ctx), rec); err != nil {
+		return err
+	}
+	t.cfg.Faults.AfterCommit(rec.Phase)
+	t.log.Warn("swap cannot go on; recovering on chain", "swap", rec.ID, "err", cause)
+	return nil
 }
 
 // sweep publishes the cooperative sweeps of our incoming hop and completes.

@@ -79,7 +79,11 @@ func (t *Taker) resumeOne(ctx context.Context, rec *swap.TakerSwap) (bool, error
 	if _, seen, err := t.eng.Signals(ctx, rec.ID); err != nil {
 		return false, err
 	} else if seen {
-		return false, t.commitRecovering(ctx, rec, errors.New("a contract of the swap is on chain"))
+		cause := errors.New("a contract of the swap is on chain")
+		if err := t.commitRecovering(ctx, rec, cause); err != nil {
+			return false, err
+		}
+		return false, cause
 	}
 	t.log.Info("resuming interrupted swap with its makers", "swap", rec.ID, "phase", rec.Phase,
 		"funded_hops", rec.FundedHops, "settled_makers", rec.SettledMakers)
@@ -100,7 +104,10 @@ func (t *Taker) resumeOne(ctx context.Context, rec *swap.TakerSwap) (bool, error
 		if ctx.Err() != nil {
 			return ctx.Err() // stopping: the next start resumes
 		}
-		return t.commitRecovering(ctx, rec, err)
+		if serr := t.commitRecovering(ctx, rec, err); serr != nil {
+			return serr
+		}
+		return err
 	}
 	for i, p := range r.peers {
 		if err := t.reconnect(ctx, p, r.cnt, true); err != nil {
@@ -163,15 +170,4 @@ func (t *Taker) endUnfunded(ctx context.Context, rec *swap.TakerSwap) error {
 	}
 	wg.Wait()
 	return t.fail(ctx, rec, "interrupted before funding")
-}
-
-// commitRecovering hands a swap that cannot be resumed to RecoverStep.
-func (t *Taker) commitRecovering(ctx context.Context, rec *swap.TakerSwap, cause error) error {
-	rec.Phase, rec.Error = swap.PhaseRecovering, clip(cause.Error())
-	if err := t.st.Save(context.WithoutCancel(ctx), rec); err != nil {
-		return err
-	}
-	t.cfg.Faults.AfterCommit(rec.Phase)
-	t.log.Warn("interrupted swap cannot be resumed; recovering on chain", "swap", rec.ID, "err", cause)
-	return cause
 }
