@@ -27,14 +27,14 @@ demo: deps ## A whole CoinSwap: private Tor network, regtest chain, directory, 2
 	$(GO) run ./scripts/demo
 
 test: deps lint ## Everything: lint, unit and integration tests, each fuzz target briefly (what CI runs)
-	$(GO) test -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
+	@GO=$(GO) bash scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
 	@bash scripts/fuzz.sh $(TESTFUZZTIME) $(PKG)
 
 unit: ## Fast tests: no tor, no btcd, no external process
 	$(GO) test -count=1 $(PKG)
 
 itest: deps ## Integration tests on a private Tor network and a btcd regtest chain
-	$(GO) test -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
+	@GO=$(GO) bash scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
 
 fuzz: ## Run every fuzz target for FUZZTIME (default 30s)
 	@bash scripts/fuzz.sh $(FUZZTIME) $(PKG)
