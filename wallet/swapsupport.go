@@ -88,10 +88,14 @@ func (w *Wallet) PublishTx(ctx context.Context, tx *wire.MsgTx, fee btcutil.Amou
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
+	// known: the node already has it (mempool or chain); the watcher
+	// credits its outputs as it does for any transaction it sees.
+	known := true
 	if _, _, err := w.backend.Tx(ctx, txid); err != nil {
 		if !errors.Is(err, chain.ErrNotFound) {
 			return err
 		}
+		known = false
 		ok, reason, err := w.backend.TestAccept(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("test accept: %w", err)
@@ -104,7 +108,9 @@ func (w *Wallet) PublishTx(ctx context.Context, tx *wire.MsgTx, fee btcutil.Amou
 	if err := tx.Serialize(&raw); err != nil {
 		return err
 	}
+	var added [][]byte
 	err = w.store.ExecTx(ctx, func(dbtx *sql.Tx) error {
+		added = nil
 		if _, err := dbtx.ExecContext(ctx, `INSERT INTO transactions (txid, raw, status, fee, label, created_at)
 			VALUES (?, ?, 'publish', ?, ?, ?) ON CONFLICT (txid) DO UPDATE SET status = 'publish'
 			WHERE status = 'abandoned'`, txid[:], raw.Bytes(), int64(fee), label, w.now().Unix()); err != nil {
@@ -116,11 +122,16 @@ func (w *Wallet) PublishTx(ctx context.Context, tx *wire.MsgTx, fee btcutil.Amou
 				return err
 			}
 		}
-		return nil
+		if known {
+			return nil
+		}
+		added, err = w.creditOwnOutputs(ctx, dbtx, tx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", txid, err)
 	}
+	w.watchScripts(ctx, added)
 	if _, err := w.backend.Broadcast(ctx, tx); err != nil {
 		if isRefusal(err) {
 			return fmt.Errorf("%w: %w", ErrBroadcast, err)

@@ -202,27 +202,9 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 		return nil, nil
 	}
 	pk := ev.Output.PkScript
-	var cat Category
-	var branch sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT branch FROM addresses WHERE pk_script = ?`, pk).Scan(&branch)
-	switch {
-	case err == nil:
-		cat = Regular
-		if keys.Branch(branch.Int64) == keys.BranchSwept {
-			cat = Swept
-		}
-	case errors.Is(err, sql.ErrNoRows):
-		var c string
-		err = tx.QueryRowContext(ctx, `SELECT category FROM scripts WHERE pk_script = ?`, pk).Scan(&c)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil // not ours (watch set from elsewhere)
-		}
-		if err != nil {
-			return nil, err
-		}
-		cat = Category(c)
-	default:
-		return nil, err
+	cat, branch, ok, err := ownScript(ctx, tx, pk)
+	if err != nil || !ok {
+		return nil, err // not ours (watch set from elsewhere)
 	}
 	coinbase := ev.Tx != nil && len(ev.Tx.TxIn) == 1 && ev.Tx.TxIn[0].PreviousOutPoint.Index == wire.MaxPrevOutIndex &&
 		ev.Tx.TxIn[0].PreviousOutPoint.Hash == (chainhash.Hash{})
@@ -241,6 +223,39 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 		WHERE txid = ? AND vout = ?`, ev.Height, ev.Height, ev.OutPoint.Hash[:], ev.OutPoint.Index); err != nil {
 		return nil, err
 	}
+	return w.markAddressUsed(ctx, tx, pk, branch)
+}
+
+// ownScript tells whether pk is the wallet's and in which category its
+// coins go: an address of a key branch (regular, or swept for the branch
+// swap coins are swept to), or a P2WSH script the wallet registered (bonds,
+// swap coins, contracts). branch is set for addresses only.
+func ownScript(ctx context.Context, tx *sql.Tx, pk []byte) (Category, sql.NullInt64, bool, error) {
+	var branch sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT branch FROM addresses WHERE pk_script = ?`, pk).Scan(&branch)
+	switch {
+	case err == nil:
+		if keys.Branch(branch.Int64) == keys.BranchSwept {
+			return Swept, branch, true, nil
+		}
+		return Regular, branch, true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return "", branch, false, err
+	}
+	var c string
+	err = tx.QueryRowContext(ctx, `SELECT category FROM scripts WHERE pk_script = ?`, pk).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", branch, false, nil
+	}
+	if err != nil {
+		return "", branch, false, err
+	}
+	return Category(c), branch, true, nil
+}
+
+// markAddressUsed marks the address pk (of branch, when set) used and tops
+// up its branch's gap; it returns the new scripts to watch.
+func (w *Wallet) markAddressUsed(ctx context.Context, tx *sql.Tx, pk []byte, branch sql.NullInt64) ([][]byte, error) {
 	if !branch.Valid {
 		return nil, nil
 	}
@@ -252,6 +267,37 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 		return nil, nil
 	}
 	return topUpAddresses(ctx, tx, w.keys, keys.Branch(branch.Int64))
+}
+
+// creditOwnOutputs records the outputs of a transaction we are about to
+// broadcast that pay the wallet, as unconfirmed coins, in the same database
+// transaction that marks its inputs spent: the balance never shows the
+// inputs gone and the outputs not yet there (the watcher would add them
+// only at its next mempool poll). The watcher's later sighting is an
+// upsert of the same rows.
+func (w *Wallet) creditOwnOutputs(ctx context.Context, tx *sql.Tx, msg *wire.MsgTx) ([][]byte, error) {
+	txid := msg.TxHash()
+	var added [][]byte
+	for i, o := range msg.TxOut {
+		cat, branch, ok, err := ownScript(ctx, tx, o.PkScript)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height)
+			VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (txid, vout) DO NOTHING`,
+			txid[:], i, o.Value, o.PkScript, string(cat)); err != nil {
+			return nil, err
+		}
+		more, err := w.markAddressUsed(ctx, tx, o.PkScript, branch)
+		if err != nil {
+			return nil, err
+		}
+		added = append(added, more...)
+	}
+	return added, nil
 }
 
 func (w *Wallet) applySpent(ctx context.Context, tx *sql.Tx, ev chain.Event) error {

@@ -558,3 +558,57 @@ func TestChainFaults(t *testing.T) {
 		t.Fatalf("sync after the node came back: %v", err)
 	}
 }
+
+// TestPublishCreditsOwnOutputs: a transaction the wallet publishes that
+// pays one of its addresses (a swap sweep, a timelock refund) shows in the
+// balance as soon as PublishTx returns, before any sync: the balance never
+// shows the spent inputs without the outputs. Publishing again and the
+// watcher's sighting do not count it twice.
+func TestPublishCreditsOwnOutputs(t *testing.T) {
+	ctx := itestCtx(t)
+	w, _, _ := newItestWallet(t)
+	mustSync(t, w)
+
+	payer, _ := btcec.NewPrivateKey()
+	payerPk := script.P2WPKHPkScript(payer.PubKey())
+	ftx, err := node.FundScript(ctx, payerPk, 2_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine(t, 1)
+	var prev wire.OutPoint
+	for i, o := range ftx.TxOut {
+		if string(o.PkScript) == string(payerPk) {
+			prev = wire.OutPoint{Hash: ftx.TxHash(), Index: uint32(i)}
+		}
+	}
+	addr, err := w.NewAddress(ctx, keys.BranchSwept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := txscript.PayToAddrScript(addr)
+	const fee = 1_000
+	sweep := p2wpkhSpend(t, payer, prev, ftx.TxOut[prev.Index], pk, fee, wire.MaxTxInSequenceNum)
+	want := btcutil.Amount(ftx.TxOut[prev.Index].Value - fee)
+
+	for i := 0; i < 2; i++ {
+		if err := w.PublishTx(ctx, sweep, fee, "swap-sweep"); err != nil {
+			t.Fatalf("publish #%d: %v", i+1, err)
+		}
+		if b := balance(t, w, Swept); b.Unconfirmed != want || b.Confirmed != 0 {
+			t.Fatalf("after publish #%d: swept balance %+v, want %d unconfirmed", i+1, b, want)
+		}
+	}
+	mustSync(t, w) // the watcher sees it in the mempool
+	if b := balance(t, w, Swept); b.Unconfirmed != want || b.Confirmed != 0 {
+		t.Fatalf("after mempool sync: swept balance %+v, want %d unconfirmed", b, want)
+	}
+	mine(t, 1)
+	mustSync(t, w)
+	if b := balance(t, w, Swept); b.Confirmed != want || b.Unconfirmed != 0 {
+		t.Fatalf("after confirmation: swept balance %+v, want %d confirmed", b, want)
+	}
+	if b := balance(t, w, Regular); b.Total() != 0 {
+		t.Fatalf("regular balance %+v, want 0", b)
+	}
+}
