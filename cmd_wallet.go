@@ -44,6 +44,7 @@ backend flags (--rpc-*) and, for an encrypted wallet, --passphrase-file.`
 // walletAccess is either a running daemon or the wallet opened offline.
 type walletAccess struct {
 	client  *control.Client
+	lock    *daemon.DataDirLock
 	w       *wallet.Wallet
 	backend *chain.RPC
 	logs    *daemon.Logging
@@ -59,6 +60,7 @@ func (a *walletAccess) close() {
 	if a.client != nil {
 		a.client.Close()
 	}
+	a.lock.Release()
 	a.logs.Close()
 }
 
@@ -88,6 +90,12 @@ func openWallet(ctx context.Context, cfg *daemon.Config, sync bool) (*walletAcce
 		return nil, err
 	}
 	a := &walletAccess{logs: logs}
+	// The daemon may have started since the status check: the lock keeps
+	// the two from working on the wallet file at once.
+	if a.lock, err = daemon.LockDataDir(cfg.DataDir); err != nil {
+		a.close()
+		return nil, err
+	}
 	if a.backend, err = daemon.DialChain(ctx, cfg, logs.For("chain")); err != nil {
 		a.close()
 		return nil, err
@@ -171,6 +179,11 @@ func createOrRestore(ctx context.Context, cfg *daemon.Config, stdout io.Writer, 
 	if err := daemon.EnsureDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	lock, err := daemon.LockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if _, err := os.Stat(cfg.WalletPath()); err == nil {
 		return fmt.Errorf("%w: %s", wallet.ErrWalletExists, cfg.WalletPath())
 	}

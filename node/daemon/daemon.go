@@ -85,6 +85,7 @@ type Daemon struct {
 	published bool
 	role      Role
 	ctrl      *control.Server
+	lock      *DataDirLock
 	tip       int32
 	tipHash   string
 	chainErr  error
@@ -169,6 +170,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	d.mu.Lock()
 	d.ctrl = ctrl
+	d.mu.Unlock()
+	// After the control socket: a second daemon is told ErrAlreadyRunning
+	// there; the lock also keeps out an offline wallet command.
+	lock, err := LockDataDir(d.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.lock = lock
 	d.mu.Unlock()
 
 	// Chain backend: wait for it (fail closed: nothing else starts).
@@ -362,7 +372,7 @@ func (d *Daemon) Stop() {
 	}
 	d.stopped = true
 	d.state = control.StateStopping
-	role, tr, w, b, ctrl := d.role, d.transport, d.wallet, d.backend, d.ctrl
+	role, tr, w, b, ctrl, lock := d.role, d.transport, d.wallet, d.backend, d.ctrl, d.lock
 	d.mu.Unlock()
 
 	d.cancel()
@@ -383,6 +393,7 @@ func (d *Daemon) Stop() {
 	if b != nil {
 		b.Close()
 	}
+	lock.Release()
 	if ctrl != nil {
 		ctrl.Close()
 	}
