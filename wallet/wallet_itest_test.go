@@ -243,6 +243,29 @@ func p2wpkhSpend(t *testing.T, key *btcec.PrivateKey, prev wire.OutPoint, prevOu
 	return tx
 }
 
+// outsideCoin is a confirmed P2WPKH coin of value held by a fresh key
+// outside the wallet.
+func outsideCoin(t *testing.T, value btcutil.Amount) (*btcec.PrivateKey, wire.OutPoint, *wire.TxOut) {
+	t.Helper()
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := script.P2WPKHPkScript(key.PubKey())
+	ftx, err := node.FundScript(itestCtx(t), pk, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine(t, 1)
+	for i, o := range ftx.TxOut {
+		if string(o.PkScript) == string(pk) {
+			return key, wire.OutPoint{Hash: ftx.TxHash(), Index: uint32(i)}, o
+		}
+	}
+	t.Fatal("funding tx does not pay the key")
+	return nil, wire.OutPoint{}, nil
+}
+
 // TestReorgRemovesPayment: a payment confirmed in a block that is
 // invalidated goes back to unconfirmed; when a conflicting transaction
 // replaces it and confirms, it disappears from the balance.
@@ -252,20 +275,8 @@ func TestReorgRemovesPayment(t *testing.T) {
 	b := node.Backend()
 
 	// An outside payer whose payment can be double-spent (BIP125 signal).
-	payer, _ := btcec.NewPrivateKey()
-	payerPk := script.P2WPKHPkScript(payer.PubKey())
-	ftx, err := node.FundScript(ctx, payerPk, 5_000_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mine(t, 1)
-	var prev wire.OutPoint
-	for i, o := range ftx.TxOut {
-		if string(o.PkScript) == string(payerPk) {
-			prev = wire.OutPoint{Hash: ftx.TxHash(), Index: uint32(i)}
-		}
-	}
-	prevOut := ftx.TxOut[prev.Index]
+	payer, prev, prevOut := outsideCoin(t, 5_000_000)
+	payerPk := prevOut.PkScript
 	addr, _ := w.NewAddress(ctx, keys.BranchExternal)
 	walletPk, _ := txscript.PayToAddrScript(addr)
 	pay := p2wpkhSpend(t, payer, prev, prevOut, walletPk, 1_000, wire.MaxTxInSequenceNum-2)
@@ -569,27 +580,15 @@ func TestPublishCreditsOwnOutputs(t *testing.T) {
 	w, _, _ := newItestWallet(t)
 	mustSync(t, w)
 
-	payer, _ := btcec.NewPrivateKey()
-	payerPk := script.P2WPKHPkScript(payer.PubKey())
-	ftx, err := node.FundScript(ctx, payerPk, 2_000_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mine(t, 1)
-	var prev wire.OutPoint
-	for i, o := range ftx.TxOut {
-		if string(o.PkScript) == string(payerPk) {
-			prev = wire.OutPoint{Hash: ftx.TxHash(), Index: uint32(i)}
-		}
-	}
+	payer, prev, prevOut := outsideCoin(t, 2_000_000)
 	addr, err := w.NewAddress(ctx, keys.BranchSwept)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pk, _ := txscript.PayToAddrScript(addr)
 	const fee = 1_000
-	sweep := p2wpkhSpend(t, payer, prev, ftx.TxOut[prev.Index], pk, fee, wire.MaxTxInSequenceNum)
-	want := btcutil.Amount(ftx.TxOut[prev.Index].Value - fee)
+	sweep := p2wpkhSpend(t, payer, prev, prevOut, pk, fee, wire.MaxTxInSequenceNum)
+	want := btcutil.Amount(prevOut.Value - fee)
 
 	for i := 0; i < 2; i++ {
 		if err := w.PublishTx(ctx, sweep, fee, "swap-sweep"); err != nil {
