@@ -85,7 +85,7 @@ func openWallet(ctx context.Context, cfg *daemon.Config, sync bool) (*walletAcce
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logs, err := daemon.NewLogging(cfg.DataDir, cfg.LogLevel, cfg.LogFormat, "off", nil)
+	logs, err := daemon.NewLogging(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func createOrRestore(ctx context.Context, cfg *daemon.Config, stdout io.Writer, 
 	if _, err := os.Stat(cfg.WalletPath()); err == nil {
 		return fmt.Errorf("%w: %s", wallet.ErrWalletExists, cfg.WalletPath())
 	}
-	logs, err := daemon.NewLogging(cfg.DataDir, cfg.LogLevel, cfg.LogFormat, "off", nil)
+	logs, err := daemon.NewLogging(cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	LogFormat string
 	// LogStderr: text, json or off.
 	LogStderr string
+	// LogMaxMB: the log file is rotated once it would pass this many MiB
+	// (0: never). LogKeep rotated files are kept (0: DefaultLogKeep).
+	LogMaxMB int
+	LogKeep  int
 
 	// PassphraseFile holds the wallet encryption passphrase (first line).
 	PassphraseFile string
@@ -242,6 +246,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, groups FlagGroup) {
 	if c.LogStderr == "" {
 		c.LogStderr = "text"
 	}
+	if c.LogMaxMB == 0 {
+		c.LogMaxMB = DefaultLogMaxMB
+	}
+	if c.LogKeep == 0 {
+		c.LogKeep = DefaultLogKeep
+	}
 	if c.Tor.Mode == "" {
 		c.Tor.Mode = string(tor.ModeManaged)
 	}
@@ -251,6 +261,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, groups FlagGroup) {
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 		fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "format of DATADIR/onionswap.log: json or text")
 		fs.StringVar(&c.LogStderr, "log-stderr", c.LogStderr, "log to stderr as text, json, or off")
+		fs.IntVar(&c.LogMaxMB, "log-max-mb", c.LogMaxMB, "rotate DATADIR/onionswap.log at this size in MiB (0: never)")
+		fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated log files to keep (onionswap.log.1 is the newest)")
 	}
 	if groups&FlagsChain != 0 {
 		fs.StringVar(&c.RPC.Host, "rpc-host", c.RPC.Host, "chain backend RPC host:port (btcd or bitcoind); default: the network's local port")
@@ -345,6 +357,12 @@ func (c *Config) Validate() error {
 	case "json", "text", "off":
 	default:
 		return cfgErr("--log-stderr %q: want text, json or off", c.LogStderr)
+	}
+	if c.LogMaxMB < 0 || c.LogMaxMB > maxLogMaxMB {
+		return cfgErr("--log-max-mb %d: want 0 (never rotate) to %d", c.LogMaxMB, maxLogMaxMB)
+	}
+	if c.LogKeep < 0 || c.LogKeep > maxLogKeep {
+		return cfgErr("--log-keep %d: want 1 to %d", c.LogKeep, maxLogKeep)
 	}
 	if len(c.Faults) > 0 && c.Network != "regtest" {
 		return cfgErr("--fault is accepted only on regtest (network is %s)", c.Network)

@@ -107,7 +107,7 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 	if err := EnsureDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	logs, err := NewLogging(cfg.DataDir, cfg.LogLevel, cfg.LogFormat, cfg.LogStderr, opts.Stderr)
+	logs, err := NewLogging(&cfg, opts.Stderr)
 	if err != nil {
 		return nil, err
 	}
