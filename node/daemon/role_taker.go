@@ -13,6 +13,7 @@ import (
 	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
+	"github.com/onionswap/onionswap/protocol"
 )
 
 func init() {
@@ -27,17 +28,24 @@ func init() {
 const takerRecoveryInterval = 10 * time.Second
 
 // takerRole runs node/taker: swaps on request (control API), recovery of
-// unfinished swaps in the background. The taker runs one swap at a time:
-// mu serializes swaps and recovery passes (a recovery pass must never see
-// a live swap of this process as abandoned).
+// unfinished swaps in the background. One swap (or the resume of the swaps
+// a previous process left) at a time: swapMu. Recovery passes run on their
+// own (recMu), also while a swap waits hours for confirmations: they skip
+// the swaps a swap or resume call drives (taker.Claims), so they never take
+// a live swap for an abandoned one, and they never wait behind it.
 type takerRole struct {
 	control.Unimplemented
 	env    *Env
 	log    *slog.Logger
 	faults *swap.FaultPlan
 
-	mu sync.Mutex // one swap or recovery pass at a time
-	t  *taker.Taker
+	swapMu sync.Mutex // one swap or resume at a time
+	recMu  sync.Mutex // one recovery pass at a time
+	claims *taker.Claims
+	t      *taker.Taker
+	// resumed is closed once the swaps a previous process left were
+	// resumed (or handed to recovery); TakerRecover waits for it.
+	resumed chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +94,7 @@ func (r *takerRole) newTaker(dirs []string) (*taker.Taker, error) {
 		PollInterval:      poll,
 		Faults:            r.faults,
 		Logger:            r.log,
+		Claims:            r.claims,
 	})
 }
 
@@ -96,15 +105,48 @@ func (r *takerRole) Start(ctx context.Context, env *Env) error {
 		return err
 	}
 	r.faults = fp
+	r.claims = taker.NewClaims()
+	r.resumed = make(chan struct{})
 	t, err := r.newTaker(env.Cfg.Directories)
 	if err != nil {
 		return err
 	}
-	r.t = t
 	r.ctx, r.cancel = context.WithCancel(ctx)
-	r.wg.Add(1)
+	// Swaps a previous process left with their makers are claimed before
+	// anything can run a recovery pass (the loop below, or TakerRecover
+	// once Ready), then resumed alongside the recovery passes.
+	var interrupted []protocol.SwapID
+	if r.faults.Has(swap.FaultTakerNoResume) {
+		r.log.Info("fault injection: interrupted swaps are recovered on chain, not resumed")
+	} else if interrupted, err = t.ClaimInterrupted(ctx); err != nil {
+		r.cancel()
+		return err
+	}
+	r.t = t
+	r.wg.Add(2)
+	go r.resume(interrupted)
 	go r.recoveryLoop()
 	return nil
+}
+
+// resume continues the swaps a previous process left with their makers
+// (cooperative end, no contract on chain); what cannot be resumed is
+// handed to the recovery passes.
+func (r *takerRole) resume(ids []protocol.SwapID) {
+	defer r.wg.Done()
+	defer close(r.resumed)
+	if len(ids) == 0 {
+		return
+	}
+	r.swapMu.Lock()
+	defer r.swapMu.Unlock()
+	n, err := r.t.ResumeClaimed(r.ctx, ids)
+	switch {
+	case err != nil && r.ctx.Err() == nil:
+		r.log.Warn("resuming interrupted swaps failed; recovery takes over", "err", err)
+	case n > 0:
+		r.log.Info("interrupted swaps resumed", "completed", n)
+	}
 }
 
 // recoveryLoop drives unfinished swaps (after a crash, or a swap that
@@ -117,29 +159,13 @@ func (r *takerRole) recoveryLoop() {
 		r.log.Info("fault injection: automatic recovery off (taker:vanish-after-funding)")
 		return
 	}
-	// Swaps a previous process left in the middle continue with their
-	// makers first (cooperative end, no contract on chain); what cannot
-	// be resumed falls to the recovery passes below.
-	if r.faults.Has(swap.FaultTakerNoResume) {
-		r.log.Info("fault injection: interrupted swaps are recovered on chain, not resumed")
-	} else {
-		r.mu.Lock()
-		n, err := r.t.Resume(r.ctx)
-		r.mu.Unlock()
-		switch {
-		case err != nil && r.ctx.Err() == nil:
-			r.log.Warn("resuming interrupted swaps failed; recovery takes over", "err", err)
-		case n > 0:
-			r.log.Info("interrupted swaps resumed", "completed", n)
-		}
-	}
 	chainChanged, unsubscribe := r.env.Wallet.ChainChanges()
 	defer unsubscribe()
 	lastN := 0
 	for {
-		r.mu.Lock()
+		r.recMu.Lock()
 		n, err := r.t.RecoverStep(r.ctx)
-		r.mu.Unlock()
+		r.recMu.Unlock()
 		if err != nil && r.ctx.Err() == nil {
 			r.log.Warn("recovery pass failed; retrying", "err", err, "retry_in", takerRecoveryInterval)
 		} else if n != lastN {
@@ -191,8 +217,8 @@ func (r *takerRole) TakerSwap(ctx context.Context, req control.TakerSwapRequest)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.mu.Lock()
-		defer r.mu.Unlock()
+		r.swapMu.Lock()
+		defer r.swapMu.Unlock()
 		rep, err := t.Swap(r.ctx, taker.Request{Amount: req.Amount, TxCount: req.TxCount, Makers: req.Makers})
 		done <- result{rep, err}
 	}()
@@ -237,9 +263,16 @@ func swapReport(rep *taker.Report, req control.TakerSwapRequest) *control.SwapRe
 }
 
 func (r *takerRole) TakerRecover(ctx context.Context) (*control.RecoverReply, error) {
-	r.mu.Lock()
+	// Swaps being resumed with their makers end first: `taker recover`
+	// (one-shot) must not stop the daemon in the middle of their resume.
+	select {
+	case <-r.resumed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r.recMu.Lock()
 	n, err := r.t.RecoverStep(ctx)
-	r.mu.Unlock()
+	r.recMu.Unlock()
 	if err != nil {
 		return nil, err
 	}

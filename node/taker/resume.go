@@ -31,13 +31,56 @@ const abortTimeout = 45 * time.Second
 // a maker unreachable or refusing) commits phase recovering, and
 // RecoverStep finishes it on chain. Swaps already recovering are left to
 // RecoverStep. A cancelled ctx leaves a swap as it was (the next start
-// resumes it). Call it once at start, before the first RecoverStep. It
-// returns how many swaps it completed.
+// resumes it). It returns how many swaps it completed. Resume is
+// ClaimInterrupted then ResumeClaimed; a daemon calls the two apart, so
+// that its recovery passes can start at once without touching the swaps
+// being resumed.
 func (t *Taker) Resume(ctx context.Context) (int, error) {
-	ids, err := t.st.Live(ctx, swap.RoleTaker)
+	ids, err := t.ClaimInterrupted(ctx)
 	if err != nil {
 		return 0, err
 	}
+	return t.ResumeClaimed(ctx, ids)
+}
+
+// ClaimInterrupted claims every swap a previous process left with its
+// makers (from negotiating to sweeping; not the ones already recovering)
+// for ResumeClaimed: until then, and while it runs, RecoverStep leaves
+// them alone. Call it once at start, before the first RecoverStep.
+func (t *Taker) ClaimInterrupted(ctx context.Context) ([]protocol.SwapID, error) {
+	ids, err := t.st.Live(ctx, swap.RoleTaker)
+	if err != nil {
+		return nil, err
+	}
+	var claimed []protocol.SwapID
+	for _, id := range ids {
+		rec, err := t.st.LoadTaker(ctx, id)
+		if err != nil {
+			for _, c := range claimed {
+				t.release(c)
+			}
+			return nil, err
+		}
+		switch rec.Phase {
+		case swap.TakerNegotiating, swap.TakerSetupDone, swap.TakerHop0Broadcast, swap.TakerFunded,
+			swap.TakerSettling, swap.TakerPrivkeysSent, swap.TakerSweeping:
+			if t.claim(id) {
+				claimed = append(claimed, id)
+			}
+		}
+	}
+	return claimed, nil
+}
+
+// ResumeClaimed resumes the swaps ClaimInterrupted claimed, releasing
+// each once it is done with it (completed, ended, or handed to recovery),
+// and every one left when ctx ends.
+func (t *Taker) ResumeClaimed(ctx context.Context, ids []protocol.SwapID) (int, error) {
+	defer func() {
+		for _, id := range ids {
+			t.release(id)
+		}
+	}()
 	resumed := 0
 	for _, id := range ids {
 		rec, err := t.st.LoadTaker(ctx, id)
@@ -45,6 +88,7 @@ func (t *Taker) Resume(ctx context.Context) (int, error) {
 			return resumed, err
 		}
 		completed, err := t.resumeOne(ctx, rec)
+		t.release(id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return resumed, ctx.Err()

@@ -84,6 +84,9 @@ type run struct {
 	phaseT time.Time
 	waitT  time.Duration
 	mu     sync.Mutex // guards peers for the keep-alive goroutine
+	// claims: the records this run created (one per setup attempt),
+	// released when Swap returns.
+	claims []protocol.SwapID
 }
 
 func (r *run) phase(name string) {
@@ -115,6 +118,11 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 			if p != nil {
 				p.close()
 			}
+		}
+		// Whatever state the swap ended in is committed: recovery passes
+		// take over what is left.
+		for _, id := range r.claims {
+			t.release(id)
 		}
 	}()
 	cands, err := t.candidates(ctx)
@@ -508,6 +516,11 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 			PeerPub: ho.ReceiverPub, MySig: sig, FundingTxid: &txid, Status: swap.StatusLive})
 		rec.FundingFees = append(rec.FundingFees, int64(sent.Fee))
 	}
+	// Claimed before the first commit: from then on the record is live,
+	// and a concurrent recovery pass must not take it for an interrupted
+	// swap.
+	t.claim(rec.ID)
+	r.claims = append(r.claims, rec.ID)
 	r.rec = rec
 	if err := t.st.Save(ctx, rec); err != nil {
 		abandon()

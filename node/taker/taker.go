@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/onionswap/onionswap/node/swap"
@@ -101,6 +102,9 @@ type Config struct {
 	UserAgent            string
 	Faults               *swap.FaultPlan
 	Logger               *slog.Logger
+	// Claims shared with the other takers of this process on the same
+	// wallet (nil: the taker's own).
+	Claims *Claims
 }
 
 func (c *Config) check() error {
@@ -152,20 +156,67 @@ func (c *Config) check() error {
 	return nil
 }
 
-// Taker runs swaps. Its methods are safe for one swap at a time.
+// Taker runs swaps. Swap and Resume calls are meant to run one at a time;
+// RecoverStep may run alongside either: it leaves alone the swaps they
+// drive (claimed), so a long swap never delays the recovery of another.
 type Taker struct {
-	cfg Config
-	log *slog.Logger
-	eng *swap.Engine
-	st  *swap.Store
+	cfg    Config
+	log    *slog.Logger
+	eng    *swap.Engine
+	st     *swap.Store
+	claims *Claims
 }
+
+// Claims is the set of swaps a Swap or Resume call of this process drives
+// right now; recovery passes skip them. Takers on the same wallet share one
+// (Config.Claims) so that no recovery pass takes another's live swap for an
+// interrupted one.
+type Claims struct {
+	mu     sync.Mutex
+	active map[protocol.SwapID]struct{}
+}
+
+// NewClaims returns an empty set.
+func NewClaims() *Claims { return &Claims{active: map[protocol.SwapID]struct{}{}} }
+
+// claim marks id; false when it was already claimed.
+func (c *Claims) claim(id protocol.SwapID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.active[id]; ok {
+		return false
+	}
+	c.active[id] = struct{}{}
+	return true
+}
+
+func (c *Claims) release(id protocol.SwapID) {
+	c.mu.Lock()
+	delete(c.active, id)
+	c.mu.Unlock()
+}
+
+func (c *Claims) has(id protocol.SwapID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.active[id]
+	return ok
+}
+
+func (t *Taker) claim(id protocol.SwapID) bool   { return t.claims.claim(id) }
+func (t *Taker) release(id protocol.SwapID)      { t.claims.release(id) }
+func (t *Taker) claimed(id protocol.SwapID) bool { return t.claims.has(id) }
 
 // New checks cfg and returns a Taker.
 func New(cfg Config) (*Taker, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	t := &Taker{cfg: cfg, log: cfg.Logger}
+	claims := cfg.Claims
+	if claims == nil {
+		claims = NewClaims()
+	}
+	t := &Taker{cfg: cfg, log: cfg.Logger, claims: claims}
 	t.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
 	t.st = t.eng.Store
 	cfg.Wallet.AddEventHandler(t.eng.HandleEvent)
@@ -185,7 +236,8 @@ func (t *Taker) BadMakers(ctx context.Context) (map[string]string, error) { retu
 // a swap that broadcast nothing is failed cleanly (held funding dropped), a
 // swap whose keys are all in hand is swept, any other funded swap is
 // recovered (hashlock claim of our incoming hop, refund of hop 0 once CSV
-// allows). It returns how many swaps are still unfinished.
+// allows). A swap a Swap or Resume call drives right now is skipped (and
+// counted as unfinished). It returns how many swaps are still unfinished.
 func (t *Taker) RecoverStep(ctx context.Context) (int, error) {
 	ids, err := t.st.Live(ctx, swap.RoleTaker)
 	if err != nil {
@@ -193,6 +245,10 @@ func (t *Taker) RecoverStep(ctx context.Context) (int, error) {
 	}
 	pending := 0
 	for _, id := range ids {
+		if t.claimed(id) {
+			pending++
+			continue
+		}
 		rec, err := t.st.LoadTaker(ctx, id)
 		if err != nil {
 			return pending, err
