@@ -31,7 +31,7 @@ const takerRecoveryInterval = 10 * time.Second
 // unfinished swaps in the background. One swap (or the resume of the swaps
 // a previous process left) at a time: swapMu. Recovery passes run on their
 // own (recMu), also while a swap waits hours for confirmations: they skip
-// the swaps a swap or resume call drives (taker.Claims), so they never take
+// the swaps a swap or resume call drives (claimed in node/taker), so they never take
 // a live swap for an abandoned one, and they never wait behind it.
 type takerRole struct {
 	control.Unimplemented
@@ -41,7 +41,6 @@ type takerRole struct {
 
 	swapMu sync.Mutex // one swap or resume at a time
 	recMu  sync.Mutex // one recovery pass at a time
-	claims *taker.Claims
 	t      *taker.Taker
 	// resumed is closed once the swaps a previous process left were
 	// resumed (or handed to recovery); TakerRecover waits for it.
@@ -68,7 +67,8 @@ func (d dirSource) Makers(ctx context.Context) ([]taker.Candidate, error) {
 	return out, nil
 }
 
-func (r *takerRole) newTaker(dirs []string) (*taker.Taker, error) {
+// source lists the makers of the directories dirs.
+func (r *takerRole) source(dirs []string) (taker.MakerSource, error) {
 	env := r.env
 	src, err := directory.NewSource(directory.SourceConfig{
 		Transport:   env.Transport,
@@ -81,20 +81,28 @@ func (r *takerRole) newTaker(dirs []string) (*taker.Taker, error) {
 	if err != nil {
 		return nil, err
 	}
+	return dirSource{src}, nil
+}
+
+func (r *takerRole) newTaker(dirs []string) (*taker.Taker, error) {
+	env := r.env
+	src, err := r.source(dirs)
+	if err != nil {
+		return nil, err
+	}
 	poll := env.Cfg.ChainPoll
 	return taker.New(taker.Config{
 		Wallet:            env.Wallet,
 		Backend:           env.Backend,
 		Transport:         env.Transport,
 		Network:           ProtocolNetwork(env.Cfg.Network),
-		Source:            dirSource{src},
+		Source:            src,
 		BondPolicy:        env.Cfg.BondPolicy(),
 		RequiredConfirms:  uint32(env.Cfg.Taker.RequiredConfirms),
 		KeepAliveInterval: env.Cfg.Taker.KeepAliveInterval,
 		PollInterval:      poll,
 		Faults:            r.faults,
 		Logger:            r.log,
-		Claims:            r.claims,
 	})
 }
 
@@ -105,7 +113,6 @@ func (r *takerRole) Start(ctx context.Context, env *Env) error {
 		return err
 	}
 	r.faults = fp
-	r.claims = taker.NewClaims()
 	r.resumed = make(chan struct{})
 	t, err := r.newTaker(env.Cfg.Directories)
 	if err != nil {
@@ -201,11 +208,15 @@ func (r *takerRole) TakerSwap(ctx context.Context, req control.TakerSwapRequest)
 		return nil, fmt.Errorf("%w: makers and tx_count must be at least 1", control.ErrBadRequest)
 	}
 	t := r.t
+	treq := taker.Request{Amount: req.Amount, TxCount: req.TxCount, Makers: req.Makers}
 	if len(req.Directories) > 0 {
-		var err error
-		if t, err = r.newTaker(req.Directories); err != nil {
+		// Other directories for this swap only: the same taker (one
+		// engine, one set of claims), another maker source.
+		src, err := r.source(req.Directories)
+		if err != nil {
 			return nil, fmt.Errorf("%w: %w", control.ErrBadRequest, err)
 		}
+		treq.Source = src
 	}
 	type result struct {
 		rep *taker.Report
@@ -219,7 +230,7 @@ func (r *takerRole) TakerSwap(ctx context.Context, req control.TakerSwapRequest)
 		defer r.wg.Done()
 		r.swapMu.Lock()
 		defer r.swapMu.Unlock()
-		rep, err := t.Swap(r.ctx, taker.Request{Amount: req.Amount, TxCount: req.TxCount, Makers: req.Makers})
+		rep, err := t.Swap(r.ctx, treq)
 		done <- result{rep, err}
 	}()
 	select {

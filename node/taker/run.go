@@ -24,6 +24,17 @@ type Request struct {
 	Amount  int64 // sat sent on hop 0
 	TxCount int   // funding outputs per hop
 	Makers  int   // route length
+	// Source of makers for this swap only (other directories); nil:
+	// Config.Source.
+	Source MakerSource
+}
+
+// source is the request's maker source, else the configured one.
+func (t *Taker) source(req Request) MakerSource {
+	if req.Source != nil {
+		return req.Source
+	}
+	return t.cfg.Source
 }
 
 // MakerReport is one maker's share.
@@ -125,7 +136,7 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 			t.release(id)
 		}
 	}()
-	cands, err := t.candidates(ctx)
+	cands, err := t.candidates(ctx, t.source(req))
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +250,11 @@ func (r *run) report(start time.Time) {
 }
 
 // candidates returns verified-later candidates minus known bad makers.
-func (t *Taker) candidates(ctx context.Context) ([]Candidate, error) {
-	if t.cfg.Source == nil {
+func (t *Taker) candidates(ctx context.Context, src MakerSource) ([]Candidate, error) {
+	if src == nil {
 		return nil, fmt.Errorf("%w: no maker source", swap.ErrNotEnoughMakers)
 	}
-	all, err := t.cfg.Source.Makers(ctx)
+	all, err := src.Makers(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -292,10 +303,8 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				if c.Proof != nil {
 					weights[k] = float64(c.Proof.BondValue)
 				}
-				if t.cfg.Source != nil {
-					if _, ok := t.cfg.Source.(weightedSource); ok {
-						weights[k] = t.cfg.Source.(weightedSource).Weight(c)
-					}
+				if ws, ok := t.source(req).(weightedSource); ok {
+					weights[k] = ws.Weight(c)
 				}
 			}
 			k := swap.WeightedPick(weights)

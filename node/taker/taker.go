@@ -102,9 +102,6 @@ type Config struct {
 	UserAgent            string
 	Faults               *swap.FaultPlan
 	Logger               *slog.Logger
-	// Claims shared with the other takers of this process on the same
-	// wallet (nil: the taker's own).
-	Claims *Claims
 }
 
 func (c *Config) check() error {
@@ -164,23 +161,18 @@ type Taker struct {
 	log    *slog.Logger
 	eng    *swap.Engine
 	st     *swap.Store
-	claims *Claims
+	claims claims
 }
 
-// Claims is the set of swaps a Swap or Resume call of this process drives
-// right now; recovery passes skip them. Takers on the same wallet share one
-// (Config.Claims) so that no recovery pass takes another's live swap for an
-// interrupted one.
-type Claims struct {
+// claims is the set of swaps a Swap or Resume call drives right now;
+// recovery passes skip them.
+type claims struct {
 	mu     sync.Mutex
 	active map[protocol.SwapID]struct{}
 }
 
-// NewClaims returns an empty set.
-func NewClaims() *Claims { return &Claims{active: map[protocol.SwapID]struct{}{}} }
-
 // claim marks id; false when it was already claimed.
-func (c *Claims) claim(id protocol.SwapID) bool {
+func (c *claims) claim(id protocol.SwapID) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.active[id]; ok {
@@ -190,13 +182,13 @@ func (c *Claims) claim(id protocol.SwapID) bool {
 	return true
 }
 
-func (c *Claims) release(id protocol.SwapID) {
+func (c *claims) release(id protocol.SwapID) {
 	c.mu.Lock()
 	delete(c.active, id)
 	c.mu.Unlock()
 }
 
-func (c *Claims) has(id protocol.SwapID) bool {
+func (c *claims) has(id protocol.SwapID) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, ok := c.active[id]
@@ -212,11 +204,7 @@ func New(cfg Config) (*Taker, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	claims := cfg.Claims
-	if claims == nil {
-		claims = NewClaims()
-	}
-	t := &Taker{cfg: cfg, log: cfg.Logger, claims: claims}
+	t := &Taker{cfg: cfg, log: cfg.Logger, claims: claims{active: map[protocol.SwapID]struct{}{}}}
 	t.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
 	t.st = t.eng.Store
 	cfg.Wallet.AddEventHandler(t.eng.HandleEvent)
