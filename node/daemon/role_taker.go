@@ -123,9 +123,15 @@ func (r *takerRole) Start(ctx context.Context, env *Env) error {
 	// anything can run a recovery pass (the loop below, or TakerRecover
 	// once Ready), then resumed alongside the recovery passes.
 	var interrupted []protocol.SwapID
-	if r.faults.Has(swap.FaultTakerNoResume) {
+	switch {
+	case r.faults.Has(swap.FaultTakerVanish):
+		// A vanished taker does nothing on its own (recoveryLoop says so).
+	case r.faults.Has(swap.FaultTakerNoResume):
 		r.log.Info("fault injection: interrupted swaps are recovered on chain, not resumed")
-	} else if interrupted, err = t.ClaimInterrupted(ctx); err != nil {
+	default:
+		interrupted, err = t.ClaimInterrupted(ctx)
+	}
+	if err != nil {
 		r.cancel()
 		return err
 	}

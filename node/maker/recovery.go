@@ -18,7 +18,17 @@ func (m *Maker) recoveryLoop(ctx context.Context) {
 	// window is spent waiting for confirmations, not for this timer.
 	chainChanged, unsubscribe := m.cfg.Wallet.ChainChanges()
 	defer unsubscribe()
+	caughtUp := false
 	for {
+		if !caughtUp {
+			// A contract that appeared while the maker was down sends its
+			// swap into recovery now, not at the idle timeout.
+			if _, err := m.eng.CatchUp(ctx, swap.RoleMaker); err != nil {
+				m.log.Warn("checking the chain for contracts of live swaps failed; retrying", "err", err)
+			} else {
+				caughtUp = true
+			}
+		}
 		m.DriveOnce(ctx)
 		select {
 		case <-ctx.Done():

@@ -141,6 +141,83 @@ func (e *Engine) HandleEvent(ctx context.Context, ev chain.Event) error {
 	return nil
 }
 
+// CatchUp flags, as HandleEvent would, every live swap of role that has a
+// contract tx in the mempool or the chain, and returns how many it
+// flagged. The watcher delivers an event once: those of the start's first
+// sync, and any before this engine's handler was registered (the node was
+// down), never reach HandleEvent. Call it once the handler is registered.
+// Learned preimages need no catching up: recovery reads hashlock spends
+// from the chain itself (Resolve).
+func (e *Engine) CatchUp(ctx context.Context, role Role) (int, error) {
+	ids, err := e.Store.Live(ctx, role)
+	if err != nil {
+		return 0, err
+	}
+	flagged := 0
+	for _, id := range ids {
+		var outs []*Output
+		switch role {
+		case RoleTaker:
+			rec, err := e.Store.LoadTaker(ctx, id)
+			if err != nil {
+				return flagged, err
+			}
+			outs = rec.Outputs()
+		default:
+			rec, err := e.Store.LoadMaker(ctx, id)
+			if err != nil {
+				return flagged, err
+			}
+			outs = rec.Outputs()
+		}
+		seen, err := e.ContractOnChain(ctx, outs)
+		if err != nil {
+			return flagged, err
+		}
+		if !seen {
+			continue
+		}
+		var changed int64
+		err = e.W.ExecTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE swaps SET recover_requested = 1 WHERE id = ? AND recover_requested = 0`, id[:])
+			if err == nil {
+				changed, _ = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil {
+			return flagged, err
+		}
+		if changed > 0 {
+			flagged++
+			e.Log.Info("contract of a live swap found on chain at start", "swap", id)
+			if e.OnSignal != nil {
+				e.OnSignal(id)
+			}
+		}
+	}
+	return flagged, nil
+}
+
+// ContractOnChain: the contract tx of one of outs is in our node's mempool
+// or chain. Unlike Signals it asks the node, so it also sees what happened
+// while this process was not watching.
+func (e *Engine) ContractOnChain(ctx context.Context, outs []*Output) (bool, error) {
+	for _, o := range outs {
+		if len(o.ContractTx) == 0 {
+			continue
+		}
+		_, _, err := e.B.Tx(ctx, o.ContractTxid())
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, chain.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
 // Signals returns what the watcher hook recorded for a swap.
 func (e *Engine) Signals(ctx context.Context, id protocol.SwapID) (*[32]byte, bool, error) {
 	var pre []byte

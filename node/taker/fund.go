@@ -72,7 +72,14 @@ func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32
 		if least >= int32(confs) {
 			return nil
 		}
-		if _, seen, err := t.eng.Signals(ctx, rec.ID); err == nil && seen {
+		_, seen, err := t.eng.Signals(ctx, rec.ID)
+		if err == nil && !seen && least < 0 {
+			// A funding output missing or spent: maybe by a contract
+			// whose event this process never got (it appeared before a
+			// restart); ask the node.
+			seen, err = t.eng.ContractOnChain(ctx, rec.Outputs())
+		}
+		if err == nil && seen {
 			return fmt.Errorf("a contract of the swap appeared on chain while waiting for hop %d", h)
 		}
 		if deadline > 0 {

@@ -50,13 +50,37 @@ func tctx(t *testing.T, d time.Duration) context.Context {
 func newWallet(t *testing.T, name string) *wallet.Wallet {
 	t.Helper()
 	ctx := tctx(t, time.Minute)
-	cfg := wallet.Config{Path: filepath.Join(t.TempDir(), name+".db"), Params: &chaincfg.RegressionNetParams,
-		Backend: node.Backend(), PollInterval: 100 * time.Millisecond, Logger: testLogger(name).With("subsystem", "wallet")}
+	cfg := walletConfig(name, filepath.Join(t.TempDir(), name+".db"))
 	w, _, err := wallet.Create(ctx, cfg, wallet.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func walletConfig(name, path string) wallet.Config {
+	return wallet.Config{Path: path, Params: &chaincfg.RegressionNetParams, Backend: node.Backend(),
+		PollInterval: 100 * time.Millisecond, Logger: testLogger(name).With("subsystem", "wallet")}
+}
+
+// reopenWallet opens the wallet file at path as a restarted process does:
+// sync first, then the watcher; swap handlers come later (takerOn), so
+// the events of this first sync reach none.
+func reopenWallet(t *testing.T, name, path string) *wallet.Wallet {
+	t.Helper()
+	ctx := tctx(t, time.Minute)
+	w, err := wallet.Open(ctx, walletConfig(name, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

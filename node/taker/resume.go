@@ -120,7 +120,13 @@ func (t *Taker) resumeOne(ctx context.Context, rec *swap.TakerSwap) (bool, error
 	default:
 		return false, nil // recovering (RecoverStep), or final
 	}
-	if _, seen, err := t.eng.Signals(ctx, rec.ID); err != nil {
+	// Signals alone would miss a contract that appeared while we were
+	// down (events of the start's first sync reach no swap handler).
+	_, seen, err := t.eng.Signals(ctx, rec.ID)
+	if err == nil && !seen {
+		seen, err = t.eng.ContractOnChain(ctx, rec.Outputs())
+	}
+	if err != nil {
 		return false, err
 	} else if seen {
 		cause := errors.New("a contract of the swap is on chain")
