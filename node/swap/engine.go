@@ -335,14 +335,22 @@ func (e *Engine) Resolve(ctx context.Context, kr *keys.Keyring, outs []*Output, 
 func (e *Engine) resolveOne(ctx context.Context, kr *keys.Keyring, o *Output, hash [20]byte, preimage *[32]byte, rate int64) (*[32]byte, error) {
 	ctxid := o.ContractTxid()
 	cop := o.ContractOutPoint()
+	// The funding's spender first, the contract second: a contract
+	// broadcast between the two reads is then seen as the contract. In the
+	// other order it was taken for a cooperative sweep (the 2-of-2 spent,
+	// "no contract"), and an incoming output marked settled is never
+	// claimed by hashlock: the sender refunds it after CSV.
+	fundingSpender, err := e.spender(ctx, o.FundingOutPoint)
+	if err != nil {
+		return nil, err
+	}
 	_, cst, err := e.B.Tx(ctx, ctxid)
 	contractKnown := err == nil
 	if err != nil && !errors.Is(err, chain.ErrNotFound) {
 		return nil, err
 	}
-	fundingSpender, err := e.spender(ctx, o.FundingOutPoint)
-	if err != nil {
-		return nil, err
+	if !contractKnown && fundingSpender != nil && fundingSpender.TxHash() == ctxid {
+		return nil, fmt.Errorf("contract %v spends the funding but the node does not return it yet", ctxid)
 	}
 	_, _, ferr := e.B.UTXO(ctx, o.FundingOutPoint)
 	fundingUnspent := ferr == nil
