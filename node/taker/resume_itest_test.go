@@ -19,6 +19,28 @@ import (
 // crashed is what the in-process "crash" panics with.
 type crashed struct{}
 
+// crashSwap runs a 2-maker swap on w with a taker that "crashes" (its Swap
+// unwinds) right after committing phase, and returns that taker.
+func crashSwap(t *testing.T, w *wallet.Wallet, src taker.MakerSource, phase swap.Phase) (tk *taker.Taker) {
+	t.Helper()
+	plan, err := swap.ParseFaultPlan([]string{"crash-after=" + string(phase)}, &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.SetCrashFunc(func() { panic(crashed{}) })
+	tk = takerOn(t, "taker", w, src, plan)
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(crashed); !ok {
+				panic(r)
+			}
+		}
+	}()
+	_, err = tk.Swap(tctx(t, 2*time.Minute), taker.Request{Amount: 5_000_000, TxCount: 2, Makers: 2})
+	t.Fatalf("swap returned %v without crashing after %s", err, phase)
+	return tk
+}
+
 // TestResumeAfterCrash: the taker "crashes" (its Swap unwinds right after
 // committing a phase, like crash-after=<phase> kills the real process); a
 // new Taker on the same wallet runs Resume. From hop 0 on, the swap
@@ -45,25 +67,9 @@ func TestResumeAfterCrash(t *testing.T) {
 			src := source(m1, m2)
 			_, w := newTaker(t, "taker", src)
 			before := spendable(t, w)
-			plan, err := swap.ParseFaultPlan([]string{"crash-after=" + string(tc.phase)}, &chaincfg.RegressionNetParams)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan.SetCrashFunc(func() { panic(crashed{}) })
-			tk := takerOn(t, "taker", w, src, plan)
 			stop := autoMiner(t)
 			defer stop()
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						if _, ok := r.(crashed); !ok {
-							panic(r)
-						}
-					}
-				}()
-				_, err := tk.Swap(tctx(t, 2*time.Minute), taker.Request{Amount: 5_000_000, TxCount: 2, Makers: 2})
-				t.Fatalf("swap returned %v without crashing after %s", err, tc.phase)
-			}()
+			crashSwap(t, w, src, tc.phase)
 
 			restarted := takerOn(t, "taker", w, src, nil)
 			t0 := time.Now()
@@ -139,25 +145,9 @@ func TestResumeSeesContractFromDowntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	fund(t, w, 30_000_000, 30_000_000, 30_000_000)
-	plan, err := swap.ParseFaultPlan([]string{"crash-after=funded"}, &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan.SetCrashFunc(func() { panic(crashed{}) })
-	tk := takerOn(t, "taker", w, src, plan)
 	stop := autoMiner(t)
 	defer stop()
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				if _, ok := r.(crashed); !ok {
-					panic(r)
-				}
-			}
-		}()
-		_, err := tk.Swap(ctx, taker.Request{Amount: 5_000_000, TxCount: 2, Makers: 2})
-		t.Fatalf("swap returned %v without crashing", err)
-	}()
+	tk := crashSwap(t, w, src, swap.TakerFunded)
 	recs, err := tk.Swaps(ctx)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("swaps %d, %v", len(recs), err)
