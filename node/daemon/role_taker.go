@@ -31,8 +31,8 @@ const takerRecoveryInterval = 10 * time.Second
 // unfinished swaps in the background. One swap (or the resume of the swaps
 // a previous process left) at a time: swapMu. Recovery passes run on their
 // own (recMu), also while a swap waits hours for confirmations: they skip
-// the swaps a swap or resume call drives (claimed in node/taker), so they never take
-// a live swap for an abandoned one, and they never wait behind it.
+// the swaps a swap or resume call drives (node/taker claims them), so they
+// never take a live swap for an abandoned one nor wait behind it.
 type takerRole struct {
 	control.Unimplemented
 	env    *Env

@@ -388,7 +388,7 @@ func (n *Network) DirAuthorities() []string { return append([]string(nil), n.dir
 // or tor.Config.ExtraArgs) that make a client tor join this network and
 // nothing else.
 func (n *Network) ClientArgs() []string {
-	a := []string{"--TestingTorNetwork", "1"}
+	a := []string{"--TestingTorNetwork", "1", "--PathsNeededToBuildCircuits", clientPathsNeeded}
 	for _, d := range n.dirAuths {
 		a = append(a, "--DirAuthority", d)
 	}
