@@ -57,14 +57,14 @@ func (t *Taker) ClaimInterrupted(ctx context.Context) ([]protocol.SwapID, error)
 		rec, err := t.st.LoadTaker(ctx, id)
 		if err != nil {
 			for _, c := range claimed {
-				t.release(c)
+				t.claims.release(c)
 			}
 			return nil, err
 		}
 		switch rec.Phase {
 		case swap.TakerNegotiating, swap.TakerSetupDone, swap.TakerHop0Broadcast, swap.TakerFunded,
 			swap.TakerSettling, swap.TakerPrivkeysSent, swap.TakerSweeping:
-			if t.claim(id) {
+			if t.claims.claim(id) {
 				claimed = append(claimed, id)
 			}
 		}
@@ -78,7 +78,7 @@ func (t *Taker) ClaimInterrupted(ctx context.Context) ([]protocol.SwapID, error)
 func (t *Taker) ResumeClaimed(ctx context.Context, ids []protocol.SwapID) (int, error) {
 	defer func() {
 		for _, id := range ids {
-			t.release(id)
+			t.claims.release(id)
 		}
 	}()
 	resumed := 0
@@ -88,7 +88,7 @@ func (t *Taker) ResumeClaimed(ctx context.Context, ids []protocol.SwapID) (int, 
 			return resumed, err
 		}
 		completed, err := t.resumeOne(ctx, rec)
-		t.release(id)
+		t.claims.release(id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return resumed, ctx.Err()

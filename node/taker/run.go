@@ -133,7 +133,7 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 		// Whatever state the swap ended in is committed: recovery passes
 		// take over what is left.
 		for _, id := range r.claims {
-			t.release(id)
+			t.claims.release(id)
 		}
 	}()
 	cands, err := t.candidates(ctx, t.source(req))
@@ -528,7 +528,7 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 	// Claimed before the first commit: from then on the record is live,
 	// and a concurrent recovery pass must not take it for an interrupted
 	// swap.
-	t.claim(rec.ID)
+	t.claims.claim(rec.ID)
 	r.claims = append(r.claims, rec.ID)
 	r.rec = rec
 	if err := t.st.Save(ctx, rec); err != nil {

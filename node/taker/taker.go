@@ -195,10 +195,6 @@ func (c *claims) has(id protocol.SwapID) bool {
 	return ok
 }
 
-func (t *Taker) claim(id protocol.SwapID) bool   { return t.claims.claim(id) }
-func (t *Taker) release(id protocol.SwapID)      { t.claims.release(id) }
-func (t *Taker) claimed(id protocol.SwapID) bool { return t.claims.has(id) }
-
 // New checks cfg and returns a Taker.
 func New(cfg Config) (*Taker, error) {
 	if err := cfg.check(); err != nil {
@@ -233,7 +229,7 @@ func (t *Taker) RecoverStep(ctx context.Context) (int, error) {
 	}
 	pending := 0
 	for _, id := range ids {
-		if t.claimed(id) {
+		if t.claims.has(id) {
 			pending++
 			continue
 		}
