@@ -117,20 +117,11 @@ func (e *Engine) HandleEvent(ctx context.Context, ev chain.Event) error {
 				pre = p[:]
 			}
 		}
-		var changed int64
-		err := e.W.ExecTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `UPDATE swaps SET recover_requested = 1,
-				learned_preimage = COALESCE(learned_preimage, ?) WHERE id = ?
-				AND (recover_requested = 0 OR (learned_preimage IS NULL AND ? IS NOT NULL))`, pre, ref.SwapID[:], pre)
-			if err == nil {
-				changed, _ = res.RowsAffected()
-			}
-			return err
-		})
+		changed, err := e.requestRecovery(ctx, ref.SwapID, pre)
 		if err != nil {
 			return err
 		}
-		if changed > 0 {
+		if changed {
 			e.Log.Info("contract of a live swap seen on chain", "swap", ref.SwapID, "event", ev.Kind.String(),
 				"txid", ev.Txid, "preimage_learned", pre != nil)
 		}
@@ -177,18 +168,11 @@ func (e *Engine) CatchUp(ctx context.Context, role Role) (int, error) {
 		if !seen {
 			continue
 		}
-		var changed int64
-		err = e.W.ExecTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `UPDATE swaps SET recover_requested = 1 WHERE id = ? AND recover_requested = 0`, id[:])
-			if err == nil {
-				changed, _ = res.RowsAffected()
-			}
-			return err
-		})
+		changed, err := e.requestRecovery(ctx, id, nil)
 		if err != nil {
 			return flagged, err
 		}
-		if changed > 0 {
+		if changed {
 			flagged++
 			e.Log.Info("contract of a live swap found on chain at start", "swap", id)
 			if e.OnSignal != nil {
@@ -197,6 +181,23 @@ func (e *Engine) CatchUp(ctx context.Context, role Role) (int, error) {
 		}
 	}
 	return flagged, nil
+}
+
+// requestRecovery flags swap id for recovery and records pre (a preimage
+// read from a hashlock spend; nil if none). It reports whether anything
+// changed: a new flag, or a first preimage.
+func (e *Engine) requestRecovery(ctx context.Context, id protocol.SwapID, pre []byte) (bool, error) {
+	var changed int64
+	err := e.W.ExecTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE swaps SET recover_requested = 1,
+			learned_preimage = COALESCE(learned_preimage, ?) WHERE id = ?
+			AND (recover_requested = 0 OR (learned_preimage IS NULL AND ? IS NOT NULL))`, pre, id[:], pre)
+		if err == nil {
+			changed, _ = res.RowsAffected()
+		}
+		return err
+	})
+	return changed > 0, err
 }
 
 // ContractOnChain: the contract tx of one of outs is in our node's mempool
