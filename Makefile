@@ -18,7 +18,7 @@ help: ## Show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## Build bin/onionswap for this machine
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/onionswap .
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/onionswap ./cmd/onionswap
 
 deps: ## Install (as root) or name what the tests need: tor, gcc; build btcd
 	@bash scripts/deps.sh
@@ -50,9 +50,9 @@ fmt: ## Format the code
 
 release: ## linux/amd64 and linux/arm64 binaries in dist/ (arm64 needs gcc-aarch64-linux-gnu)
 	mkdir -p dist
-	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/onionswap-linux-amd64 .
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/onionswap-linux-amd64 ./cmd/onionswap
 	@command -v aarch64-linux-gnu-gcc >/dev/null || { echo "release: install gcc-aarch64-linux-gnu (apt-get install -y gcc-aarch64-linux-gnu)"; exit 1; }
-	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/onionswap-linux-arm64 .
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/onionswap-linux-arm64 ./cmd/onionswap
 
 clean: ## Remove build output
 	rm -rf bin dist

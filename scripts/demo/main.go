@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
 )
 

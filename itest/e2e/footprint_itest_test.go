@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 )
 
 // footprintWindow is one iteration's idle measurement. 30 s holds six
@@ -38,7 +38,7 @@ var productionPoll = []string{"--chain-poll", "5s", "--health-interval", "5s"}
 // production poll intervals, after registration, over footprintWindow.
 // Metrics: MiB of RSS and percent of one core, per role. Run:
 //
-//	go test -tags itest -run '^$' -bench IdleFootprint -benchtime 3x ./node/e2e/
+//	go test -tags itest -run '^$' -bench IdleFootprint -benchtime 3x ./itest/e2e/
 func BenchmarkIdleFootprint(b *testing.B) {
 	procs := getIdle(b)
 	roles := []string{"directory", "maker", "taker"}

@@ -1,5 +1,5 @@
 // Package scenario holds onionswap's failure-scenario tests (issue 6,
-// item 6): real onionswap processes (node/cluster) over the private Tor
+// item 6): real onionswap processes (itest/cluster) over the private Tor
 // network and one btcd regtest chain, each scenario a TestScenario*
 // function driving a swap into a failure (fault injection through the
 // regtest-only --fault flag, or killing a process) and asserting exact
@@ -9,8 +9,8 @@
 // everyone or refunded for everyone honest. Everything is behind the
 // itest build tag:
 //
-//	go test -tags itest ./node/scenario/
+//	go test -tags itest ./itest/scenario/
 //
 // Crash/restart at each persisted phase and the chain-outage scenario are
-// in node/scenario/crash.
+// in itest/crash.
 package scenario

@@ -229,7 +229,7 @@ func (c *Cluster) build(ctx context.Context) (string, error) {
 	bctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	t0 := time.Now()
-	cmd := exec.CommandContext(bctx, "go", "build", "-o", out, ".")
+	cmd := exec.CommandContext(bctx, "go", "build", "-o", out, "./cmd/onionswap")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("cluster: go build: %w\n%s", err, b)

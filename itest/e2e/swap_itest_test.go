@@ -12,7 +12,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/swap"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 )
 
 // clu is the package's cluster: one private Tor network, one regtest

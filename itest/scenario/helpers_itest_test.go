@@ -16,7 +16,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/wallet/chain"

@@ -1,9 +1,9 @@
 // Package crash holds onionswap's crash-and-restart and chain-outage
-// scenario tests (issue 6): real onionswap processes (node/cluster), each
+// scenario tests (issue 6): real onionswap processes (itest/cluster), each
 // with its own managed tor on one private Tor network, over one btcd
 // regtest chain. Everything is behind the itest build tag:
 //
-//	go test -tags itest ./node/scenario/crash/
+//	go test -tags itest ./itest/crash/
 //
 // TestScenarioCrashRestart kills (SIGKILL, the crash-after=<phase> fault)
 // the taker, and separately the maker at route position 1 and at position

@@ -13,7 +13,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/swap"
 )

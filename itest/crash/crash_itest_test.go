@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
 )
 

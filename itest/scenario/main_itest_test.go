@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onionswap/onionswap/node/cluster"
+	"github.com/onionswap/onionswap/itest/cluster"
 )
 
 // clu is the package's one cluster (private Tor network + regtest chain),
