@@ -36,10 +36,21 @@ const ProtocolVersion uint16 = 1
 
 // FeatureBit numbers a feature. Like lnd ("it's OK to be odd"): an even
 // bit means the sender requires the peer to understand it, an odd bit is
-// optional. None is defined yet; the vector exists so that later features
-// (e.g. a multi-tx pathway or Taproot contracts) can be negotiated
-// without a version bump.
+// optional. The vector lets later features (a multi-tx pathway, Taproot
+// contracts) be negotiated without a version bump, and says which of a
+// node's services a peer can open a connection for.
 type FeatureBit uint16
+
+// Service bits: a node sets the bit of every service it runs behind its
+// onion address (node/service). They are odd: a peer that does not know
+// one is not required to, it just will not open that service.
+const (
+	FeatureCoinSwapMaker FeatureBit = 1 // serves CoinSwap offers and swaps (0x01xx)
+	FeatureDirectory     FeatureBit = 3 // serves the maker directory (0x02xx)
+	FeaturePool          FeatureBit = 5 // relays the message pool (0x03xx)
+	FeatureChat          FeatureBit = 7 // accepts direct chat (0x04xx)
+	FeatureCoinJoin      FeatureBit = 9 // takes part in CoinJoin rounds (0x05xx)
+)
 
 // IsRequired reports whether the bit is even.
 func (b FeatureBit) IsRequired() bool { return b&1 == 0 }
