@@ -305,8 +305,16 @@ func (c *Conn) HandshakeWith(ctx context.Context, local *Hello, pipelined ...Mes
 		c.shutdown(err)
 		return nil, err
 	}
-	if ctx.Err() != nil {
-		return fail(ctx.Err())
+	if err := ctx.Err(); err != nil {
+		// ctx and the socket deadline can fire together; whichever did,
+		// the peer is told why (a refused peer never faces a silent
+		// close): a timeout for a deadline, a shutdown for a cancel.
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.reject(CodeTimeout, "handshake timed out")
+		} else {
+			c.reject(CodeShutdown, "shutting down")
+		}
+		return fail(err)
 	}
 	if rerr != nil {
 		if isTimeout(rerr) || errors.Is(rerr, ErrIdleTimeout) || errors.Is(rerr, ErrReadTimeout) {

@@ -316,6 +316,42 @@ func TestConnHandshakeContextCancel(t *testing.T) {
 	}
 }
 
+// TestConnHandshakeDeadlineNeverSilent: when the caller's context and the
+// handshake deadline fire together (a server bounding the handshake with
+// both), the stalled peer still reads an Error before the close; the
+// context branch used to return first and close without a word.
+func TestConnHandshakeDeadlineNeverSilent(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			x, y := tr.pair(t)
+			defer y.Close()
+			cfg := testCfg()
+			cfg.HandshakeTimeout = 200 * time.Millisecond
+			c := NewConn(x, cfg)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.HandshakeTimeout)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { _, err := c.Handshake(ctx, hello(Regtest)); done <- err }()
+			// The stalled peer: reads our hello, never sends its own.
+			if _, _, err := ReadMessage(y); err != nil {
+				t.Fatal(err)
+			}
+			_ = y.SetReadDeadline(time.Now().Add(5 * time.Second))
+			m, _, err := ReadMessage(y)
+			if err != nil {
+				t.Fatalf("the refused peer got no Error: %v", err)
+			}
+			if e, ok := m.(*Error); !ok || e.Code != CodeTimeout {
+				t.Fatalf("got %v, want a timeout Error", m)
+			}
+			if err := <-done; err == nil {
+				t.Fatal("handshake succeeded")
+			}
+		})
+	}
+}
+
 // handshakenRaw returns a Conn handshaken with a raw peer socket.
 func handshakenRaw(t *testing.T, tr transport, cfg ConnConfig) (*Conn, net.Conn) {
 	t.Helper()
