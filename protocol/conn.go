@@ -186,6 +186,9 @@ type Conn struct {
 	err       error
 
 	msgBucket, byteBucket *tokenBucket
+	// idleTimeout is cfg.IdleTimeout, changeable after the handshake
+	// (SetIdleTimeout) while the reader uses it.
+	idleTimeout atomic.Int64
 
 	msgsSent, msgsRecv, bytesSent, bytesRecv, pingsSent, pongsRecv atomic.Uint64
 }
@@ -193,7 +196,7 @@ type Conn struct {
 // NewConn wraps c. Nothing happens on the wire until Handshake.
 func NewConn(c net.Conn, cfg ConnConfig) *Conn {
 	cfg = cfg.withDefaults()
-	return &Conn{
+	conn := &Conn{
 		nc:         c,
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -204,7 +207,14 @@ func NewConn(c net.Conn, cfg ConnConfig) *Conn {
 		msgBucket:  newTokenBucket(cfg.MsgRate, float64(cfg.MsgBurst), cfg.Now),
 		byteBucket: newTokenBucket(cfg.ByteRate, float64(cfg.ByteBurst), cfg.Now),
 	}
+	conn.idleTimeout.Store(int64(cfg.IdleTimeout))
+	return conn
 }
+
+// SetIdleTimeout replaces the idle timeout (≤ 0: none) from the next frame
+// on: a server that learns from the first message which service a
+// connection is for applies that service's own.
+func (c *Conn) SetIdleTimeout(d time.Duration) { c.idleTimeout.Store(int64(d)) }
 
 // aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -594,14 +604,14 @@ func (c *Conn) readFrame(handshake bool) (Message, error) {
 	var hdr [HeaderSize]byte
 	if !handshake {
 		var d time.Time
-		if c.cfg.IdleTimeout > 0 {
-			d = time.Now().Add(c.cfg.IdleTimeout)
+		if idle := time.Duration(c.idleTimeout.Load()); idle > 0 {
+			d = time.Now().Add(idle)
 		}
 		_ = c.nc.SetReadDeadline(d)
 	}
 	if _, err := io.ReadFull(c.nc, hdr[:1]); err != nil {
 		if isTimeout(err) && !handshake {
-			return nil, fmt.Errorf("%w: no frame for %v", ErrIdleTimeout, c.cfg.IdleTimeout)
+			return nil, fmt.Errorf("%w: no frame for %v", ErrIdleTimeout, time.Duration(c.idleTimeout.Load()))
 		}
 		return nil, err
 	}
