@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -35,6 +36,44 @@ func (w *Wallet) NewAddress(ctx context.Context, b keys.Branch) (btcutil.Address
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new address: %w", err)
+	}
+	w.watchScripts(ctx, added)
+	return addr, nil
+}
+
+// PurposeAddress is the receive address for a standing purpose ("bond"):
+// the same address until it is paid, then a fresh one. A node that waits
+// for a payment and asks again every few seconds thus hands out one
+// address, never walking past the gap limit (a restore from the words
+// would not see a payment beyond it).
+func (w *Wallet) PurposeAddress(ctx context.Context, purpose string) (btcutil.Address, error) {
+	if err := w.checkOpen(); err != nil {
+		return nil, err
+	}
+	var addr btcutil.Address
+	var added [][]byte
+	err := w.store.ExecTx(ctx, func(tx *sql.Tx) error {
+		var idx int64
+		err := tx.QueryRowContext(ctx, `SELECT p.idx FROM purpose_addresses p JOIN addresses a
+			ON a.branch = p.branch AND a.idx = p.idx WHERE p.purpose = ? AND a.used = 0`, purpose).Scan(&idx)
+		if err == nil {
+			addr, _, err = w.keys.P2WPKHAddress(keys.BranchExternal, uint32(idx))
+			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var i uint32
+		addr, i, added, err = w.issueAddress(ctx, tx, keys.BranchExternal)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO purpose_addresses (purpose, branch, idx) VALUES (?, ?, ?)
+			ON CONFLICT (purpose) DO UPDATE SET branch = excluded.branch, idx = excluded.idx`, purpose, keys.BranchExternal, i)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("address for %s: %w", purpose, err)
 	}
 	w.watchScripts(ctx, added)
 	return addr, nil

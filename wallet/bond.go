@@ -53,15 +53,12 @@ func (w *Wallet) CreateBond(ctx context.Context, amount btcutil.Amount, lockHeig
 	if int64(lockHeight) <= int64(tip) {
 		return nil, nil, fmt.Errorf("create bond: lock height %d is not above the tip %d", lockHeight, tip)
 	}
+	// The bond key's index is only consumed with the bond itself (in
+	// persist, in the same SQLite transaction): an attempt that finds the
+	// wallet short burns no index, so a restore scanning bond keys finds
+	// every bond without gaps.
 	var index uint32
-	err = w.store.ExecTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `INSERT INTO key_counters (name, next) VALUES ('bond', 1)
-			ON CONFLICT (name) DO UPDATE SET next = next + 1 RETURNING next - 1`).Scan(&index); err != nil {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
+	if err := w.store.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT next FROM key_counters WHERE name = 'bond'), 0)`).Scan(&index); err != nil {
 		return nil, nil, fmt.Errorf("create bond: %w", err)
 	}
 	key, err := w.keys.BondKey(index)
@@ -83,7 +80,7 @@ func (w *Wallet) CreateBond(ctx context.Context, amount btcutil.Amount, lockHeig
 		status:   statusPublish,
 		label:    "bond",
 		insufficient: func(e *InsufficientFundsError) {
-			if addr, err := w.NewAddress(context.WithoutCancel(ctx), keys.BranchExternal); err == nil {
+			if addr, err := w.PurposeAddress(context.WithoutCancel(ctx), "bond"); err == nil {
 				e.Address = addr.EncodeAddress()
 			}
 		},
@@ -96,6 +93,14 @@ func (w *Wallet) CreateBond(ctx context.Context, amount btcutil.Amount, lockHeig
 			}
 			if vout < 0 {
 				return errors.New("bond output missing (bug)")
+			}
+			var claimed uint32
+			if err := tx.QueryRowContext(ctx, `INSERT INTO key_counters (name, next) VALUES ('bond', 1)
+				ON CONFLICT (name) DO UPDATE SET next = next + 1 RETURNING next - 1`).Scan(&claimed); err != nil {
+				return err
+			}
+			if claimed != index {
+				return fmt.Errorf("bond key %d was taken by a concurrent bond; retry", index)
 			}
 			txid := msg.TxHash()
 			bond.OutPoint = wire.OutPoint{Hash: txid, Index: uint32(vout)}

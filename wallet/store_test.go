@@ -347,3 +347,40 @@ func TestAddressGap(t *testing.T) {
 		t.Fatalf("external window %d, want %d", n, 5+GapLimit)
 	}
 }
+
+// TestBondFundingOneAddress: a maker waiting for its bond's funds asks
+// again every few seconds; every attempt must name the same address (not
+// walk the gap limit) and burn no bond key, until that address is paid.
+func TestBondFundingOneAddress(t *testing.T) {
+	w, _ := createWallet(t, testConfig(t, ""))
+	defer w.Close()
+	ctx := context.Background()
+	attempt := func() string {
+		t.Helper()
+		_, _, err := w.CreateBond(ctx, 500_000, 10_000, 0)
+		var ife *InsufficientFundsError
+		if !errors.As(err, &ife) || ife.Address == "" {
+			t.Fatalf("empty wallet: %v, want an InsufficientFundsError naming an address", err)
+		}
+		return ife.Address
+	}
+	first := attempt()
+	for range 12 {
+		if a := attempt(); a != first {
+			t.Fatalf("attempt named %s, want the same address %s", a, first)
+		}
+	}
+	var issued, bondNext int
+	w.store.db.QueryRow(`SELECT count(*) FROM addresses WHERE branch = ? AND issued = 1`, keys.BranchExternal).Scan(&issued)
+	w.store.db.QueryRow(`SELECT COALESCE((SELECT next FROM key_counters WHERE name = 'bond'), 0)`).Scan(&bondNext)
+	if issued != 1 || bondNext != 0 {
+		t.Fatalf("after 13 short attempts: %d addresses issued (want 1), bond counter %d (want 0)", issued, bondNext)
+	}
+	// Once that address is paid, the next request gets a fresh one.
+	if _, err := w.store.db.Exec(`UPDATE addresses SET used = 1 WHERE branch = ? AND issued = 1`, keys.BranchExternal); err != nil {
+		t.Fatal(err)
+	}
+	if a := attempt(); a == first {
+		t.Fatal("a paid address was handed out again")
+	}
+}
