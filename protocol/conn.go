@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/onionswap/onionswap/internal/ratelimit"
 )
 
 // Default timeouts are lnd's peer constants ×3 because every stream runs
@@ -185,7 +187,7 @@ type Conn struct {
 	errMu     sync.Mutex
 	err       error
 
-	msgBucket, byteBucket *tokenBucket
+	msgBucket, byteBucket *ratelimit.Bucket
 	// idleTimeout is cfg.IdleTimeout, changeable after the handshake
 	// (SetIdleTimeout) while the reader uses it.
 	idleTimeout atomic.Int64
@@ -204,8 +206,8 @@ func NewConn(c net.Conn, cfg ConnConfig) *Conn {
 		pongCh:     make(chan uint64, 1),
 		pingIn:     make(chan *Ping, 1),
 		quit:       make(chan struct{}),
-		msgBucket:  newTokenBucket(cfg.MsgRate, float64(cfg.MsgBurst), cfg.Now),
-		byteBucket: newTokenBucket(cfg.ByteRate, float64(cfg.ByteBurst), cfg.Now),
+		msgBucket:  ratelimit.New(cfg.MsgRate, float64(cfg.MsgBurst), cfg.Now),
+		byteBucket: ratelimit.New(cfg.ByteRate, float64(cfg.ByteBurst), cfg.Now),
 	}
 	conn.idleTimeout.Store(int64(cfg.IdleTimeout))
 	return conn
@@ -492,7 +494,7 @@ func (c *Conn) Close() error {
 // then closes.
 func (c *Conn) CloseWithError(code ErrorCode, text string) error {
 	if c.hsDone.Load() {
-		if frame, err := EncodeMessage(&Error{Code: code, Text: clipText(text)}); err == nil {
+		if frame, err := EncodeMessage(&Error{Code: code, Text: Clip(text)}); err == nil {
 			_ = c.writeFrame(context.Background(), frame)
 		}
 	}
@@ -520,7 +522,7 @@ func (c *Conn) shutdown(cause error) {
 // a reset that can destroy our Error before the peer reads it. Only the
 // goroutine that owns reading (the handshake, then the reader) calls it.
 func (c *Conn) reject(code ErrorCode, text string) {
-	frame, err := EncodeMessage(&Error{Code: code, Text: clipText(text)})
+	frame, err := EncodeMessage(&Error{Code: code, Text: Clip(text)})
 	if err != nil {
 		return
 	}
@@ -576,7 +578,10 @@ func rejectionFor(err error) (ErrorCode, string, bool) {
 	return 0, "", false
 }
 
-func clipText(s string) string {
+// Clip shortens s to what an Error, Nack or Abort text may hold
+// (MaxErrorTextLen bytes), on a UTF-8 boundary, so a long wrapped error
+// never makes a reply fail to encode.
+func Clip(s string) string {
 	if len(s) <= MaxErrorTextLen {
 		return s
 	}
@@ -630,10 +635,10 @@ func (c *Conn) readFrame(handshake bool) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.msgBucket.allow(1) {
+	if !c.msgBucket.Allow() {
 		return nil, fmt.Errorf("%w: more than %v messages/s", ErrRateLimited, c.cfg.MsgRate)
 	}
-	if !c.byteBucket.allow(float64(LengthSize + h.Length)) {
+	if !c.byteBucket.AllowN(float64(LengthSize + h.Length)) {
 		return nil, fmt.Errorf("%w: more than %v bytes/s", ErrRateLimited, c.cfg.ByteRate)
 	}
 	if !handshake {

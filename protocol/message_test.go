@@ -315,30 +315,6 @@ func TestFeatures(t *testing.T) {
 	}
 }
 
-func TestTokenBucket(t *testing.T) {
-	now := testClock()
-	b := newTokenBucket(10, 5, now.Now)
-	for i := 0; i < 5; i++ {
-		if !b.allow(1) {
-			t.Fatalf("token %d refused within burst", i)
-		}
-	}
-	if b.allow(1) {
-		t.Fatal("allowed beyond burst")
-	}
-	now.Advance(100e6) // 100 ms at 10/s = 1 token
-	if !b.allow(1) || b.allow(1) {
-		t.Fatal("refill not exactly one token")
-	}
-	now.Advance(10e9)
-	for i := 0; i < 5; i++ {
-		b.allow(1)
-	}
-	if b.allow(1) {
-		t.Fatal("refill exceeded burst")
-	}
-}
-
 func TestSwapIDText(t *testing.T) {
 	var id SwapID
 	for i := range id {

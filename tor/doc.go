@@ -6,7 +6,9 @@
 //   - ModeManaged starts our own tor process (the system binary, found
 //     on PATH or at Config.TorPath) with its data directory inside the
 //     node's. Bootstrap progress is logged and passed to OnBootstrap.
-//     The tor is told to exit if our process dies (__OwningControllerProcess).
+//     The tor is told to exit if our process dies (__OwningControllerProcess),
+//     and a tor left behind by a killed predecessor is stopped before ours
+//     starts (reap.go).
 //   - ModeAttach uses a running tor through its control port or socket,
 //     e.g. Debian's /run/tor/control with cookie authentication (the usual
 //     Raspberry Pi setup), or a control password.
@@ -24,6 +26,9 @@
 // real tor processes on 127.0.0.1, package tor/tornet: nothing ever
 // contacts the public Tor network from a test.
 //
-// All direct use of github.com/cretz/bine v0.2.0, with its quirks, is in
-// bine.go.
+// github.com/cretz/bine v0.2.0 is used for the process and control
+// protocol plumbing; its quirks are worked around in bine.go (start-up,
+// control connection replacement, ADD_ONION), and the files that drive
+// tor through it (attach, managed, session, events, listener, dialer,
+// onionkey) call its control.Conn directly.
 package tor

@@ -3,6 +3,8 @@ package tor
 import (
 	"context"
 	"time"
+
+	"github.com/onionswap/onionswap/internal/backoff"
 )
 
 const (
@@ -60,7 +62,7 @@ func (t *TorTransport) healthLoop() {
 func (t *TorTransport) recover(old *session) {
 	t.setSession(nil)
 	old.close()
-	backoff := recoverBackoffMin
+	retry := backoff.Backoff{Min: recoverBackoffMin, Max: recoverBackoffMax}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		s, err := t.connect(t.life)
@@ -88,12 +90,12 @@ func (t *TorTransport) recover(old *session) {
 		if t.life.Err() != nil {
 			return
 		}
-		t.log.Warn("tor recovery failed; retrying", "attempt", attempt, "err", err, "retry_in", backoff)
+		wait := retry.Next()
+		t.log.Warn("tor recovery failed; retrying", "attempt", attempt, "err", err, "retry_in", wait)
 		select {
 		case <-t.life.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, recoverBackoffMax)
 	}
 }

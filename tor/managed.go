@@ -54,6 +54,9 @@ func managedArgs(cfg *Config) []string {
 		"--AvoidDiskWrites", "1",
 		// Notices go to our logger (Debug), warnings too; see lineLog.
 		"--Log", "notice stdout",
+		// So that the next start finds a tor a killed predecessor left
+		// behind (reapOrphan).
+		"--PidFile", filepath.Join(cfg.DataDir, PIDFileName),
 	}
 	return append(args, cfg.ExtraArgs...)
 }
@@ -82,6 +85,7 @@ func startManaged(startCtx context.Context, cfg *Config) (*session, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("tor: data dir: %w", err)
 	}
+	reapOrphan(cfg.DataDir, cfg.Logger)
 	torrc := cfg.TorrcFile
 	if torrc == "" {
 		torrc = filepath.Join(cfg.DataDir, "torrc")

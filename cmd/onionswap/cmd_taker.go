@@ -101,7 +101,9 @@ func withTaker(ctx context.Context, cfg *daemon.Config, stderr io.Writer, fn fun
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	return fn(d.Control())
+	lc := control.NewLocalClient(d.Router())
+	defer lc.Close()
+	return fn(lc)
 }
 
 func takerRecover(ctx context.Context, args []string, stdout, stderr io.Writer) error {

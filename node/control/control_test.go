@@ -15,53 +15,53 @@ import (
 )
 
 type fakeHandler struct {
-	Unimplemented
 	sends atomic.Int32
 }
 
-func (f *fakeHandler) Status(context.Context) (*Status, error) {
-	return &Status{Role: "maker", Network: "regtest", State: StateReady, Ready: true, Healthy: true, TipHeight: 500}, nil
-}
-
-func (f *fakeHandler) Balances(context.Context) (*Balances, error) {
-	return &Balances{Categories: map[string]Balance{"regular": {Confirmed: 1000, Unconfirmed: 5}}, Height: 500}, nil
-}
-
-func (f *fakeHandler) Coins(_ context.Context, cat string, all bool) ([]Coin, error) {
-	if cat == "bogus" {
-		return nil, fmt.Errorf("%w: unknown category %q", ErrBadRequest, cat)
-	}
-	return []Coin{{OutPoint: "aa:0", Value: 1000, Category: "regular", Reserved: all}}, nil
-}
-
-func (f *fakeHandler) Send(_ context.Context, req SendRequest) (*SendReply, error) {
-	f.sends.Add(1)
-	if req.Amount <= 0 {
-		return nil, fmt.Errorf("%w: amount must be positive", ErrBadRequest)
-	}
-	return &SendReply{Txid: "ff", Fee: 141}, nil
-}
-
-func (f *fakeHandler) Swap(_ context.Context, id string) (*SwapInfo, error) {
-	if id != "abc" {
-		return nil, fmt.Errorf("swap %s: %w", id, ErrNotFound)
-	}
-	return &SwapInfo{ID: id, Phase: "complete", Final: true}, nil
-}
-
-func (f *fakeHandler) TakerRecover(context.Context) (*RecoverReply, error) {
-	return nil, errors.New("boom")
-}
-
-func (f *fakeHandler) MakerStatus(context.Context) (*MakerStatus, error) {
-	return nil, fmt.Errorf("%w: chain backend down", ErrUnavailable)
+// router registers the fake's endpoints the way a daemon and its services
+// do; directory entries are not registered (a maker node has none).
+func (f *fakeHandler) router() *Router {
+	r := NewRouter(nil)
+	Get(r, "/v1/status", func(context.Context, Request) (*Status, error) {
+		return &Status{Role: "maker", Network: "regtest", State: StateReady, Ready: true, Healthy: true, TipHeight: 500}, nil
+	})
+	Get(r, "/v1/wallet/balances", func(context.Context, Request) (*Balances, error) {
+		return &Balances{Categories: map[string]Balance{"regular": {Confirmed: 1000, Unconfirmed: 5}}, Height: 500}, nil
+	})
+	Get(r, "/v1/wallet/coins", func(_ context.Context, q Request) ([]Coin, error) {
+		if cat := q.Query.Get("category"); cat == "bogus" {
+			return nil, fmt.Errorf("%w: unknown category %q", ErrBadRequest, cat)
+		}
+		return []Coin{{OutPoint: "aa:0", Value: 1000, Category: "regular", Reserved: q.Query.Get("all") == "1"}}, nil
+	})
+	Post(r, "/v1/wallet/send", func(_ context.Context, req SendRequest) (*SendReply, error) {
+		f.sends.Add(1)
+		if req.Amount <= 0 {
+			return nil, fmt.Errorf("%w: amount must be positive", ErrBadRequest)
+		}
+		return &SendReply{Txid: "ff", Fee: 141}, nil
+	})
+	Get(r, "/v1/swaps/{id}", func(_ context.Context, q Request) (*SwapInfo, error) {
+		if id := q.PathValue("id"); id != "abc" {
+			return nil, fmt.Errorf("swap %s: %w", id, ErrNotFound)
+		} else {
+			return &SwapInfo{ID: id, Phase: "complete", Final: true}, nil
+		}
+	})
+	Post(r, "/v1/taker/recover", func(context.Context, Empty) (*RecoverReply, error) {
+		return nil, errors.New("boom")
+	})
+	Get(r, "/v1/maker/status", func(context.Context, Request) (*MakerStatus, error) {
+		return nil, fmt.Errorf("%w: chain backend down", ErrUnavailable)
+	})
+	return r
 }
 
 func startServer(t *testing.T) (*Server, *Client, *fakeHandler) {
 	t.Helper()
 	dir := t.TempDir()
 	h := &fakeHandler{}
-	s, err := NewServer(ServerConfig{DataDir: dir, Handler: h})
+	s, err := NewServer(ServerConfig{DataDir: dir, Router: h.router()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestControlAPI(t *testing.T) {
 		{"bad category", func() error { _, err := c.Coins(ctx, "bogus", false); return err }, ErrBadRequest},
 		{"bad amount", func() error { _, err := c.Send(ctx, SendRequest{Address: "x"}); return err }, ErrBadRequest},
 		{"unknown swap", func() error { _, err := c.Swap(ctx, "nope"); return err }, ErrNotFound},
-		{"unimplemented", func() error { _, err := c.DirectoryEntries(ctx); return err }, ErrNotAvailable},
+		{"no such endpoint", func() error { _, err := c.DirectoryEntries(ctx); return err }, ErrNotAvailable},
 		{"unavailable", func() error { _, err := c.MakerStatus(ctx); return err }, ErrUnavailable},
 		{"internal", func() error { _, err := c.TakerRecover(ctx); return err }, ErrInternal},
 	}
@@ -191,14 +191,14 @@ func TestControlLifecycle(t *testing.T) {
 	if _, err := c.Status(ctx); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("no daemon: err = %v", err)
 	}
-	s1, _ := NewServer(ServerConfig{DataDir: dir, Handler: &fakeHandler{}})
+	s1, _ := NewServer(ServerConfig{DataDir: dir, Router: (&fakeHandler{}).router()})
 	if err := s1.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s1.Start(); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	s2, _ := NewServer(ServerConfig{DataDir: dir, Handler: &fakeHandler{}})
+	s2, _ := NewServer(ServerConfig{DataDir: dir, Router: (&fakeHandler{}).router()})
 	if err := s2.Start(); !errors.Is(err, ErrAlreadyRunning) {
 		t.Fatalf("second server: err = %v", err)
 	}
@@ -224,7 +224,7 @@ func TestControlLifecycle(t *testing.T) {
 	if _, err := c.Status(ctx); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("stale socket: err = %v", err)
 	}
-	s3, _ := NewServer(ServerConfig{DataDir: dir, Handler: &fakeHandler{}})
+	s3, _ := NewServer(ServerConfig{DataDir: dir, Router: (&fakeHandler{}).router()})
 	if err := s3.Start(); err != nil {
 		t.Fatalf("start over stale socket: %v", err)
 	}
@@ -237,7 +237,7 @@ func TestControlLifecycle(t *testing.T) {
 }
 
 func TestSocketPathTooLong(t *testing.T) {
-	_, err := NewServer(ServerConfig{DataDir: "/tmp/" + strings.Repeat("d", 120), Handler: &fakeHandler{}})
+	_, err := NewServer(ServerConfig{DataDir: "/tmp/" + strings.Repeat("d", 120), Router: (&fakeHandler{}).router()})
 	if !errors.Is(err, ErrSocketPath) {
 		t.Fatalf("err = %v", err)
 	}

@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +24,7 @@ import (
 var (
 	// ErrNotAvailable: this role does not offer the endpoint (e.g. maker
 	// status asked of a directory).
-	ErrNotAvailable = errors.New("not available for this node's role")
+	ErrNotAvailable = errors.New("not available: this node does not run the service it belongs to")
 	// ErrBadRequest: malformed or invalid request.
 	ErrBadRequest = errors.New("bad request")
 	// ErrNotFound: no such swap.
@@ -58,54 +56,6 @@ var codes = []struct {
 	{"unauthorized", ErrUnauthorized, http.StatusUnauthorized},
 }
 
-// Handler is what a daemon implements to serve the API. Methods are called
-// concurrently. Return ErrNotAvailable for endpoints the role lacks.
-type Handler interface {
-	Status(ctx context.Context) (*Status, error)
-	Balances(ctx context.Context) (*Balances, error)
-	Coins(ctx context.Context, category string, all bool) ([]Coin, error)
-	NewAddress(ctx context.Context, req AddressRequest) (*AddressReply, error)
-	Send(ctx context.Context, req SendRequest) (*SendReply, error)
-	Swaps(ctx context.Context) ([]SwapInfo, error)
-	Swap(ctx context.Context, id string) (*SwapInfo, error)
-	TakerSwap(ctx context.Context, req TakerSwapRequest) (*SwapReport, error)
-	TakerRecover(ctx context.Context) (*RecoverReply, error)
-	MakerStatus(ctx context.Context) (*MakerStatus, error)
-	DirectoryEntries(ctx context.Context) ([]DirectoryEntry, error)
-}
-
-// Unimplemented answers ErrNotAvailable everywhere; embed it in a Handler
-// to implement only some endpoints.
-type Unimplemented struct{}
-
-func (Unimplemented) Status(context.Context) (*Status, error)     { return nil, ErrNotAvailable }
-func (Unimplemented) Balances(context.Context) (*Balances, error) { return nil, ErrNotAvailable }
-func (Unimplemented) Coins(context.Context, string, bool) ([]Coin, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) NewAddress(context.Context, AddressRequest) (*AddressReply, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) Send(context.Context, SendRequest) (*SendReply, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) Swaps(context.Context) ([]SwapInfo, error) { return nil, ErrNotAvailable }
-func (Unimplemented) Swap(context.Context, string) (*SwapInfo, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) TakerSwap(context.Context, TakerSwapRequest) (*SwapReport, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) TakerRecover(context.Context) (*RecoverReply, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) MakerStatus(context.Context) (*MakerStatus, error) {
-	return nil, ErrNotAvailable
-}
-func (Unimplemented) DirectoryEntries(context.Context) ([]DirectoryEntry, error) {
-	return nil, ErrNotAvailable
-}
-
 const (
 	// maxSocketPath: sun_path is 108 bytes on Linux including the NUL.
 	maxSocketPath = 107
@@ -132,7 +82,8 @@ func CookiePath(dataDir string) string { return filepath.Join(dataDir, CookieNam
 type ServerConfig struct {
 	// DataDir holds the socket and the cookie.
 	DataDir string
-	Handler Handler
+	// Router serves the authorized requests.
+	Router *Router
 	// Logger; nil means slog.Default().With("subsystem", "control").
 	Logger *slog.Logger
 }
@@ -153,8 +104,8 @@ type Server struct {
 
 // NewServer checks the config; Start opens the socket.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	if cfg.DataDir == "" || cfg.Handler == nil {
-		return nil, errors.New("control: DataDir and Handler are required")
+	if cfg.DataDir == "" || cfg.Router == nil {
+		return nil, errors.New("control: DataDir and Router are required")
 	}
 	if len(SocketPath(cfg.DataDir)) > maxSocketPath {
 		return nil, fmt.Errorf("%w: %s", ErrSocketPath, SocketPath(cfg.DataDir))
@@ -247,89 +198,18 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) routes() http.Handler {
-	h := s.cfg.Handler
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.Status(r.Context()))
-	})
-	mux.HandleFunc("GET /v1/wallet/balances", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.Balances(r.Context()))
-	})
-	mux.HandleFunc("GET /v1/wallet/coins", func(w http.ResponseWriter, r *http.Request) {
-		all, _ := strconv.ParseBool(r.URL.Query().Get("all"))
-		reply(w, r, s.log)(h.Coins(r.Context(), r.URL.Query().Get("category"), all))
-	})
-	mux.HandleFunc("POST /v1/wallet/address", func(w http.ResponseWriter, r *http.Request) {
-		var req AddressRequest
-		if decode(w, r, &req) {
-			reply(w, r, s.log)(h.NewAddress(r.Context(), req))
-		}
-	})
-	mux.HandleFunc("POST /v1/wallet/send", func(w http.ResponseWriter, r *http.Request) {
-		var req SendRequest
-		if decode(w, r, &req) {
-			reply(w, r, s.log)(h.Send(r.Context(), req))
-		}
-	})
-	mux.HandleFunc("GET /v1/swaps", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.Swaps(r.Context()))
-	})
-	mux.HandleFunc("GET /v1/swaps/{id}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.Swap(r.Context(), r.PathValue("id")))
-	})
-	mux.HandleFunc("POST /v1/taker/swap", func(w http.ResponseWriter, r *http.Request) {
-		var req TakerSwapRequest
-		if decode(w, r, &req) {
-			reply(w, r, s.log)(h.TakerSwap(r.Context(), req))
-		}
-	})
-	mux.HandleFunc("POST /v1/taker/recover", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.TakerRecover(r.Context()))
-	})
-	mux.HandleFunc("GET /v1/maker/status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.MakerStatus(r.Context()))
-	})
-	mux.HandleFunc("GET /v1/directory/entries", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, r, s.log)(h.DirectoryEntries(r.Context()))
-	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
 			writeError(w, fmt.Errorf("%w", ErrUnauthorized), s.log)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		mux.ServeHTTP(w, r)
+		s.cfg.Router.ServeHTTP(w, r)
 	})
 }
 
 func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cookie)) == 1
-}
-
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, fmt.Errorf("%w: %v", ErrBadRequest, err), nil)
-		return false
-	}
-	return true
-}
-
-// reply returns a function writing (value, error) as the response.
-func reply(w http.ResponseWriter, r *http.Request, log *slog.Logger) func(any, error) {
-	return func(v any, err error) {
-		if err != nil {
-			log.Debug("control request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			writeError(w, err, log)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(v); err != nil {
-			log.Debug("control reply", "err", err)
-		}
-	}
 }
 
 func writeError(w http.ResponseWriter, err error, log *slog.Logger) {

@@ -1,8 +1,12 @@
 package control
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/onionswap/onionswap/protocol"
 )
 
 // File names inside the data directory.
@@ -31,12 +35,19 @@ type Status struct {
 	PID     int    `json:"pid"`
 	// State is one of the State* constants.
 	State string `json:"state"`
-	// Ready: the role is fully up (directory/maker: onion published; maker
-	// also registered with at least one directory; taker: wallet synced).
+	// Ready: every service of the node does its job (chain and tor
+	// healthy, onion service published, each service ready: a maker's
+	// bond confirmed and registered with a directory, ...).
 	Ready bool `json:"ready"`
+	// Blocker says what keeps the node from being ready ("" when ready),
+	// in words an operator can act on.
+	Blocker string `json:"blocker,omitempty"`
+	// Services: the readiness of each service the node runs.
+	Services map[string]Readiness `json:"services,omitempty"`
 	// Healthy: chain backend and tor answer right now.
 	Healthy bool `json:"healthy"`
-	// Onion is this node's own onion address ("" for a taker).
+	// Onion is this node's own onion address (a taker's is new at every
+	// start).
 	Onion string `json:"onion,omitempty"`
 	// TipHeight/TipHash: the chain backend's tip at the last health check.
 	TipHeight int32  `json:"tip_height"`
@@ -243,4 +254,23 @@ type DirectoryEntry struct {
 type errorBody struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
+}
+
+// Readiness of one of the node's services (node/service).
+type Readiness struct {
+	Ready bool `json:"ready"`
+	// Blocker says what keeps the service from being ready ("" when
+	// ready), in words an operator can act on.
+	Blocker string `json:"blocker,omitempty"`
+}
+
+// ParseSwapID decodes a hex swap id from a request path.
+func ParseSwapID(s string) (protocol.SwapID, error) {
+	var id protocol.SwapID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("%w: swap id %q: want %d hex bytes", ErrBadRequest, s, len(id))
+	}
+	copy(id[:], b)
+	return id, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/onionswap/onionswap/internal/backoff"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/chain"
 )
@@ -53,7 +54,7 @@ func permanentChainError(err error) bool {
 // dialChainRetry dials until the backend answers, ctx ends, or the error is
 // permanent. onWait is called with each failure (for status).
 func dialChainRetry(ctx context.Context, c *Config, log *slog.Logger, onWait func(error)) (*chain.RPC, error) {
-	backoff := chainRetryMin
+	retry := backoff.Backoff{Min: chainRetryMin, Max: chainRetryMax}
 	for attempt := 1; ; attempt++ {
 		b, err := DialChain(ctx, c, log)
 		if err == nil {
@@ -65,13 +66,13 @@ func dialChainRetry(ctx context.Context, c *Config, log *slog.Logger, onWait fun
 		if onWait != nil {
 			onWait(err)
 		}
-		log.Warn("chain backend unreachable, retrying", "host", c.RPC.Host, "attempt", attempt, "retry_in", backoff, "err", err)
+		wait := retry.Next()
+		log.Warn("chain backend unreachable, retrying", "host", c.RPC.Host, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for the chain backend: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, chainRetryMax)
 	}
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,13 +13,14 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/chain"
 )
 
-// Env is what a role gets from the daemon. Fields are set before the
-// role's Start and never change afterwards.
+// Env is what a service factory gets from the daemon. Fields are set
+// before the services are built and never change afterwards.
 type Env struct {
 	Cfg *Config
 	// Logs gives one logger per subsystem.
@@ -27,30 +29,14 @@ type Env struct {
 	Backend chain.Backend
 	// Wallet is nil for the directory role.
 	Wallet *wallet.Wallet
-	// Transport is the tor transport (nil for RoleWallet).
+	// Transport is the tor transport: services dial peers through it.
 	Transport tor.Transport
+	// Onion is the node's own onion address "host:port".
+	Onion string
 	// Healthy reports whether the chain backend answered the last
-	// health check: roles fail closed on it.
+	// health check: services fail closed on it.
 	Healthy func() bool
-	// Fatal ends the daemon with err (a role that cannot go on).
-	Fatal func(err error)
 }
-
-// Role is one of the daemon's roles (directory, maker, taker). Start is
-// called once with a long-lived ctx (cancelled at Stop) and returns once
-// the role serves; Ready reports role-level readiness (a maker has
-// registered with a directory, ...); Stop is idempotent. The control
-// endpoints of the role (swaps, taker, maker, directory) go through
-// Handler, which embeds control.Unimplemented for the rest.
-type Role interface {
-	Start(ctx context.Context, env *Env) error
-	Ready() bool
-	Stop()
-	control.Handler
-}
-
-// roleFactories are filled by the role_*.go files.
-var roleFactories = map[string]func() Role{}
 
 // Options are the daemon's non-config inputs.
 type Options struct {
@@ -80,17 +66,20 @@ type Daemon struct {
 	backend   *chain.RPC
 	wallet    *wallet.Wallet
 	transport *tor.TorTransport
-	listener  net.Listener
 	onion     string
 	published bool
-	role      Role
-	ctrl      *control.Server
-	lock      *DataDirLock
-	tip       int32
-	tipHash   string
-	chainErr  error
-	torErr    error
-	stopDone  chan struct{}
+	// services run in this order (stopped in reverse); inbound serves
+	// those that accept peers behind the one onion service.
+	services []service.Service
+	inbound  *service.Server
+	router   *control.Router
+	ctrl     *control.Server
+	lock     *DataDirLock
+	tip      int32
+	tipHash  string
+	chainErr error
+	torErr   error
+	stopDone chan struct{}
 }
 
 // New validates cfg, creates the data dir and opens the log. Nothing runs
@@ -99,10 +88,8 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Role != RoleWallet {
-		if _, ok := roleFactories[cfg.Role]; !ok {
-			return nil, fmt.Errorf("role %s is not available in this build", cfg.Role)
-		}
+	if _, ok := serviceFactories[cfg.Role]; !ok && cfg.Role != RoleWallet {
+		return nil, fmt.Errorf("role %s is not available in this build", cfg.Role)
 	}
 	if err := EnsureDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -114,6 +101,8 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{cfg: cfg, opts: opts, logs: logs, log: logs.For("node"), ctx: ctx, cancel: cancel,
 		fatal: make(chan error, 1), state: control.StateStarting, stopDone: make(chan struct{})}
+	d.router = control.NewRouter(logs.For("control"))
+	d.registerControl(d.router)
 	return d, nil
 }
 
@@ -160,7 +149,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	d.log.Info("starting", "role", d.cfg.Role, "network", d.cfg.Network, "datadir", d.cfg.DataDir,
 		"version", d.opts.Version, "pid", os.Getpid(), "tor", d.cfg.Tor.Mode, "faults", len(d.cfg.Faults))
-	ctrl, err := control.NewServer(control.ServerConfig{DataDir: d.cfg.DataDir, Handler: &handler{d: d},
+	ctrl, err := control.NewServer(control.ServerConfig{DataDir: d.cfg.DataDir, Router: d.router,
 		Logger: d.logs.For("control")})
 	if err != nil {
 		return err
@@ -218,85 +207,110 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.wg.Add(1)
 	go d.healthLoop()
 
-	env := &Env{Cfg: &d.cfg, Logs: d.logs, Backend: backend, Wallet: d.wallet, Healthy: d.healthy, Fatal: d.fail}
 	if d.cfg.Role == RoleWallet {
 		d.setState(control.StateReady)
 		d.log.Info("ready")
+		d.wg.Add(1)
+		go d.notifyLoop()
 		return nil
 	}
+	env := &Env{Cfg: &d.cfg, Logs: d.logs, Backend: backend, Wallet: d.wallet, Healthy: d.healthy}
 
-	// Tor and the onion service.
+	// Tor and the node's one onion service.
 	d.setState(control.StateWaitingTor)
-	if err := d.startTor(ctx, env); err != nil {
-		return err
-	}
-
-	// The role.
-	role := roleFactories[d.cfg.Role]()
-	if err := role.Start(d.ctx, env); err != nil {
-		role.Stop()
-		return fmt.Errorf("%s: %w", d.cfg.Role, err)
-	}
-	d.mu.Lock()
-	d.role = role
-	d.state = control.StateReady
-	d.mu.Unlock()
-	d.log.Info("role started", "role", d.cfg.Role)
-	return nil
-}
-
-func (d *Daemon) startTor(ctx context.Context, env *Env) error {
-	tc, err := d.cfg.TorTransportConfig(d.logs.For("tor"))
+	lis, err := d.startTor(ctx, env)
 	if err != nil {
 		return err
 	}
-	if d.wallet != nil && d.cfg.Role == RoleMaker {
+
+	// The services, then the inbound server that hands them their peers.
+	var inbound []service.Inbound
+	for _, build := range serviceFactories[d.cfg.Role] {
+		svc, err := build(env)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		if c, ok := svc.(service.Controlled); ok {
+			c.RegisterControl(d.router)
+		}
+		if err := svc.Start(d.ctx); err != nil {
+			svc.Stop()
+			lis.Close()
+			return fmt.Errorf("%s: %w", svc.Name(), err)
+		}
+		d.mu.Lock()
+		d.services = append(d.services, svc)
+		d.mu.Unlock()
+		if in, ok := svc.(service.Inbound); ok {
+			inbound = append(inbound, in)
+		}
+		d.log.Info("service started", "service", svc.Name())
+	}
+	srv, err := service.NewServer(service.ServerConfig{Network: ProtocolNetwork(d.cfg.Network),
+		Logger: d.logs.For("inbound")}, inbound...)
+	if err == nil {
+		err = srv.Serve(lis)
+	}
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("inbound server: %w", err)
+	}
+	d.mu.Lock()
+	d.inbound = srv
+	d.state = control.StateReady
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go d.notifyLoop()
+	return nil
+}
+
+// startTor starts (or attaches to) tor and publishes the node's onion
+// service: one address for every service the node runs. A maker's key is
+// derived from its wallet seed (a restore from the words gets the same
+// address back, and takers' bad-maker lists follow it); a directory keeps
+// its key file; a taker's address is new at every start, so its pool and
+// CoinJoin presence does not link one run to the next.
+func (d *Daemon) startTor(ctx context.Context, env *Env) (net.Listener, error) {
+	tc, err := d.cfg.TorTransportConfig(d.logs.For("tor"))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case d.cfg.Role == RoleTaker:
+		tc.KeyFile = ""
+	case d.wallet != nil && d.cfg.Role == RoleMaker:
 		created, err := ensureOnionKeyFromSeed(tc.KeyFile, d.wallet.Keys())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if created {
 			d.log.Info("onion key derived from the wallet seed", "file", tc.KeyFile)
 		}
 	}
-	if tc.Mode == tor.ModeManaged {
-		reapOrphanTor(tc.DataDir, d.log)
-	}
 	tr, err := tor.NewTorTransport(ctx, tc)
 	if err != nil {
-		return fmt.Errorf("tor: %w", err)
+		return nil, fmt.Errorf("tor: %w", err)
 	}
 	d.mu.Lock()
 	d.transport = tr
 	d.mu.Unlock()
-	env.Transport = &trackedTransport{TorTransport: tr, d: d}
-	return nil
-}
-
-// trackedTransport lets the daemon see the onion service a role publishes
-// (Listen): its address for status, and when its descriptor is uploaded
-// (readiness).
-type trackedTransport struct {
-	*tor.TorTransport
-	d *Daemon
-}
-
-func (t *trackedTransport) Listen(ctx context.Context) (net.Listener, error) {
-	ln, err := t.TorTransport.Listen(ctx)
+	env.Transport = tr
+	lis, err := tr.Listen(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tor: onion service: %w", err)
 	}
-	d := t.d
-	onion := ln.Addr().String()
+	onion := lis.Addr().String()
+	env.Onion = onion
 	d.mu.Lock()
-	d.listener, d.onion = ln, onion
+	d.onion = onion
 	d.mu.Unlock()
 	// The address is our own: fine at Info.
 	d.log.Info("onion service added", "onion", onion)
-	ol, ok := ln.(*tor.OnionListener)
+	ol, ok := lis.(*tor.OnionListener)
 	if !ok {
 		d.setPublished()
-		return ln, nil
+		return lis, nil
 	}
 	d.wg.Add(1)
 	go func() {
@@ -313,7 +327,7 @@ func (t *trackedTransport) Listen(ctx context.Context) (net.Listener, error) {
 			}
 		}
 	}()
-	return ln, nil
+	return lis, nil
 }
 
 func (d *Daemon) setPublished() {
@@ -372,12 +386,16 @@ func (d *Daemon) Stop() {
 	}
 	d.stopped = true
 	d.state = control.StateStopping
-	role, tr, w, b, ctrl, lock := d.role, d.transport, d.wallet, d.backend, d.ctrl, d.lock
+	sdNotify("STOPPING=1")
+	svcs, srv, tr, w, b, ctrl, lock := d.services, d.inbound, d.transport, d.wallet, d.backend, d.ctrl, d.lock
 	d.mu.Unlock()
 
 	d.cancel()
-	if role != nil {
-		role.Stop()
+	if srv != nil {
+		srv.Stop()
+	}
+	for i := len(svcs) - 1; i >= 0; i-- {
+		svcs[i].Stop()
 	}
 	if tr != nil {
 		if err := tr.Close(); err != nil {
@@ -483,7 +501,7 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 			s.TorError = "tor not connected"
 		}
 	}
-	role, w, published := d.role, d.wallet, d.published
+	svcs, w, published := d.services, d.wallet, d.published
 	d.mu.Unlock()
 	if w != nil {
 		if h, err := w.SyncedHeight(ctx); err == nil {
@@ -494,20 +512,40 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 	switch {
 	case s.State == control.StateStopping || s.State == control.StateStarting ||
 		s.State == control.StateWaitingChain || s.State == control.StateWaitingTor:
+		s.Blocker = stateBlocker(s.State)
 	case !s.Healthy:
 		s.State = control.StateDegraded
+		s.Blocker = cmp.Or(s.ChainError, s.TorError)
 	}
-	ready := s.State == control.StateReady
-	if d.cfg.Role == RoleDirectory || d.cfg.Role == RoleMaker {
-		ready = ready && published
+	if d.cfg.Role != RoleWallet && !published && s.Blocker == "" && s.State == control.StateReady {
+		s.Blocker = "onion service not published yet"
 	}
-	if role != nil {
-		ready = ready && role.Ready()
+	if len(svcs) > 0 {
+		s.Services = make(map[string]control.Readiness, len(svcs))
 	}
-	s.Ready = ready
+	for _, svc := range svcs {
+		r := svc.Readiness(ctx)
+		s.Services[svc.Name()] = r
+		if !r.Ready && s.Blocker == "" {
+			s.Blocker = svc.Name() + ": " + r.Blocker
+		}
+	}
+	s.Ready = s.State == control.StateReady && s.Blocker == ""
 	return s
 }
 
-// Control returns the daemon's control API handler, for in-process use
-// (one-shot CLI commands) without the socket.
-func (d *Daemon) Control() control.Handler { return &handler{d: d} }
+func stateBlocker(state string) string {
+	switch state {
+	case control.StateWaitingChain:
+		return "waiting for the chain backend"
+	case control.StateWaitingTor:
+		return "waiting for tor"
+	case control.StateStopping:
+		return "stopping"
+	}
+	return "starting"
+}
+
+// Router is the daemon's control API, for in-process use (one-shot CLI
+// commands through control.NewLocalClient) without the socket.
+func (d *Daemon) Router() *control.Router { return d.router }

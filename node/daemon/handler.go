@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/txscript"
@@ -13,39 +15,69 @@ import (
 	"github.com/onionswap/onionswap/wallet/keys"
 )
 
-// handler serves the control API from a Daemon.
-type handler struct{ d *Daemon }
-
-var _ control.Handler = (*handler)(nil)
-
-func (h *handler) Status(ctx context.Context) (*control.Status, error) {
-	return h.d.Status(ctx), nil
+// registerControl adds the daemon's own endpoints: status, stop and the
+// wallet's. Each service adds its own (service.Controlled) when it is
+// built.
+func (d *Daemon) registerControl(r *control.Router) {
+	control.Get(r, "/v1/status", func(ctx context.Context, _ control.Request) (*control.Status, error) {
+		return d.Status(ctx), nil
+	})
+	control.Post(r, "/v1/stop", func(context.Context, control.Empty) (control.Empty, error) {
+		// After the reply: Stop closes the control socket this request
+		// came through.
+		d.log.Info("stop requested through the control API")
+		time.AfterFunc(100*time.Millisecond, func() { d.fail(nil) })
+		return control.Empty{}, nil
+	})
+	control.Get(r, "/v1/wallet/balances", func(ctx context.Context, _ control.Request) (*control.Balances, error) {
+		w, err := d.openWallet()
+		if err != nil {
+			return nil, err
+		}
+		return WalletBalances(ctx, w)
+	})
+	control.Get(r, "/v1/wallet/coins", func(ctx context.Context, q control.Request) ([]control.Coin, error) {
+		w, err := d.openWallet()
+		if err != nil {
+			return nil, err
+		}
+		all, _ := strconv.ParseBool(q.Query.Get("all"))
+		return WalletCoins(ctx, w, q.Query.Get("category"), all)
+	})
+	control.Post(r, "/v1/wallet/address", func(ctx context.Context, req control.AddressRequest) (*control.AddressReply, error) {
+		w, err := d.openWallet()
+		if err != nil {
+			return nil, err
+		}
+		a, err := WalletNewAddress(ctx, w, req.Kind)
+		if err != nil {
+			return nil, err
+		}
+		return &control.AddressReply{Address: a}, nil
+	})
+	control.Post(r, "/v1/wallet/send", func(ctx context.Context, req control.SendRequest) (*control.SendReply, error) {
+		w, err := d.openWallet()
+		if err != nil {
+			return nil, err
+		}
+		if !d.healthy() {
+			return nil, fmt.Errorf("%w: chain backend unreachable", control.ErrUnavailable)
+		}
+		return WalletSend(ctx, w, req)
+	})
 }
 
-func (h *handler) wallet() (*wallet.Wallet, error) {
-	h.d.mu.Lock()
-	w := h.d.wallet
-	h.d.mu.Unlock()
+func (d *Daemon) openWallet() (*wallet.Wallet, error) {
+	d.mu.Lock()
+	w := d.wallet
+	d.mu.Unlock()
 	if w != nil {
 		return w, nil
 	}
-	if h.d.cfg.Role == RoleDirectory {
+	if d.cfg.Role == RoleDirectory {
 		return nil, fmt.Errorf("%w: a directory has no wallet", control.ErrNotAvailable)
 	}
 	return nil, fmt.Errorf("%w: wallet not open yet", control.ErrUnavailable)
-}
-
-func (h *handler) role() (Role, error) {
-	h.d.mu.Lock()
-	r := h.d.role
-	h.d.mu.Unlock()
-	if r == nil {
-		if h.d.cfg.Role == RoleWallet {
-			return nil, fmt.Errorf("%w: wallet-only node", control.ErrNotAvailable)
-		}
-		return nil, fmt.Errorf("%w: %s still starting", control.ErrUnavailable, h.d.cfg.Role)
-	}
-	return r, nil
 }
 
 // WalletBalances converts wallet balances for the API.
@@ -153,96 +185,6 @@ func addressOf(pkScript []byte, w *wallet.Wallet) string {
 		return ""
 	}
 	return a
-}
-
-func (h *handler) Balances(ctx context.Context) (*control.Balances, error) {
-	w, err := h.wallet()
-	if err != nil {
-		return nil, err
-	}
-	return WalletBalances(ctx, w)
-}
-
-func (h *handler) Coins(ctx context.Context, category string, all bool) ([]control.Coin, error) {
-	w, err := h.wallet()
-	if err != nil {
-		return nil, err
-	}
-	return WalletCoins(ctx, w, category, all)
-}
-
-func (h *handler) NewAddress(ctx context.Context, req control.AddressRequest) (*control.AddressReply, error) {
-	w, err := h.wallet()
-	if err != nil {
-		return nil, err
-	}
-	a, err := WalletNewAddress(ctx, w, req.Kind)
-	if err != nil {
-		return nil, err
-	}
-	return &control.AddressReply{Address: a}, nil
-}
-
-func (h *handler) Send(ctx context.Context, req control.SendRequest) (*control.SendReply, error) {
-	w, err := h.wallet()
-	if err != nil {
-		return nil, err
-	}
-	if !h.d.healthy() {
-		return nil, fmt.Errorf("%w: chain backend unreachable", control.ErrUnavailable)
-	}
-	return WalletSend(ctx, w, req)
-}
-
-func (h *handler) Swaps(ctx context.Context) ([]control.SwapInfo, error) {
-	r, err := h.role()
-	if err != nil {
-		return nil, err
-	}
-	return r.Swaps(ctx)
-}
-
-func (h *handler) Swap(ctx context.Context, id string) (*control.SwapInfo, error) {
-	r, err := h.role()
-	if err != nil {
-		return nil, err
-	}
-	return r.Swap(ctx, id)
-}
-
-func (h *handler) TakerSwap(ctx context.Context, req control.TakerSwapRequest) (*control.SwapReport, error) {
-	r, err := h.role()
-	if err != nil {
-		return nil, err
-	}
-	if !h.d.healthy() {
-		return nil, fmt.Errorf("%w: chain backend unreachable: no new swap", control.ErrUnavailable)
-	}
-	return r.TakerSwap(ctx, req)
-}
-
-func (h *handler) TakerRecover(ctx context.Context) (*control.RecoverReply, error) {
-	r, err := h.role()
-	if err != nil {
-		return nil, err
-	}
-	return r.TakerRecover(ctx)
-}
-
-func (h *handler) MakerStatus(ctx context.Context) (*control.MakerStatus, error) {
-	r, err := h.role()
-	if err != nil {
-		return nil, err
-	}
-	return r.MakerStatus(ctx)
-}
-
-func (h *handler) DirectoryEntries(ctx context.Context) ([]control.DirectoryEntry, error) {
-	r, err := h.role()
-	if err != nil {
-		return nil, err
-	}
-	return r.DirectoryEntries(ctx)
 }
 
 func scriptAddress(pkScript []byte, w *wallet.Wallet) (string, error) {

@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/onionswap/onionswap/protocol"
-	"github.com/onionswap/onionswap/tor"
 )
+
+// Dialer opens a stream to a peer's onion address (tor.Transport is one,
+// isolating each peer's streams).
+type Dialer interface {
+	Dial(ctx context.Context, addr string) (net.Conn, error)
+}
 
 // ErrUnexpectedReply: the directory answered with a message that is not
 // a reply to our request.
@@ -35,7 +41,7 @@ func (c ClientConfig) logger() *slog.Logger {
 }
 
 // session dials addr and completes the handshake.
-func session(ctx context.Context, tr tor.Transport, addr string, cfg ClientConfig) (*protocol.Conn, error) {
+func session(ctx context.Context, tr Dialer, addr string, cfg ClientConfig) (*protocol.Conn, error) {
 	if cfg.Network == 0 {
 		return nil, errors.New("directory client: no Network")
 	}
@@ -62,7 +68,7 @@ func session(ctx context.Context, tr tor.Transport, addr string, cfg ClientConfi
 // long the entry lives without a refresh. A refusal is a *NackError
 // (errors.Is(err, ErrRefused); bond refusals also match their
 // script.ErrBond* sentinel).
-func Register(ctx context.Context, tr tor.Transport, dirAddr string, proof protocol.FidelityProof, cfg ClientConfig) (time.Duration, error) {
+func Register(ctx context.Context, tr Dialer, dirAddr string, proof protocol.FidelityProof, cfg ClientConfig) (time.Duration, error) {
 	pc, err := session(ctx, tr, dirAddr, cfg)
 	if err != nil {
 		return 0, err
@@ -88,7 +94,7 @@ func Register(ctx context.Context, tr tor.Transport, dirAddr string, proof proto
 
 // List fetches the directory's entries (with their proofs, unverified:
 // see Source).
-func List(ctx context.Context, tr tor.Transport, dirAddr string, cfg ClientConfig) ([]protocol.DirEntry, error) {
+func List(ctx context.Context, tr Dialer, dirAddr string, cfg ClientConfig) ([]protocol.DirEntry, error) {
 	pc, err := session(ctx, tr, dirAddr, cfg)
 	if err != nil {
 		return nil, err

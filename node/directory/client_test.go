@@ -40,7 +40,7 @@ func TestRegistrar(t *testing.T) {
 	var mu sync.Mutex
 	addr := onion(1)
 	r, err := NewRegistrar(RegistrarConfig{
-		Transport:   tor.NewLoopback(),
+		Dialer:      tor.NewLoopback(),
 		Directories: []string{d1.Addr(), dead, d2.Addr()},
 		Proof: func(ctx context.Context) (protocol.FidelityProof, error) {
 			mu.Lock()
@@ -94,7 +94,7 @@ func TestRegistrarRefused(t *testing.T) {
 	b := newTestBond(t)
 	chain.set(b.op, script.ErrBondUnconfirmed)
 	r, err := NewRegistrar(RegistrarConfig{
-		Transport: tor.NewLoopback(), Directories: []string{d.Addr()},
+		Dialer: tor.NewLoopback(), Directories: []string{d.Addr()},
 		Proof: StaticProof(b.proof(t, onion(1))), Client: clientCfg(t),
 		RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond, Logger: testLogger(t),
 	})
@@ -149,7 +149,7 @@ func TestSource(t *testing.T) {
 	taker.set(spent.op, script.ErrBondSpent)
 	taker.value[c.op] = 3e6
 	dead := deadAddr(t)
-	src, err := NewSource(SourceConfig{Transport: tr, Directories: []string{d1.Addr(), dead, d2.Addr()},
+	src, err := NewSource(SourceConfig{Dialer: tr, Directories: []string{d1.Addr(), dead, d2.Addr()},
 		Client: clientCfg(t), Verify: taker.verify, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestSource(t *testing.T) {
 		}
 	}
 
-	src2, _ := NewSource(SourceConfig{Transport: tr, Directories: []string{dead}, Client: clientCfg(t), Verify: taker.verify})
+	src2, _ := NewSource(SourceConfig{Dialer: tr, Directories: []string{dead}, Client: clientCfg(t), Verify: taker.verify})
 	if _, err := src2.Candidates(ctx); !errors.Is(err, ErrNoDirectory) {
 		t.Fatalf("all directories dead: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
@@ -125,11 +126,26 @@ func proofFor(t *testing.T, w *wallet.Wallet, op wire.OutPoint, addr string, val
 	return ProofFromCert(cert, sig)
 }
 
+// dirOverTor is a directory served over Tor.
+type dirOverTor struct {
+	*Server
+	in   *service.Server
+	addr string
+}
+
+func (d *dirOverTor) Addr() string { return d.addr }
+
+func (d *dirOverTor) Stop() {
+	d.in.Stop()
+	d.Server.Stop()
+}
+
 // dirServer is a directory over Tor.
-func dirServer(t *testing.T, tr tor.Transport, db string, ttl time.Duration) *Server {
+func dirServer(t *testing.T, tr tor.Transport, db string, ttl time.Duration) *dirOverTor {
 	t.Helper()
-	s, err := NewServer(ServerConfig{Transport: tr, DBPath: db, Network: protocol.Regtest,
-		Backend: node.Backend(), Policy: itestPolicy, EntryTTL: ttl, Logger: testLogger(t).With("node", "directory")})
+	log := testLogger(t).With("node", "directory")
+	s, err := NewServer(ServerConfig{DBPath: db, Network: protocol.Regtest,
+		Backend: node.Backend(), Policy: itestPolicy, EntryTTL: ttl, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,13 +153,25 @@ func dirServer(t *testing.T, tr tor.Transport, db string, ttl time.Duration) *Se
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
-	if ol, ok := s.lis.(*tor.OnionListener); ok {
+	lis, err := tr.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := service.NewServer(service.ServerConfig{Network: protocol.Regtest, Logger: log}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Serve(lis); err != nil {
+		t.Fatal(err)
+	}
+	d := &dirOverTor{Server: s, in: in, addr: lis.Addr().String()}
+	t.Cleanup(d.Stop)
+	if ol, ok := lis.(*tor.OnionListener); ok {
 		if err := ol.WaitPublished(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return s
+	return d
 }
 
 // TestDirectoryOverTor runs the directory on an onion service of the
@@ -273,7 +301,7 @@ func TestDirectoryOverTor(t *testing.T) {
 			t.Fatal(err)
 		}
 		mineSync(t, w, 1)
-		src, err := NewSource(SourceConfig{Transport: makerTor, Directories: []string{dirAddr}, Client: cc,
+		src, err := NewSource(SourceConfig{Dialer: makerTor, Directories: []string{dirAddr}, Client: cc,
 			Backend: node.Backend(), Policy: itestPolicy, Logger: testLogger(t).With("node", "taker")})
 		if err != nil {
 			t.Fatal(err)

@@ -5,8 +5,9 @@
 //
 // # Server
 //
-// Server listens through a tor.Transport and speaks the protocol/
-// framing (handshake, deadlines, ping/pong, per-connection frame and byte
+// Server is a node service (node/service): the node's inbound server hands
+// it every connection whose first message is in the directory range, and
+// it speaks the protocol/ framing (handshake, deadlines, ping/pong, per-connection frame and byte
 // buckets). A Register is checked on the directory's own node with
 // wallet.VerifyBondOnChain (bond exists, unspent, confirmed, amount ≥
 // policy, lock window, certificate signed by the bond key for exactly
@@ -23,8 +24,9 @@
 // down are dropped on load.
 //
 // Where the reference directoryd (coinswap-reference §4) is weak, this one
-// is not: connections are served concurrently up to MaxConns (the
-// overflow gets an explicit Busy error), registrations and lists are
+// is not: connections are served concurrently up to MaxConns (beyond it the
+// oldest session without work in progress is evicted, and the node's
+// server refuses sockets at accept time), registrations and lists are
 // token-bucket limited per connection and registrations globally, every
 // refusal is an explicit Nack or Error rather than a silent close, a
 // forged certificate or protocol violation ends the connection, the list

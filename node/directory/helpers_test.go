@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -150,10 +151,15 @@ func clientCfg(t testing.TB) ClientConfig {
 type testDir struct {
 	*Server
 	tr    *tor.Loopback
+	in    *service.Server
+	addr  string
 	chain *fakeChain
 	clock *fakeClock
 	cfg   ServerConfig
 }
+
+// Addr is where the directory is reached.
+func (d *testDir) Addr() string { return d.addr }
 
 func startDir(t *testing.T, dbPath string, chain *fakeChain, clock *fakeClock, tweak func(*ServerConfig)) *testDir {
 	t.Helper()
@@ -166,12 +172,11 @@ func startDir(t *testing.T, dbPath string, chain *fakeChain, clock *fakeClock, t
 		now = clock.Now
 	}
 	cfg := ServerConfig{
-		Transport: tr,
-		DBPath:    dbPath,
-		Network:   testNet,
-		Verify:    chain.verify,
-		Now:       now,
-		Logger:    testLogger(t),
+		DBPath:  dbPath,
+		Network: testNet,
+		Verify:  chain.verify,
+		Now:     now,
+		Logger:  testLogger(t),
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -183,12 +188,17 @@ func startDir(t *testing.T, dbPath string, chain *fakeChain, clock *fakeClock, t
 	if err := s.Start(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	d := &testDir{Server: s, tr: tr, chain: chain, clock: clock, cfg: cfg}
+	in, addr, err := service.Host(testCtx(t), tr, service.ServerConfig{Network: testNet, Logger: testLogger(t)}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &testDir{Server: s, tr: tr, in: in, addr: addr, chain: chain, clock: clock, cfg: cfg}
 	t.Cleanup(d.stop)
 	return d
 }
 
 func (d *testDir) stop() {
+	d.in.Stop()
 	d.Stop()
 	d.tr.Close()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
@@ -112,17 +111,4 @@ func (e *NackError) Unwrap() []error {
 		}
 	}
 	return out
-}
-
-// clip shortens s to what an Error or Nack text may hold, on a UTF-8
-// boundary.
-func clip(s string) string {
-	if len(s) <= protocol.MaxErrorTextLen {
-		return s
-	}
-	s = s[:protocol.MaxErrorTextLen]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onionswap/onionswap/internal/backoff"
 	"github.com/onionswap/onionswap/protocol"
-	"github.com/onionswap/onionswap/tor"
 )
 
 // Registrar timing.
@@ -42,7 +42,7 @@ const (
 
 // RegistrarConfig configures a Registrar.
 type RegistrarConfig struct {
-	Transport   tor.Transport
+	Dialer      Dialer
 	Directories []string
 	// Proof returns the proof to register, called before every attempt so
 	// the maker can renew its certificate (expiry) or change address.
@@ -88,8 +88,8 @@ type Registrar struct {
 // NewRegistrar checks cfg; nothing runs until Start.
 func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 	switch {
-	case cfg.Transport == nil:
-		return nil, errors.New("registrar: no Transport")
+	case cfg.Dialer == nil:
+		return nil, errors.New("registrar: no Dialer")
 	case len(cfg.Directories) == 0:
 		return nil, errors.New("registrar: no Directories")
 	case cfg.Proof == nil:
@@ -201,7 +201,7 @@ func (r *Registrar) run(ctx context.Context, i int) {
 		} else {
 			failures++
 			st.Failures = failures
-			wait = backoff(failures, r.cfg.RetryMin, r.cfg.RetryMax)
+			wait = backoff.Delay(failures, r.cfg.RetryMin, r.cfg.RetryMax, true)
 		}
 		r.mu.Unlock()
 		var ne *NackError
@@ -238,7 +238,7 @@ func (r *Registrar) attempt(ctx context.Context, dir string) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
-	return Register(ctx, r.cfg.Transport, dir, proof, r.cfg.Client)
+	return Register(ctx, r.cfg.Dialer, dir, proof, r.cfg.Client)
 }
 
 // refreshDelay is RefreshFraction ± RefreshJitter of ttl, at least
@@ -246,15 +246,4 @@ func (r *Registrar) attempt(ctx context.Context, dir string) (time.Duration, err
 func refreshDelay(ttl time.Duration) time.Duration {
 	f := RefreshFraction + RefreshJitter*(2*rand.Float64()-1)
 	return max(time.Duration(f*float64(ttl)), MinRefresh)
-}
-
-// backoff returns the delay after the n-th consecutive failure (n ≥ 1):
-// min·2^(n−1) capped at max, then jittered to [½, 1]×.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
 }

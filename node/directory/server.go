@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/onionswap/onionswap/internal/ratelimit"
 	"github.com/onionswap/onionswap/protocol"
-	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/chain"
 )
@@ -44,13 +43,6 @@ const (
 	// 64 gives >10× headroom; a session costs 2 goroutines and ~tens of
 	// KiB, so 64 are nothing even on a Raspberry Pi.
 	DefaultMaxConns = 64
-	// busySlots: connections beyond MaxConns that still get an explicit
-	// Busy error (handshake + Error) instead of a bare close; beyond
-	// those we close at once, because answering costs us a handshake.
-	busySlots = 8
-	// busyHandshakeTimeout bounds the handshake of a Busy answer (one Tor
-	// round trip, far below DefaultHandshakeTimeout).
-	busyHandshakeTimeout = 15 * time.Second
 
 	// DefaultRegisterBurst / DefaultRegisterRate per connection: a maker
 	// sends one Register per session (Register dials for each), a second
@@ -89,15 +81,10 @@ const (
 	// most 10 s each on a healthy node; a hung node must not hold the
 	// session for long).
 	DefaultVerifyTimeout = 30 * time.Second
-
-	// userAgent in our Hello.
-	userAgent = "onionswap-directory"
 )
 
 // ServerConfig configures a Server. Zero values take the defaults above.
 type ServerConfig struct {
-	// Transport publishes the directory's onion service (Listen).
-	Transport tor.Transport
 	// DBPath is the directory's SQLite file (created if missing).
 	DBPath string
 	// Network is the Bitcoin network, checked in every handshake.
@@ -125,7 +112,8 @@ type ServerConfig struct {
 	GlobalRegisterBurst int
 	ConnLifetime        time.Duration
 	VerifyTimeout       time.Duration
-	Conn                protocol.ConnConfig // IdleTimeout defaults to DefaultIdleTimeout
+	// IdleTimeout of a directory session (DefaultIdleTimeout when 0).
+	IdleTimeout time.Duration
 
 	// Now is the clock of entry times and rate limits; nil = time.Now.
 	Now func() time.Time
@@ -134,9 +122,6 @@ type ServerConfig struct {
 }
 
 func (c ServerConfig) withDefaults() (ServerConfig, error) {
-	if c.Transport == nil {
-		return c, errors.New("directory: no Transport")
-	}
 	if c.DBPath == "" {
 		return c, errors.New("directory: no DBPath")
 	}
@@ -183,23 +168,20 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	if c.GlobalRegisterBurst <= 0 {
 		c.GlobalRegisterBurst = DefaultGlobalRegisterBurst
 	}
-	if c.Conn.IdleTimeout == 0 {
-		c.Conn.IdleTimeout = DefaultIdleTimeout
-	}
+	dur(&c.IdleTimeout, DefaultIdleTimeout)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default().With("subsystem", "directory")
 	}
-	if c.Conn.Logger == nil {
-		c.Conn.Logger = c.Logger
-	}
-	return c, c.Conn.Validate()
+	return c, nil
 }
 
-// Server is a running directory. Start, Stop and Addr are safe for
-// concurrent use; Start and Stop are idempotent.
+// Server is a running directory: a node service (service.Inbound) that
+// serves Register and ListRequest sessions handed over by the node's
+// inbound server. Start and Stop are idempotent and safe for concurrent
+// use.
 type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
@@ -208,14 +190,14 @@ type Server struct {
 	started bool
 	stopped bool
 	store   *store
-	lis     net.Listener
 	life    context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// working: sessions with a registration being verified (work the
+	// inbound server must not evict).
+	working map[*protocol.Conn]bool
 
-	slots  chan struct{}
-	busy   chan struct{}
-	global *bucket
+	global *ratelimit.Bucket
 	connID atomic.Uint64
 	// reverifyNow asks the re-verification loop for a pass (tests).
 	reverifyNow chan chan struct{}
@@ -230,9 +212,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	return &Server{
 		cfg:         cfg,
 		log:         cfg.Logger,
-		slots:       make(chan struct{}, cfg.MaxConns),
-		busy:        make(chan struct{}, busySlots),
-		global:      newBucket(cfg.GlobalRegisterRate, cfg.GlobalRegisterBurst, cfg.Now),
+		working:     map[*protocol.Conn]bool{},
+		global:      ratelimit.New(cfg.GlobalRegisterRate, float64(cfg.GlobalRegisterBurst), cfg.Now),
 		reverifyNow: make(chan chan struct{}),
 	}, nil
 }
@@ -241,8 +222,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 var ErrServerStopped = errors.New("directory server stopped")
 
 // Start opens the database (dropping entries that expired while we were
-// down), publishes the onion service and serves until Stop. ctx bounds
-// only the start.
+// down) and starts the sweep and re-verification loops; sessions arrive
+// through ServeConn. ctx bounds only the start.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -266,36 +247,18 @@ func (s *Server) Start(ctx context.Context) error {
 		st.close()
 		return fmt.Errorf("directory: %w", err)
 	}
-	lis, err := s.cfg.Transport.Listen(ctx)
-	if err != nil {
-		st.close()
-		return fmt.Errorf("directory: listen: %w", err)
-	}
-	s.store, s.lis, s.started = st, lis, true
+	s.store, s.started = st, true
 	s.life, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(3)
-	go s.acceptLoop()
+	s.wg.Add(2)
 	go s.sweepLoop()
 	go s.reverifyLoop()
 	s.log.Info("directory started", "entries", left, "expired_dropped", n, "ttl", s.cfg.EntryTTL,
 		"max_entries", s.cfg.MaxEntries, "max_conns", s.cfg.MaxConns)
-	s.log.Debug("directory address", "addr", lis.Addr().String())
 	return nil
 }
 
-// Addr is the directory's dialable address ("" before Start).
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lis == nil {
-		return ""
-	}
-	return s.lis.Addr().String()
-}
-
-// Stop closes the listener, ends every session (with an Error saying the
-// directory shuts down), waits for all goroutines and closes the
-// database. Idempotent; a stopped Server cannot be restarted (make a new
+// Stop ends every session (with an Error saying the directory shuts
+// down), waits for all goroutines and closes the database. Idempotent; a stopped Server cannot be restarted (make a new
 // one on the same DBPath).
 func (s *Server) Stop() {
 	s.mu.Lock()
@@ -310,7 +273,6 @@ func (s *Server) Stop() {
 		return
 	}
 	s.cancel()
-	_ = s.lis.Close()
 	s.wg.Wait()
 	if err := s.store.close(); err != nil {
 		s.log.Warn("closing directory database", "err", err)
@@ -318,70 +280,32 @@ func (s *Server) Stop() {
 	s.log.Info("directory stopped")
 }
 
-func (s *Server) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.lis.Accept()
-		if err != nil {
-			if s.life.Err() == nil {
-				s.log.Warn("directory listener failed", "err", err)
-			}
-			return
-		}
-		select {
-		case s.slots <- struct{}{}:
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer func() { <-s.slots }()
-				s.serveConn(nc)
-			}()
-		default:
-			select {
-			case s.busy <- struct{}{}:
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					defer func() { <-s.busy }()
-					s.refuseBusy(nc)
-				}()
-			default:
-				_ = nc.Close()
-			}
-		}
-	}
-}
-
-func (s *Server) hello() *protocol.Hello { return protocol.NewHello(s.cfg.Network, userAgent) }
-
-// refuseBusy tells a peer over MaxConns to come back later.
-func (s *Server) refuseBusy(nc net.Conn) {
-	cc := s.cfg.Conn
-	cc.HandshakeTimeout = busyHandshakeTimeout
-	pc := protocol.NewConn(nc, cc)
-	if _, err := pc.Handshake(s.life, s.hello()); err != nil {
-		return
-	}
-	_ = pc.CloseWithError(protocol.CodeBusy, "directory at connection capacity; retry later")
-}
-
-// serveConn runs one session: handshake, then Register and ListRequest
-// until the peer leaves, misbehaves, or the session lifetime ends.
-func (s *Server) serveConn(nc net.Conn) {
+// ServeConn runs one session handed over by the node's inbound server:
+// Register and ListRequest until the peer leaves, misbehaves, or the
+// session lifetime ends (the inbound server enforces it too, see Limits).
+func (s *Server) ServeConn(ctx context.Context, pc *protocol.Conn, first protocol.Message) {
 	id := s.connID.Add(1)
 	log := s.log.With("conn", id)
-	ctx, cancel := context.WithTimeout(s.life, s.cfg.ConnLifetime)
-	defer cancel()
-	pc := protocol.NewConn(nc, s.cfg.Conn)
-	if _, err := pc.Handshake(ctx, s.hello()); err != nil {
-		log.Debug("directory handshake failed", "err", err)
+	s.mu.Lock()
+	running := s.started && !s.stopped
+	s.mu.Unlock()
+	if !running {
+		_ = pc.CloseWithError(protocol.CodeShutdown, "directory not running")
 		return
 	}
-	defer pc.Close()
-	reg := newBucket(s.cfg.RegisterRate, s.cfg.RegisterBurst, s.cfg.Now)
-	lists := newBucket(s.cfg.ListRate, s.cfg.ListBurst, s.cfg.Now)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnLifetime)
+	defer cancel()
+	stop := context.AfterFunc(s.life, cancel)
+	defer stop()
+	reg := ratelimit.New(s.cfg.RegisterRate, float64(s.cfg.RegisterBurst), s.cfg.Now)
+	lists := ratelimit.New(s.cfg.ListRate, float64(s.cfg.ListBurst), s.cfg.Now)
+	next := first
 	for {
-		msg, err := pc.Receive(ctx)
+		msg, err := next, error(nil)
+		if msg == nil {
+			msg, err = pc.Receive(ctx)
+		}
+		next = nil
 		if err != nil {
 			switch {
 			case s.life.Err() != nil:
@@ -396,17 +320,19 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		switch m := msg.(type) {
 		case *protocol.Register:
-			if !reg.allow() {
+			if !reg.Allow() {
 				log.Debug("register rate exceeded; disconnecting")
 				_ = pc.CloseWithError(protocol.CodeRateLimited, "too many registrations on this connection")
 				return
 			}
 			var reply protocol.Message
 			var fatal bool
-			if !s.global.allow() {
+			if !s.global.Allow() {
 				reply = &protocol.Nack{Code: protocol.CodeBusy, Text: "directory busy verifying bonds; retry later"}
 			} else {
+				s.setWorking(pc, true)
 				reply, fatal = s.register(ctx, m, log)
+				s.setWorking(pc, false)
 			}
 			if err := pc.Send(ctx, reply); err != nil {
 				log.Debug("directory send failed", "err", err)
@@ -417,7 +343,7 @@ func (s *Server) serveConn(nc net.Conn) {
 				return
 			}
 		case *protocol.ListRequest:
-			if !lists.allow() {
+			if !lists.Allow() {
 				log.Debug("list rate exceeded; disconnecting")
 				_ = pc.CloseWithError(protocol.CodeRateLimited, "too many list requests on this connection")
 				return
@@ -441,13 +367,23 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 }
 
+func (s *Server) setWorking(pc *protocol.Conn, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.working[pc] = true
+	} else {
+		delete(s.working, pc)
+	}
+}
+
 // register verifies and stores one registration. fatal means the peer
 // misbehaved (a forged certificate) and the session ends after the Nack.
 func (s *Server) register(ctx context.Context, m *protocol.Register, log *slog.Logger) (reply protocol.Message, fatal bool) {
 	p := &m.Proof
 	op := p.BondOutPoint
 	nack := func(code protocol.ErrorCode, text string) *protocol.Nack {
-		return &protocol.Nack{Code: code, Text: clip(text)}
+		return &protocol.Nack{Code: code, Text: protocol.Clip(text)}
 	}
 	if m.Addr != p.Addr {
 		log.Debug("registration refused", "bond", op, "reason", protocol.CodeBondOnionMismatch, "addr", m.Addr)

@@ -399,27 +399,28 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-// TestMaxConns: a connection over the cap gets Error Busy; once a slot is
-// free the next one is served.
+// TestMaxConns: at the cap a newcomer is served and the oldest idle
+// session is evicted with an explicit Busy (a peer cannot lock honest
+// takers out by holding idle sessions).
 func TestMaxConns(t *testing.T) {
 	checkGoroutines(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), func(c *ServerConfig) { c.MaxConns = 1 })
 	ctx := testCtx(t)
 	held := rawSession(t, d.Addr())
-	pc, err2 := session(ctx, tor.NewLoopback(), d.Addr(), clientCfg(t))
-	if err2 == nil {
-		_, err2 = pc.Receive(ctx)
-		pc.Close()
+	if err := held.Send(ctx, &protocol.ListRequest{}); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := held.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := List(ctx, tor.NewLoopback(), d.Addr(), clientCfg(t)); err != nil {
+		t.Fatalf("newcomer at the cap: %v", err)
+	}
+	_, err := held.Receive(ctx)
 	var pe *protocol.PeerError
-	if !errors.As(err2, &pe) || pe.Code != protocol.CodeBusy {
-		t.Fatalf("over the cap: %v, want Error Busy", err2)
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeBusy {
+		t.Fatalf("idle session at the cap: %v, want Error Busy", err)
 	}
-	held.Close()
-	waitFor(t, 5*time.Second, "slot released", func() bool {
-		_, err := List(ctx, tor.NewLoopback(), d.Addr(), clientCfg(t))
-		return err == nil
-	})
 }
 
 // TestCapacity: when full, a more valuable bond evicts the least valuable
@@ -487,7 +488,7 @@ func TestClip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := clip(tc.in)
+			got := protocol.Clip(tc.in)
 			if len(got) > protocol.MaxErrorTextLen {
 				t.Fatalf("len %d", len(got))
 			}

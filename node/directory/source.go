@@ -13,7 +13,6 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/protocol"
-	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/chain"
 )
@@ -45,7 +44,7 @@ type Candidate struct {
 
 // SourceConfig configures a Source.
 type SourceConfig struct {
-	Transport   tor.Transport
+	Dialer      Dialer
 	Directories []string
 	Client      ClientConfig
 	// Backend and Policy: the taker's node and acceptance policy
@@ -69,8 +68,8 @@ type Source struct {
 // NewSource checks cfg.
 func NewSource(cfg SourceConfig) (*Source, error) {
 	switch {
-	case cfg.Transport == nil:
-		return nil, errors.New("source: no Transport")
+	case cfg.Dialer == nil:
+		return nil, errors.New("source: no Dialer")
 	case len(cfg.Directories) == 0:
 		return nil, errors.New("source: no Directories")
 	case cfg.Client.Network == 0:
@@ -130,7 +129,7 @@ func (s *Source) Candidates(ctx context.Context) ([]Candidate, error) {
 			defer wg.Done()
 			fctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 			defer cancel()
-			results[i].entries, results[i].err = List(fctx, s.cfg.Transport, d, s.cfg.Client)
+			results[i].entries, results[i].err = List(fctx, s.cfg.Dialer, d, s.cfg.Client)
 		}()
 	}
 	wg.Wait()

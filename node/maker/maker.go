@@ -1,6 +1,7 @@
-// Package maker runs the maker side of onionswap's CoinSwap: it serves its
-// Offer over protocol.Conn on a Transport listener (one goroutine per
-// connection, a bounded number of connections), handles the swap messages
+// Package maker runs the maker side of onionswap's CoinSwap, as a node
+// service (node/service): it keeps a fidelity bond and its registration
+// with the directories, serves its Offer on the connections the node's
+// inbound server hands it (ServeConn), handles the swap messages
 // of the design (SetupHop → SetupHopReply, FundHop → FundingBroadcast,
 // Preimage → PrivKeyHandover, the taker's PrivKeyHandover, Abort,
 // WaitingFundingConfirmation), reserves liquidity per swap (the held
@@ -18,16 +19,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
-	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/chain"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -64,6 +64,13 @@ const (
 	// DefaultBondLockBlocks: a new bond locks for ~100 days (inside the
 	// 90–180 day window takers accept by default).
 	DefaultBondLockBlocks = 100 * 144
+	// DefaultBondAmount: 0.005 BTC, five times the default acceptance
+	// floor (script.DefaultMinBondAmount), so a new maker is listed.
+	DefaultBondAmount = 500_000
+	// DefaultBondPoll: how often the maker checks for its bond's funds and
+	// confirmation before registering. The wallet watcher polls every few
+	// seconds, so 2 s adds little delay and no load.
+	DefaultBondPoll = 2 * time.Second
 	// liquidityHeadroomPercent: MaxSize advertises 90% of the spendable
 	// liquidity; the rest pays the funding txs' fees.
 	liquidityHeadroomPercent = 90
@@ -73,10 +80,24 @@ const (
 
 // Config configures a Maker.
 type Config struct {
-	Wallet    *wallet.Wallet
-	Backend   chain.Backend
-	Transport tor.Transport
-	Network   protocol.Network
+	Wallet  *wallet.Wallet
+	Backend chain.Backend
+	Network protocol.Network
+	// Addr is the node's onion address "host:port": what the bond
+	// certificate binds and the directories list.
+	Addr string
+
+	// Directories to register with, through Dialer (none: the maker is
+	// only reached by takers who know its address).
+	Directories []string
+	Dialer      directory.Dialer
+	// BondAmount and BondLockBlocks: the bond created when the wallet has
+	// none (DefaultBondAmount, DefaultBondLockBlocks when 0).
+	BondAmount     btcutil.Amount
+	BondLockBlocks uint32
+	// BondPoll: how often the wallet is checked for the bond's funds and
+	// confirmation (DefaultBondPoll when 0).
+	BondPoll time.Duration
 
 	Terms            swap.Terms
 	MinSize          int64  // sat (DefaultMinSize when 0)
@@ -102,8 +123,11 @@ type Config struct {
 }
 
 func (c *Config) check() error {
-	if c.Wallet == nil || c.Backend == nil || c.Transport == nil {
-		return fmt.Errorf("%w: maker needs a wallet, a chain backend and a transport", swap.ErrConfig)
+	if c.Wallet == nil || c.Backend == nil || c.Addr == "" {
+		return fmt.Errorf("%w: maker needs a wallet, a chain backend and its onion address", swap.ErrConfig)
+	}
+	if len(c.Directories) > 0 && c.Dialer == nil {
+		return fmt.Errorf("%w: maker needs a dialer to reach its directories", swap.ErrConfig)
 	}
 	return c.checkValues()
 }
@@ -139,6 +163,15 @@ func (c *Config) checkValues() error {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.BondAmount == 0 {
+		c.BondAmount = DefaultBondAmount
+	}
+	if c.BondLockBlocks == 0 {
+		c.BondLockBlocks = DefaultBondLockBlocks
+	}
+	if c.BondPoll == 0 {
+		c.BondPoll = DefaultBondPoll
 	}
 	if c.CertValidityBlocks == 0 {
 		c.CertValidityBlocks = script.DefaultCertValidityBlocks
@@ -180,16 +213,19 @@ type Maker struct {
 	eng *swap.Engine
 	st  *swap.Store
 
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	lis      net.Listener
-	addr     string
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	conns    map[*protocol.Conn]struct{}
-	locks    map[protocol.SwapID]*swapLock
-	activity map[protocol.SwapID]time.Time
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	// conns: live connections and the swaps each carried.
+	conns map[*protocol.Conn]map[protocol.SwapID]struct{}
+	// bondNeeded says what the bond waits for ("" once confirmed); reg
+	// keeps us registered once it is.
+	bondNeeded string
+	reg        *directory.Registrar
+	locks      map[protocol.SwapID]*swapLock
+	activity   map[protocol.SwapID]time.Time
 	// detached: when the connection that last carried a swap's message
 	// closed (or the process started: no taker is connected then).
 	detached map[protocol.SwapID]time.Time
@@ -207,8 +243,9 @@ func New(cfg Config) (*Maker, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	m := &Maker{cfg: cfg, log: cfg.Logger, conns: map[*protocol.Conn]struct{}{},
-		locks: map[protocol.SwapID]*swapLock{}, activity: map[protocol.SwapID]time.Time{},
+	m := &Maker{cfg: cfg, log: cfg.Logger, conns: map[*protocol.Conn]map[protocol.SwapID]struct{}{},
+		bondNeeded: "bond not checked yet",
+		locks:      map[protocol.SwapID]*swapLock{}, activity: map[protocol.SwapID]time.Time{},
 		detached: map[protocol.SwapID]time.Time{}, vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
 	m.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
 	m.eng.OnSignal = func(protocol.SwapID) { m.poke() }
@@ -220,9 +257,9 @@ func New(cfg Config) (*Maker, error) {
 // Engine exposes the swap engine (tests, inspection).
 func (m *Maker) Engine() *swap.Engine { return m.eng }
 
-// Start listens on the transport and starts the accept and recovery
-// loops; non-final swaps from disk are driven by the recovery loop.
-// Idempotent.
+// Start starts the recovery loop (non-final swaps from disk are driven by
+// it) and the bond-and-registration loop; connections arrive through
+// ServeConn. Idempotent.
 func (m *Maker) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -232,53 +269,41 @@ func (m *Maker) Start(ctx context.Context) error {
 	if m.stopped {
 		return errors.New("maker: stopped")
 	}
-	lis, err := m.cfg.Transport.Listen(ctx)
+	live, err := m.st.Live(ctx, swap.RoleMaker)
 	if err != nil {
-		return fmt.Errorf("maker: listen: %w", err)
+		return err
 	}
-	m.lis, m.addr = lis, lis.Addr().String()
 	life, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.started = true
-	live, err := m.st.Live(ctx, swap.RoleMaker)
-	if err != nil {
-		cancel()
-		lis.Close()
-		return err
-	}
 	now := time.Now()
 	for _, id := range live {
 		m.activity[id] = now // the idle clock restarts with the process
 		m.detached[id] = now // and no taker is connected yet
 	}
 	m.wg.Add(2)
-	go m.acceptLoop(life)
 	go m.recoveryLoop(life)
+	go m.bondAndRegister(life)
 	m.log.Info("maker started", "swaps_loaded", len(live), "min_locktime", m.cfg.MinLocktime,
 		"reaction_blocks", m.cfg.ReactionBlocks, "required_confirms", m.cfg.RequiredConfirms)
-	m.log.Debug("maker listening", "addr", m.addr)
 	return nil
 }
 
-// Addr is the listener's dialable address ("" before Start).
-func (m *Maker) Addr() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.addr
-}
+// Addr is the node's onion address the maker is reached at.
+func (m *Maker) Addr() string { return m.cfg.Addr }
 
-// Stop closes the listener and every connection and waits for the
-// goroutines. Swaps stay on disk. Idempotent.
-func (m *Maker) Stop() error {
+// Stop ends every connection, the registrations and the loops, and waits
+// for the goroutines. Swaps stay on disk. Idempotent.
+func (m *Maker) Stop() {
 	m.mu.Lock()
 	if m.stopped || !m.started {
 		m.stopped = true
 		m.mu.Unlock()
-		return nil
+		return
 	}
 	m.stopped = true
 	m.cancel()
-	m.lis.Close()
+	reg := m.reg
 	conns := make([]*protocol.Conn, 0, len(m.conns))
 	for c := range m.conns {
 		conns = append(conns, c)
@@ -288,8 +313,10 @@ func (m *Maker) Stop() error {
 		c.Close()
 	}
 	m.wg.Wait()
+	if reg != nil {
+		reg.Stop()
+	}
 	m.log.Info("maker stopped")
-	return nil
 }
 
 func (m *Maker) poke() {
@@ -455,7 +482,7 @@ func (m *Maker) Bond(ctx context.Context) (*wallet.Bond, error) {
 }
 
 // BondProof signs a certificate binding the maker's bond to onion (its
-// listener address when ""), valid for CertValidityBlocks, for directory
+// own address when ""), valid for CertValidityBlocks, for directory
 // registration and offers.
 func (m *Maker) BondProof(ctx context.Context, onion string) (*protocol.FidelityProof, error) {
 	if onion == "" {

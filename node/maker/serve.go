@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -22,91 +21,36 @@ import (
 // errDrop: a fault says to close the connection without a word.
 var errDrop = errors.New("fault injection: drop connection")
 
-func (m *Maker) acceptLoop(ctx context.Context) {
-	defer m.wg.Done()
-	sem := make(chan struct{}, m.cfg.MaxConns)
-	for {
-		nc, err := m.lis.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			m.log.Warn("accept failed", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			// Over capacity: say so (after the handshake, so the peer
-			// reads an Error, not a reset) and close, in the background.
-			m.wg.Add(1)
-			go func() {
-				defer m.wg.Done()
-				c := protocol.NewConn(nc, m.cfg.ConnConfig)
-				hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				if _, err := c.Handshake(hctx, protocol.NewHello(m.cfg.Network, m.cfg.UserAgent)); err == nil {
-					_ = c.CloseWithError(protocol.CodeBusy, "maker at connection capacity; retry later")
-				}
-				c.Close()
-			}()
-			continue
-		}
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			defer func() { <-sem }()
-			m.serveConn(ctx, nc)
-		}()
-	}
-}
-
-// serveConn speaks the protocol on one connection until it ends. Every
-// refusal is an explicit Error followed by a disconnect; a panic in a
-// handler is contained to the connection.
-func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
-	c := protocol.NewConn(nc, m.cfg.ConnConfig)
+// ServeConn implements service.Inbound: it speaks the swap protocol on
+// one handshaken connection, starting with first, until it ends. Every
+// refusal is an explicit Error followed by a disconnect; the node's server
+// contains panics.
+func (m *Maker) ServeConn(ctx context.Context, c *protocol.Conn, first protocol.Message) {
 	m.mu.Lock()
-	if m.stopped {
+	if m.stopped || !m.started {
 		m.mu.Unlock()
-		nc.Close()
+		_ = c.CloseWithError(protocol.CodeShutdown, "maker not running")
 		return
 	}
-	m.conns[c] = struct{}{}
-	m.mu.Unlock()
 	// The swaps this connection carried: when it closes, those that funded
 	// nothing of ours are released after ReleaseAfterDisconnect.
 	carried := map[protocol.SwapID]struct{}{}
+	m.conns[c] = carried
+	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
-		c.Close()
 		m.detach(carried)
 	}()
-	defer func() {
-		if r := recover(); r != nil {
-			m.log.Error("panic while serving a peer", "panic", fmt.Sprint(r))
-			_ = c.CloseWithError(protocol.CodeInternal, "internal error")
-		}
-	}()
-	if _, err := c.Handshake(ctx, protocol.NewHello(m.cfg.Network, m.cfg.UserAgent)); err != nil {
-		m.log.Debug("handshake failed", "err", err)
-		return
-	}
-	for {
-		msg, err := c.Receive(ctx)
-		if err != nil {
-			return
-		}
+	for msg := first; ; {
 		replies, after, id, err := m.handle(ctx, msg)
-		if id != nil && len(carried) < maxCarriedSwaps {
-			carried[*id] = struct{}{}
+		if id != nil {
+			m.mu.Lock()
+			if len(carried) < maxCarriedSwaps {
+				carried[*id] = struct{}{}
+			}
+			m.mu.Unlock()
 		}
 		if errors.Is(err, errDrop) {
 			m.log.Info("fault injection: dropping the connection", "msg", msg.Type().String())
@@ -115,7 +59,7 @@ func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
 		if err != nil {
 			code := swap.Code(err)
 			m.log.Info("refusing peer request", "msg", msg.Type().String(), "swap", idString(id), "code", code.String(), "err", err)
-			e := &protocol.Error{Code: code, SwapID: id, Text: clip(err.Error())}
+			e := &protocol.Error{Code: code, SwapID: id, Text: protocol.Clip(err.Error())}
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			_ = c.Send(sctx, e)
 			cancel()
@@ -132,6 +76,9 @@ func (m *Maker) serveConn(ctx context.Context, nc net.Conn) {
 				return
 			}
 		}
+		if msg, err = c.Receive(ctx); err != nil {
+			return
+		}
 	}
 }
 
@@ -145,13 +92,6 @@ func idString(id *protocol.SwapID) string {
 		return ""
 	}
 	return id.String()
-}
-
-func clip(s string) string {
-	if len(s) > protocol.MaxErrorTextLen {
-		return s[:protocol.MaxErrorTextLen]
-	}
-	return s
 }
 
 // handle dispatches one message. It returns the replies, an action to run
@@ -339,7 +279,7 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 	}
 	for k := range h.Outgoing {
 		next := &h.Outgoing[k]
-		msKey, tlKey := swap.SwapKeyRef(rec.SwapIndex, uint32(2*k)), swap.SwapKeyRef(rec.SwapIndex, uint32(2*k+1))
+		msKey, tlKey := swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutMultisigSlot(k)), swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutTimelockSlot(k))
 		msPriv, err := msKey.Priv(kr)
 		if err != nil {
 			release()

@@ -173,10 +173,11 @@ type ServerStats struct {
 }
 
 // NewServer returns a server for svcs (at least one). Serve starts it.
+//
+// A server without services is valid: a taker's node publishes its onion
+// service before any of its services accepts peers, and answers each
+// request with an explicit "no service here".
 func NewServer(cfg ServerConfig, svcs ...Inbound) (*Server, error) {
-	if len(svcs) == 0 {
-		return nil, errors.New("service: a server needs at least one inbound service")
-	}
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, svcs: svcs, limits: map[Inbound]Limits{},
 		conns: map[*protocol.Conn]*servedConn{}, perSvc: map[Inbound]int{}}
@@ -516,4 +517,28 @@ func (s *Server) count(f func(*ServerStats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
+}
+
+// Listener is what can publish the node's service (tor.Transport).
+type Listener interface {
+	Listen(ctx context.Context) (net.Listener, error)
+}
+
+// Host publishes a listener on tr and serves svcs behind it: for tests
+// and tools that run services without a daemon. It returns the running
+// server and the listener's dialable address; Stop the server when done.
+func Host(ctx context.Context, tr Listener, cfg ServerConfig, svcs ...Inbound) (*Server, string, error) {
+	srv, err := NewServer(cfg, svcs...)
+	if err != nil {
+		return nil, "", err
+	}
+	lis, err := tr.Listen(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := srv.Serve(lis); err != nil {
+		_ = lis.Close()
+		return nil, "", err
+	}
+	return srv, lis.Addr().String(), nil
 }

@@ -20,6 +20,7 @@ package service
 import (
 	"context"
 
+	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -40,13 +41,10 @@ type Service interface {
 	Readiness(ctx context.Context) Readiness
 }
 
-// Readiness of one service.
-type Readiness struct {
-	Ready bool `json:"ready"`
-	// Blocker says what keeps the service from being ready ("" when
-	// ready): "bond waits for 3 more confirmations", "no pool peer yet".
-	Blocker string `json:"blocker,omitempty"`
-}
+// Readiness of one service: Ready, or the Blocker that keeps it from
+// being ready ("bond waits for 3 more confirmations", "no pool peer
+// yet"). It is the control API's type, reported as is by `status`.
+type Readiness = control.Readiness
 
 // NotReady is a Readiness blocked by why.
 func NotReady(why string) Readiness { return Readiness{Blocker: why} }
@@ -77,4 +75,10 @@ type Inbound interface {
 // first; it never evicts a busy one.
 type Activity interface {
 	Busy(c *protocol.Conn) bool
+}
+
+// Controlled is a Service with its own control endpoints (node/control):
+// the daemon calls RegisterControl once, before Start.
+type Controlled interface {
+	RegisterControl(r *control.Router)
 }

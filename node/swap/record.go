@@ -122,6 +122,29 @@ func (k KeyRef) Pub(kr *keys.Keyring) (*btcec.PublicKey, error) {
 	return p.PubKey(), nil
 }
 
+// Per-swap key slots of a taker (keys.SwapKey(swapIndex, slot+k) for
+// funding output k of a hop). A hop has at most protocol.MaxFundingTxs (8)
+// outputs; each kind of key gets a block of 16 slots, so the blocks never
+// overlap and a later raise of the cap to 16 keeps old records derivable.
+const (
+	// TakerOutMultisigSlot: our 2-of-2 key on hop 0 (we fund it).
+	TakerOutMultisigSlot = 0
+	// TakerOutTimelockSlot: our timelock (refund) key on hop 0.
+	TakerOutTimelockSlot = 16
+	// TakerInMultisigSlot: our 2-of-2 key on hop n (we receive it).
+	TakerInMultisigSlot = 32
+	// TakerInHashlockSlot: our hashlock (claim) key on hop n.
+	TakerInHashlockSlot = 48
+)
+
+// A maker's outgoing funding output k uses slot MakerOutMultisigSlot(k)
+// for its 2-of-2 key and MakerOutTimelockSlot(k) for its refund key (its
+// incoming keys are tweaks of its tweakable point: TweakKeyRef).
+func MakerOutMultisigSlot(k int) uint32 { return uint32(2 * k) }
+
+// MakerOutTimelockSlot: see MakerOutMultisigSlot.
+func MakerOutTimelockSlot(k int) uint32 { return uint32(2*k + 1) }
+
 // SwapKeyRef is a fresh per-swap key reference.
 func SwapKeyRef(swapIndex, index uint32) KeyRef {
 	return KeyRef{Kind: "swap", Swap: swapIndex, Index: index}
@@ -316,3 +339,17 @@ type TakerSwap struct {
 
 // Outputs returns our own outputs.
 func (s *TakerSwap) Outputs() []*Output { return append(append([]*Output(nil), s.Out...), s.In...) }
+
+// OutputsView describes swap outputs for the control API and logs: no
+// keys, signatures or scripts.
+func OutputsView(outs []*Output) []map[string]any {
+	out := make([]map[string]any, 0, len(outs))
+	for _, o := range outs {
+		m := map[string]any{"hop": o.Hop, "dir": o.Dir, "funding": o.FundingOutPoint.String(), "value": o.Value, "status": o.Status}
+		if o.ResolveTxid != nil {
+			m["resolve_txid"] = o.ResolveTxid.String()
+		}
+		out = append(out, m)
+	}
+	return out
+}

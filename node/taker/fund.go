@@ -270,7 +270,7 @@ func (r *run) failFunded(ctx context.Context, cause error) error {
 // commitRecovering hands a swap that cannot go on to the recovery passes
 // (RecoverStep): phase recovering, committed even when ctx is ending.
 func (t *Taker) commitRecovering(ctx context.Context, rec *swap.TakerSwap, cause error) error {
-	rec.Phase, rec.Error = swap.PhaseRecovering, clip(cause.Error())
+	rec.Phase, rec.Error = swap.PhaseRecovering, protocol.Clip(cause.Error())
 	if err := t.st.Save(context.WithoutCancel(ctx), rec); err != nil {
 		return err
 	}

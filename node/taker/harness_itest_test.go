@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/onionswap/onionswap/node/maker"
+	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
 	"github.com/onionswap/onionswap/protocol"
@@ -208,7 +209,13 @@ func newMaker(t *testing.T, name string, o makerOpts) *testMaker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := maker.New(maker.Config{Wallet: w, Backend: node.Backend(), Transport: tor.NewLoopback(), Network: protocol.Regtest,
+	// As the node does: the listener first (the bond certificate binds its
+	// address), then the maker, then the inbound server in front of it.
+	lis, err := tor.NewLoopback().Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := maker.New(maker.Config{Wallet: w, Backend: node.Backend(), Addr: lis.Addr().String(), Network: protocol.Regtest,
 		Terms: testTerms, RequiredConfirms: o.confs, IdleTimeout: o.idle, ReleaseAfterDisconnect: o.release, RecoveryInterval: 200 * time.Millisecond,
 		FundHopWait: 20 * time.Second, CertValidityBlocks: 1000, SwapTimeoutBlocks: o.timeout, Faults: plan,
 		Logger: testLogger(name).With("subsystem", "maker")})
@@ -223,7 +230,15 @@ func newMaker(t *testing.T, name string, o makerOpts) *testMaker {
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Stop() })
+	srv, err := service.NewServer(service.ServerConfig{Network: protocol.Regtest,
+		Logger: testLogger(name).With("subsystem", "inbound")}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(lis); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(); m.Stop() })
 	return &testMaker{m: m, w: w}
 }
 

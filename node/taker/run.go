@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -94,7 +93,6 @@ type run struct {
 	rep    *Report
 	phaseT time.Time
 	waitT  time.Duration
-	mu     sync.Mutex // guards peers for the keep-alive goroutine
 	// claims: the records this run created (one per setup attempt),
 	// released when Swap returns.
 	claims []protocol.SwapID
@@ -183,7 +181,7 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 			continue
 		}
 		if !honest { // a refusal for lack of liquidity is not misbehaviour
-			if merr := t.st.MarkBadMaker(ctx, bad.addr, clip(em.err.Error())); merr != nil {
+			if merr := t.st.MarkBadMaker(ctx, bad.addr, protocol.Clip(em.err.Error())); merr != nil {
 				return nil, merr
 			}
 		}
@@ -251,6 +249,9 @@ func (r *run) report(start time.Time) {
 
 // candidates returns verified-later candidates minus known bad makers.
 func (t *Taker) candidates(ctx context.Context, src MakerSource) ([]Candidate, error) {
+	if src == nil {
+		return nil, ErrNoSource
+	}
 	if src == nil {
 		return nil, fmt.Errorf("%w: no maker source", swap.ErrNotEnoughMakers)
 	}
@@ -331,7 +332,7 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				t.log.Info("candidate maker unusable", "err", err)
 				t.log.Debug("unusable maker", "addr", c.Addr)
 				if !errors.Is(err, context.Canceled) {
-					_ = t.st.MarkBadMaker(ctx, c.Addr, clip(err.Error()))
+					_ = t.st.MarkBadMaker(ctx, c.Addr, protocol.Clip(err.Error()))
 				}
 				continue
 			}
@@ -365,13 +366,6 @@ func busyRetryDelay() time.Duration {
 // weightedSource lets a source supply its own (verified) weights.
 type weightedSource interface {
 	Weight(Candidate) float64
-}
-
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200]
-	}
-	return s
 }
 
 func randomID() protocol.SwapID {
@@ -442,11 +436,11 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 				mb, hb := mn.Key.Bytes(), hn.Key.Bytes()
 				ho.MultisigNonce, ho.HashlockNonce = mb[:], hb[:]
 			} else {
-				ms, err := swap.SwapKeyRef(rec.SwapIndex, uint32(32+k)).Pub(kr)
+				ms, err := swap.SwapKeyRef(rec.SwapIndex, uint32(swap.TakerInMultisigSlot+k)).Pub(kr)
 				if err != nil {
 					return err
 				}
-				hl, err := swap.SwapKeyRef(rec.SwapIndex, uint32(48+k)).Pub(kr)
+				hl, err := swap.SwapKeyRef(rec.SwapIndex, uint32(swap.TakerInHashlockSlot+k)).Pub(kr)
 				if err != nil {
 					return err
 				}
@@ -468,7 +462,7 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 	}
 	for k := range parts {
 		ho := &rec.Hops[0][k]
-		msKey, tlKey := swap.SwapKeyRef(rec.SwapIndex, uint32(k)), swap.SwapKeyRef(rec.SwapIndex, uint32(16+k))
+		msKey, tlKey := swap.SwapKeyRef(rec.SwapIndex, uint32(swap.TakerOutMultisigSlot+k)), swap.SwapKeyRef(rec.SwapIndex, uint32(swap.TakerOutTimelockSlot+k))
 		msPriv, err := msKey.Priv(kr)
 		if err != nil {
 			abandon()
@@ -542,7 +536,7 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 	for i := 1; i <= n; i++ {
 		if err := r.setupMaker(ctx, i); err != nil {
 			r.abort(ctx, i, err)
-			_ = t.fail(ctx, rec, clip(err.Error()))
+			_ = t.fail(ctx, rec, protocol.Clip(err.Error()))
 			var em *errMaker
 			if errors.As(err, &em) {
 				return err
@@ -553,7 +547,7 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 	// Hop n: we are the receiver; sign as receiver.
 	for k := range rec.Hops[n] {
 		ho := &rec.Hops[n][k]
-		myKey := swap.SwapKeyRef(rec.SwapIndex, uint32(32+k))
+		myKey := swap.SwapKeyRef(rec.SwapIndex, uint32(swap.TakerInMultisigSlot+k))
 		priv, err := myKey.Priv(kr)
 		if err != nil {
 			return err
@@ -571,7 +565,7 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 		ho.ReceiverSig = sig
 		rec.In = append(rec.In, &swap.Output{Hop: n, Dir: swap.DirIn, Idx: k, FundingOutPoint: ho.FundingOutPoint,
 			Value: ho.Value, MultisigScript: ho.MultisigScript, ContractScript: ho.ContractScript, ContractTx: ho.ContractTx,
-			MyKey: myKey, LockKey: swap.SwapKeyRef(rec.SwapIndex, uint32(48+k)), PeerPub: ho.SenderPub,
+			MyKey: myKey, LockKey: swap.SwapKeyRef(rec.SwapIndex, uint32(swap.TakerInHashlockSlot+k)), PeerPub: ho.SenderPub,
 			MySig: sig, PeerSig: ho.SenderSig, Status: swap.StatusLive})
 	}
 	if err := t.eng.Watch(ctx, rec.Outputs()); err != nil {
@@ -726,7 +720,7 @@ func (r *run) abort(ctx context.Context, upto int, why error) {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_ = p.c().Send(sctx, &protocol.Abort{SwapID: r.rec.Makers[i-1].SwapID, Reason: clip("taker aborted the attempt")})
+		_ = p.c().Send(sctx, &protocol.Abort{SwapID: r.rec.Makers[i-1].SwapID, Reason: protocol.Clip("taker aborted the attempt")})
 		cancel()
 	}
 	r.t.log.Info("setup attempt aborted; nothing was funded", "swap", r.rec.ID, "reason", why)

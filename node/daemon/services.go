@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/btcsuite/btcd/btcutil"
+
+	"github.com/onionswap/onionswap/node/directory"
+	"github.com/onionswap/onionswap/node/maker"
+	"github.com/onionswap/onionswap/node/service"
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/node/taker"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// ProtocolNetwork maps --network to the handshake's network.
+func ProtocolNetwork(network string) protocol.Network {
+	switch network {
+	case "mainnet":
+		return protocol.Mainnet
+	case "testnet":
+		return protocol.Testnet
+	case "signet":
+		return protocol.Signet
+	default:
+		return protocol.Regtest
+	}
+}
+
+// BondPolicy is the bond acceptance policy of directories and takers.
+// Every network uses the defaults (script.DefaultBondParams); regtest ones
+// too, because the demo and the tests create real bonds that satisfy them.
+func (c *Config) BondPolicy() script.BondParams { return script.DefaultBondParams() }
+
+// FaultPlan parses the configured faults; a "crash-after" fault kills the
+// process with SIGKILL right after the phase commit, like a power cut:
+// nothing is cleaned up (stale socket, orphaned tor), as after a real crash.
+func (c *Config) FaultPlan(log *slog.Logger) (*swap.FaultPlan, error) {
+	if len(c.Faults) == 0 {
+		return nil, nil
+	}
+	fp, err := swap.ParseFaultPlan(c.Faults, c.Params())
+	if err != nil {
+		return nil, fmt.Errorf("%w: --fault: %w", ErrConfig, err)
+	}
+	fp.SetCrashFunc(func() {
+		log.Warn("fault injection: crashing now (SIGKILL)")
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // never returns
+	})
+	return fp, nil
+}
+
+// serviceFactories build the services of each role. Adding a service to
+// the node is its package plus one line here.
+var serviceFactories = map[string][]func(env *Env) (service.Service, error){
+	RoleDirectory: {newDirectory},
+	RoleMaker:     {newMaker},
+	RoleTaker:     {newTaker},
+}
+
+func newDirectory(env *Env) (service.Service, error) {
+	return directory.NewServer(directory.ServerConfig{
+		DBPath:  filepath.Join(env.Cfg.DataDir, DirectoryDBName),
+		Network: ProtocolNetwork(env.Cfg.Network),
+		Backend: env.Backend,
+		Policy:  env.Cfg.BondPolicy(),
+		Logger:  env.Logs.For("directory"),
+	})
+}
+
+func newMaker(env *Env) (service.Service, error) {
+	log := env.Logs.For("maker")
+	fp, err := env.Cfg.FaultPlan(log)
+	if err != nil {
+		return nil, err
+	}
+	mc := env.Cfg.Maker
+	return maker.New(maker.Config{
+		Wallet:           env.Wallet,
+		Backend:          env.Backend,
+		Network:          ProtocolNetwork(env.Cfg.Network),
+		Addr:             env.Onion,
+		Directories:      env.Cfg.Directories,
+		Dialer:           env.Transport,
+		BondAmount:       btcutil.Amount(mc.BondAmount),
+		BondLockBlocks:   mc.BondLockBlocks,
+		Terms:            swap.Terms{BaseFee: mc.BaseFee, AmountFeePPB: uint32(mc.AmountFeePPB), TimeFeePPB: uint32(mc.TimeFeePPB)},
+		MaxSize:          mc.MaxSize,
+		RequiredConfirms: uint32(mc.RequiredConfirms),
+		IdleTimeout:      mc.IdleTimeout,
+		Faults:           fp,
+		Logger:           log,
+	})
+}
+
+func newTaker(env *Env) (service.Service, error) {
+	log := env.Logs.For("taker")
+	fp, err := env.Cfg.FaultPlan(log)
+	if err != nil {
+		return nil, err
+	}
+	sourceFor := func(dirs []string) (taker.MakerSource, error) {
+		return taker.NewDirectorySource(directory.SourceConfig{
+			Dialer:      env.Transport,
+			Directories: dirs,
+			Client:      directory.ClientConfig{Network: ProtocolNetwork(env.Cfg.Network), Logger: env.Logs.For("directory")},
+			Backend:     env.Backend,
+			Policy:      env.Cfg.BondPolicy(),
+			Logger:      env.Logs.For("directory"),
+		})
+	}
+	var src taker.MakerSource
+	if len(env.Cfg.Directories) > 0 {
+		if src, err = sourceFor(env.Cfg.Directories); err != nil {
+			return nil, err
+		}
+	}
+	return taker.NewService(taker.ServiceConfig{
+		Taker: taker.Config{
+			Wallet:            env.Wallet,
+			Backend:           env.Backend,
+			Transport:         env.Transport,
+			Network:           ProtocolNetwork(env.Cfg.Network),
+			Source:            src,
+			BondPolicy:        env.Cfg.BondPolicy(),
+			RequiredConfirms:  uint32(env.Cfg.Taker.RequiredConfirms),
+			KeepAliveInterval: env.Cfg.Taker.KeepAliveInterval,
+			PollInterval:      env.Cfg.ChainPoll,
+			Faults:            fp,
+			Logger:            log,
+		},
+		SourceFor:    sourceFor,
+		Healthy:      env.Healthy,
+		ChainChanges: env.Wallet.ChainChanges,
+	})
+}
