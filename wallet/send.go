@@ -28,8 +28,10 @@ const ReservationTTL = 10 * time.Minute
 
 // Sequence for wallet inputs: final except for nLockTime (which we set to
 // the synced height against fee sniping, as Bitcoin Core does), and not
-// signalling BIP125 replaceability, so a counterparty receiving swap funding
-// sees a transaction we cannot silently replace.
+// signalling BIP125 replaceability. Not signalling does not make a
+// transaction irreplaceable: Bitcoin Core ≥ 28 relays any higher-fee
+// conflict (full RBF by default). Swap funding is therefore trusted only
+// once confirmed (RequiredConfirms ≥ 1), never in the mempool.
 const walletSequence = wire.MaxTxInSequenceNum - 1
 
 // Tx statuses (transactions.status).

@@ -23,9 +23,10 @@ const (
 	// payments and swap funding that wait for confirmations anyway.
 	DefaultFeeTargetBlocks = 6
 	// MinFeeRate is the lowest fee rate the wallet builds with: 1000 sat/kvB
-	// (1 sat/vB), btcd's and Core's long-standing default min relay fee. Core
-	// 29+ relays down to 100 sat/kvB, but a node with the old default would
-	// not relay our transactions below 1000.
+	// (1 sat/vB), btcd's and Core's long-standing default min relay fee
+	// (still so in Core 29.0). Core 30.0 and 29.1 relay down to 100 sat/kvB
+	// by default, but a node with the old default would not relay our
+	// transactions below 1000.
 	MinFeeRate = 1000
 	// MaxFeeRate guards against a unit mix-up (sat/vB passed as sat/kvB is
 	// 1000× too low, the other way 1000× too high): 1,000,000 sat/kvB =

@@ -44,30 +44,44 @@ func DialChain(ctx context.Context, c *Config, log *slog.Logger) (*chain.RPC, er
 	return chain.DialRPC(ctx, rc)
 }
 
-// permanentChainError: retrying cannot help (wrong network, credentials,
-// missing index, bad certificate): the operator must fix the config.
-func permanentChainError(err error) bool {
-	return errors.Is(err, chain.ErrAuth) || errors.Is(err, chain.ErrWrongNetwork) ||
-		errors.Is(err, chain.ErrNoTxIndex) || errors.Is(err, chain.ErrUnsupported)
+// chainDialVerdict says what the start-up loop does with a dial error:
+// retry (and the log line saying why) or give up. Permanent: retrying
+// cannot help (wrong network, credentials, missing index, too old a node,
+// an answer this version of onionswap cannot read): the operator must fix
+// the configuration or upgrade, so fail closed at once. A node that is
+// still loading (bitcoind -28) is waited for, and said so.
+func chainDialVerdict(err error) (retry bool, msg string) {
+	switch {
+	case errors.Is(err, chain.ErrAuth), errors.Is(err, chain.ErrWrongNetwork),
+		errors.Is(err, chain.ErrNoTxIndex), errors.Is(err, chain.ErrUnsupported),
+		errors.Is(err, chain.ErrUndecodable):
+		return false, ""
+	case errors.Is(err, chain.ErrWarmingUp):
+		return true, "bitcoind is starting, waiting for it to finish loading"
+	case errors.Is(err, chain.ErrUnreachable):
+		return true, "chain backend unreachable, retrying"
+	}
+	return true, "chain backend not usable yet, retrying"
 }
 
 // dialChainRetry dials until the backend answers, ctx ends, or the error is
 // permanent. onWait is called with each failure (for status).
 func dialChainRetry(ctx context.Context, c *Config, log *slog.Logger, onWait func(error)) (*chain.RPC, error) {
-	retry := backoff.Backoff{Min: chainRetryMin, Max: chainRetryMax}
+	delays := backoff.Backoff{Min: chainRetryMin, Max: chainRetryMax}
 	for attempt := 1; ; attempt++ {
 		b, err := DialChain(ctx, c, log)
 		if err == nil {
 			return b, nil
 		}
-		if permanentChainError(err) || ctx.Err() != nil {
+		retry, msg := chainDialVerdict(err)
+		if !retry || ctx.Err() != nil {
 			return nil, err
 		}
 		if onWait != nil {
 			onWait(err)
 		}
-		wait := retry.Next()
-		log.Warn("chain backend unreachable, retrying", "host", c.RPC.Host, "attempt", attempt, "retry_in", wait, "err", err)
+		wait := delays.Next()
+		log.Warn(msg, "host", c.RPC.Host, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for the chain backend: %w (last error: %v)", ctx.Err(), err)

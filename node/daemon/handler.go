@@ -171,7 +171,7 @@ func WalletSend(ctx context.Context, w *wallet.Wallet, req control.SendRequest) 
 			errors.Is(err, wallet.ErrNotSpendable) {
 			return nil, fmt.Errorf("%w: %w", control.ErrBadRequest, err)
 		}
-		if errors.Is(err, chain.ErrUnreachable) {
+		if errors.Is(err, chain.ErrUnreachable) || errors.Is(err, chain.ErrWarmingUp) { // bitcoind restarting: try later
 			return nil, fmt.Errorf("%w: %w", control.ErrUnavailable, err)
 		}
 		return nil, err

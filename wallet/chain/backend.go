@@ -67,6 +67,20 @@ var (
 
 	// ErrClosed: the backend was closed.
 	ErrClosed = errors.New("chain backend closed")
+
+	// ErrUndecodable: the node answered, but with something this version
+	// of onionswap cannot read (a field of another type than expected, a
+	// reply that is not JSON-RPC). The error names the RPC method. Asking
+	// again gets the same answer: fail closed, do not retry as if the node
+	// were unreachable.
+	ErrUndecodable = errors.New("the node answered something this version of onionswap cannot read")
+
+	// ErrWarmingUp: bitcoind is starting and answers every call with
+	// RPC_IN_WARMUP (-28: loading the block index, verifying blocks,
+	// loading P2P addresses...). It is neither unreachable nor broken: ask
+	// again later. The error carries the node's message in parentheses,
+	// "bitcoind is starting (Loading block index…)".
+	ErrWarmingUp = errors.New("bitcoind is starting")
 )
 
 // TxStatus is where a transaction currently is.
@@ -99,9 +113,12 @@ type Backend interface {
 	// BlockHeader returns a block header (ErrNotFound if unknown).
 	BlockHeader(ctx context.Context, hash chainhash.Hash) (*wire.BlockHeader, error)
 	// Broadcast submits tx to the node's mempool. A transaction the node
-	// already has (in its mempool or in the chain) counts as success, so
-	// Broadcast is idempotent. Refusals map to ErrDoubleSpend,
-	// ErrMissingInputs or ErrRejected.
+	// already has (in its mempool or in the chain, also when all its
+	// outputs are spent by now) counts as success, so Broadcast is
+	// idempotent. Refusals map to ErrDoubleSpend, ErrMissingInputs or
+	// ErrRejected. Success does not mean that no conflicting transaction
+	// existed: Bitcoin Core ≥ 28 replaces a conflicting mempool transaction
+	// that pays less (full RBF), signalling or not.
 	Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, error)
 	// TestAccept asks the node whether tx would enter its mempool now,
 	// without broadcasting it. err is only set when the question could not be
@@ -115,7 +132,9 @@ type Backend interface {
 	MempoolTxids(ctx context.Context) ([]chainhash.Hash, error)
 	// MempoolSpender returns the txid of the mempool transaction that spends
 	// op, or nil, nil when no mempool transaction does. It does not look at
-	// the chain.
+	// the chain: an outpoint spent in a block, or one that never existed,
+	// also gives nil, nil (Core's gettxspendingprevout answers those like an
+	// unspent outpoint). Ask UTXO whether an outpoint is unspent.
 	MempoolSpender(ctx context.Context, op wire.OutPoint) (*chainhash.Hash, error)
 	// UTXO returns an unspent output and its confirmations (0 when created
 	// by a mempool transaction). An output spent in the chain or by a mempool

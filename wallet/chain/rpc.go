@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -31,9 +32,13 @@ const (
 	DefaultCallTimeout = 20 * time.Second
 
 	// DefaultFeeFloorSatPerKVB is the lowest fee rate FeeRate returns when
-	// RPCConfig.FeeFloorSatPerKVB is zero: 1 sat/vB, the default minimum relay
-	// fee of btcd and of Bitcoin Core before 29.0 (Core 29 lowered its own
-	// default to 0.1 sat/vB; a floor above the node's is harmless).
+	// RPCConfig.FeeFloorSatPerKVB is zero: 1 sat/vB, the default minimum
+	// relay fee (-minrelaytxfee) of btcd and of Bitcoin Core up to 29.0
+	// (the recorded Core 29.99 of 2025-07 reports relayfee 0.00001000
+	// BTC/kvB and refuses a zero-fee 96-vbyte tx with "0 < 96"). Core 30.0
+	// lowered that default to 0.1 sat/vB (bitcoin/bitcoin#33106, backported
+	// to 29.1): a floor above the node's only overpays a little, one below
+	// an older node's would get transactions refused.
 	DefaultFeeFloorSatPerKVB = 1000
 
 	// DefaultFallbackFeeSatPerKVB is returned by FeeRate when the node has no
@@ -125,6 +130,9 @@ type RPC struct {
 	version       int32 // btcd getinfo.version or Core getnetworkinfo.version
 	useFeeRateArg bool  // Core ≥ 0.19: sendrawtransaction takes maxfeerate
 
+	warnMu       sync.Mutex
+	lastWarnings string // the node's warnings as last logged
+
 	sem       chan struct{}
 	quit      chan struct{}
 	closeOnce sync.Once
@@ -198,8 +206,9 @@ func (r *RPC) check(ctx context.Context) error {
 	}
 	_ = c.Close()
 
-	// 2. Which backend; this is also the auth check.
-	var info btcjson.InfoChainResult
+	// 2. Which backend; this is also the auth check. A starting bitcoind
+	// answers even this unknown method with -28 (ErrWarmingUp).
+	var info infoResult
 	err = r.call(ctx, "getinfo", btcjson.NewGetInfoCmd(), &info)
 	var rpcErr *btcjson.RPCError
 	switch {
@@ -210,7 +219,7 @@ func (r *RPC) check(ctx context.Context) error {
 			return fmt.Errorf("%w: btcd version %d at %s is too old, need ≥ 0.24.1", ErrUnsupported, r.version, r.cfg.Host)
 		}
 	case errors.As(err, &rpcErr) && rpcErr.Code == btcjson.ErrRPCMethodNotFound.Code:
-		var ni btcjson.GetNetworkInfoResult
+		var ni networkInfoResult
 		if err := r.call(ctx, "getnetworkinfo", btcjson.NewGetNetworkInfoCmd(), &ni); err != nil {
 			return err
 		}
@@ -219,6 +228,7 @@ func (r *RPC) check(ctx context.Context) error {
 		if r.version < minCoreVersion {
 			return fmt.Errorf("%w: bitcoind version %d (%s) at %s is too old, need ≥ 24.0", ErrUnsupported, r.version, ni.SubVersion, r.cfg.Host)
 		}
+		r.noteWarnings(ni.Warnings)
 	default:
 		return err
 	}
@@ -332,12 +342,31 @@ func (r *RPC) send(ctx context.Context, method string, req func(*rpcclient.Clien
 		return errNull
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("chain: %s: decoding the node's answer: %w", method, err)
+		return undecodable(method, err)
 	}
 	return nil
 }
 
 var errNull = errors.New("null result")
+
+// undecodable wraps a failure to read the node's answer to method.
+func undecodable(method string, err error) error {
+	return fmt.Errorf("chain: %s: %w: %v", method, ErrUndecodable, err)
+}
+
+// noteWarnings logs the node's warnings when they differ from the ones
+// logged last (getnetworkinfo at dial time, getblockchaininfo on every
+// Tip): an operator sees "disk space is low" once, when it appears.
+func (r *RPC) noteWarnings(w nodeWarnings) {
+	s := strings.Join(w, "; ")
+	r.warnMu.Lock()
+	changed := s != r.lastWarnings
+	r.lastWarnings = s
+	r.warnMu.Unlock()
+	if changed && s != "" {
+		r.log.Warn("the node reports warnings", "host", r.cfg.Host, "warnings", s)
+	}
+}
 
 // ctxErr explains why a call stopped waiting.
 func (r *RPC) ctxErr(ctx context.Context, method string) error {
@@ -361,12 +390,18 @@ func (r *RPC) ctxErr(ctx context.Context, method string) error {
 // LAN nodes answer a SYN in microseconds; 300 ms keeps the extra delay small.
 const probeTimeout = 300 * time.Millisecond
 
+// errRPCInWarmup is bitcoind's RPC_IN_WARMUP (src/rpc/protocol.h): every
+// call gets it until the node has loaded; btcjson has no name for it.
+const errRPCInWarmup btcjson.RPCErrorCode = -28
+
 // classify maps transport and RPC errors to the package's sentinels while
 // keeping the node's message (and the *btcjson.RPCError for errors.As).
 func (r *RPC) classify(method string, err error) error {
 	var rpcErr *btcjson.RPCError
 	if errors.As(err, &rpcErr) {
 		switch {
+		case rpcErr.Code == errRPCInWarmup:
+			return fmt.Errorf("chain: %s: %w (%s)", method, ErrWarmingUp, rpcErr.Message)
 		case isNoTxIndexMsg(rpcErr.Message):
 			return fmt.Errorf("chain: %s: %w: %w", method, ErrNoTxIndex, err)
 		case rpcErr.Code == btcjson.ErrRPCInvalidAddressOrKey || // -5
@@ -385,6 +420,11 @@ func (r *RPC) classify(method string, err error) error {
 		return fmt.Errorf("%w: the node at %s forbids RPC from this address (bitcoind -rpcallowip)", ErrAuth, r.cfg.Host)
 	case strings.HasPrefix(msg, "status code: 503"):
 		return fmt.Errorf("%w: the node at %s is busy (too many RPC clients): %s", ErrUnreachable, r.cfg.Host, method)
+	case strings.HasPrefix(msg, "status code: 200,"):
+		// rpcclient could not read a 200 answer as a JSON-RPC reply
+		// (other statuses without a JSON body come from proxies or a
+		// wrong port and may pass: they stay plain errors).
+		return undecodable(method, fmt.Errorf("not a JSON-RPC reply from %s: %w", r.cfg.Host, err))
 	case errors.Is(err, rpcclient.ErrClientShutdown):
 		return ErrClosed
 	}
@@ -402,27 +442,65 @@ func isNoTxIndexMsg(msg string) bool {
 func (r *RPC) Tip(ctx context.Context) (int32, chainhash.Hash, error) {
 	var height int32
 	var hashStr string
+	method := "getblockchaininfo"
 	if r.isBtcd {
-		var res btcjson.GetBestBlockResult
-		if err := r.call(ctx, "getbestblock", btcjson.NewGetBestBlockCmd(), &res); err != nil {
+		method = "getbestblock"
+		var res bestBlockResult
+		if err := r.call(ctx, method, btcjson.NewGetBestBlockCmd(), &res); err != nil {
 			return 0, chainhash.Hash{}, err
 		}
 		height, hashStr = res.Height, res.Hash
 	} else {
-		var res struct {
-			Blocks        int32  `json:"blocks"`
-			BestBlockHash string `json:"bestblockhash"`
-		}
-		if err := r.call(ctx, "getblockchaininfo", btcjson.NewGetBlockChainInfoCmd(), &res); err != nil {
+		var res blockchainInfoResult
+		if err := r.call(ctx, method, btcjson.NewGetBlockChainInfoCmd(), &res); err != nil {
 			return 0, chainhash.Hash{}, err
 		}
 		height, hashStr = res.Blocks, res.BestBlockHash
+		r.noteWarnings(res.Warnings)
 	}
-	h, err := chainhash.NewHashFromStr(hashStr)
+	h, err := parseHash(method, hashStr)
 	if err != nil {
-		return 0, chainhash.Hash{}, fmt.Errorf("chain: tip hash %q: %w", hashStr, err)
+		return 0, chainhash.Hash{}, err
 	}
-	return height, *h, nil
+	return height, h, nil
+}
+
+// parseHash reads a block hash or txid of method's answer.
+func parseHash(method, s string) (chainhash.Hash, error) {
+	if len(s) != 2*chainhash.HashSize { // NewHashFromStr pads short strings
+		return chainhash.Hash{}, undecodable(method, fmt.Errorf("hash %q: want %d hex digits", s, 2*chainhash.HashSize))
+	}
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		return chainhash.Hash{}, undecodable(method, fmt.Errorf("hash %q: %w", s, err))
+	}
+	return *h, nil
+}
+
+// parseHashes reads an array of hashes (getrawmempool, generate*).
+func parseHashes(method string, ss []string) ([]chainhash.Hash, error) {
+	out := make([]chainhash.Hash, 0, len(ss))
+	for _, s := range ss {
+		h, err := parseHash(method, s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// decodeHex reads the hex string of method's answer into v (a block,
+// header or transaction).
+func decodeHex(method, s string, v interface{ Deserialize(io.Reader) error }) error {
+	raw, err := hex.DecodeString(s)
+	if err != nil {
+		return undecodable(method, err)
+	}
+	if err := v.Deserialize(bytes.NewReader(raw)); err != nil {
+		return undecodable(method, err)
+	}
+	return nil
 }
 
 // BlockHash implements Backend.
@@ -434,11 +512,7 @@ func (r *RPC) BlockHash(ctx context.Context, height int32) (chainhash.Hash, erro
 		}
 		return chainhash.Hash{}, err
 	}
-	h, err := chainhash.NewHashFromStr(s)
-	if err != nil {
-		return chainhash.Hash{}, fmt.Errorf("chain: getblockhash %d: %w", height, err)
-	}
-	return *h, nil
+	return parseHash("getblockhash", s)
 }
 
 // Block implements Backend.
@@ -447,13 +521,9 @@ func (r *RPC) Block(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, e
 	if err := r.call(ctx, "getblock", btcjson.NewGetBlockCmd(hash.String(), btcjson.Int(0)), &s); err != nil {
 		return nil, nullNotFound(err, "getblock "+hash.String())
 	}
-	raw, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("chain: getblock %s: %w", hash, err)
-	}
 	var b wire.MsgBlock
-	if err := b.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("chain: getblock %s: %w", hash, err)
+	if err := decodeHex("getblock", s, &b); err != nil {
+		return nil, err
 	}
 	if got := b.BlockHash(); got != hash {
 		return nil, fmt.Errorf("chain: getblock %s: node returned block %s", hash, got)
@@ -467,13 +537,12 @@ func (r *RPC) BlockHeader(ctx context.Context, hash chainhash.Hash) (*wire.Block
 	if err := r.call(ctx, "getblockheader", btcjson.NewGetBlockHeaderCmd(hash.String(), btcjson.Bool(false)), &s); err != nil {
 		return nil, nullNotFound(err, "getblockheader "+hash.String())
 	}
-	raw, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("chain: getblockheader %s: %w", hash, err)
-	}
 	var h wire.BlockHeader
-	if err := h.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("chain: getblockheader %s: %w", hash, err)
+	if err := decodeHex("getblockheader", s, &h); err != nil {
+		return nil, err
+	}
+	if got := h.BlockHash(); got != hash {
+		return nil, fmt.Errorf("chain: getblockheader %s: node returned header %s", hash, got)
 	}
 	return &h, nil
 }
@@ -511,6 +580,9 @@ func (r *RPC) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, er
 	} else {
 		cmd = btcjson.NewSendRawTransactionCmd(s, btcjson.Bool(true))
 	}
+	// The txid Core answers is ours (it is computed from the hex we
+	// sent), so the answer is not read: a changed result type cannot
+	// turn a broadcast into an error.
 	err = r.call(ctx, "sendrawtransaction", cmd, nil)
 	if err == nil {
 		r.log.Debug("broadcast", "txid", txid)
@@ -518,20 +590,51 @@ func (r *RPC) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, er
 	}
 	var rpcErr *btcjson.RPCError
 	if !errors.As(err, &rpcErr) {
-		return txid, err // transport, auth, timeout
+		return txid, err // transport, auth, timeout, warm-up
 	}
-	switch kind := classifyReject(rpcErr.Code, rpcErr.Message); kind {
-	case nil:
+	kind := classifyReject(rpcErr.Code, rpcErr.Message)
+	if kind == nil {
 		r.log.Debug("broadcast: node already has the transaction", "txid", txid, "reason", rpcErr.Message)
 		return txid, nil
-	default:
-		return txid, fmt.Errorf("chain: broadcast %s: %w: %s", txid, kind, rpcErr.Message)
 	}
+	if errors.Is(kind, ErrMissingInputs) {
+		// A confirmed transaction whose outputs are all spent looks like
+		// one with missing inputs: Core's "already in utxo set" check
+		// finds none of its outputs and answers -25 missingorspent (btcd:
+		// an orphan). It is in the chain all the same: success.
+		known, lerr := r.knownTx(ctx, txid)
+		if lerr != nil {
+			// Neither "refused" nor "ok": a caller must not abandon a
+			// transaction that may be confirmed.
+			return txid, fmt.Errorf("chain: broadcast %s: the node says its inputs are missing or spent (%s) and looking it up failed: %w",
+				txid, rpcErr.Message, lerr)
+		}
+		if known {
+			r.log.Debug("broadcast: transaction already confirmed", "txid", txid, "reason", rpcErr.Message)
+			return txid, nil
+		}
+	}
+	return txid, fmt.Errorf("chain: broadcast %s: %w: %s", txid, kind, rpcErr.Message)
+}
+
+// knownTx reports whether the node has txid in its mempool or in a
+// main-chain block. Without a transaction index a confirmed transaction is
+// not found: false (the caller's refusal stands).
+func (r *RPC) knownTx(ctx context.Context, txid chainhash.Hash) (bool, error) {
+	_, _, err := r.Tx(ctx, txid)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoTxIndex):
+		return false, nil
+	}
+	return false, err
 }
 
 // classifyReject maps a sendrawtransaction / testmempoolaccept refusal to nil
 // (the node already has it: success), ErrDoubleSpend, ErrMissingInputs or
 // ErrRejected. It uses rpcclient's table of btcd and bitcoind messages.
+// ErrMissingInputs may still be a confirmed transaction (see Broadcast).
 func classifyReject(code btcjson.RPCErrorCode, msg string) error {
 	if code == btcjson.ErrRPCTxAlreadyInChain { // -27, both backends
 		return nil
@@ -543,6 +646,10 @@ func classifyReject(code btcjson.RPCErrorCode, msg string) error {
 		errors.Is(mapped, rpcclient.ErrTxAlreadyKnown),
 		errors.Is(mapped, rpcclient.ErrTxAlreadyConfirmed),
 		strings.Contains(lower, "txn-already-in-mempool"),
+		// Core: the same txid with another witness is in the mempool
+		// (btcd matches by txid and says "already have"). Our txids
+		// are what we track, so the node has "our" transaction.
+		strings.Contains(lower, "txn-same-nonwitness-data-in-mempool"),
 		strings.Contains(lower, "already in block chain"),
 		strings.Contains(lower, "outputs already in utxo set"):
 		return nil
@@ -561,39 +668,37 @@ func classifyReject(code btcjson.RPCErrorCode, msg string) error {
 }
 
 // TestAccept implements Backend (testmempoolaccept; a transaction already in
-// the mempool or chain is ok=false with the node's "already" reason).
+// the mempool or chain is ok=false with the node's "already" reason). The
+// reason is Core's reject-details when given (it names, for instance, the
+// transaction a replacement lost against), else reject-reason.
 func (r *RPC) TestAccept(ctx context.Context, tx *wire.MsgTx) (bool, string, error) {
 	s, err := txHex(tx)
 	if err != nil {
 		return false, "", fmt.Errorf("chain: serializing %s: %w", tx.TxHash(), err)
 	}
-	var res []btcjson.TestMempoolAcceptResult
+	var res []mempoolAcceptResult
 	if err := r.call(ctx, "testmempoolaccept", btcjson.NewTestMempoolAcceptCmd([]string{s}, 0), &res); err != nil {
 		return false, "", err
 	}
 	if len(res) != 1 {
-		return false, "", fmt.Errorf("chain: testmempoolaccept: %d results for 1 transaction", len(res))
+		return false, "", undecodable("testmempoolaccept", fmt.Errorf("%d results for 1 transaction", len(res)))
 	}
 	if res[0].Allowed {
 		return true, "", nil
 	}
-	return false, res[0].RejectReason, nil
+	return false, res[0].reason(), nil
 }
 
 // Tx implements Backend (getrawtransaction verbose; then getblockheader for
 // the height of a confirmed transaction).
 func (r *RPC) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, TxStatus, error) {
-	var res btcjson.TxRawResult
+	var res rawTxResult
 	if err := r.call(ctx, "getrawtransaction", btcjson.NewGetRawTransactionCmd(txid.String(), btcjson.Int(1)), &res); err != nil {
 		return nil, TxStatus{}, nullNotFound(err, "getrawtransaction "+txid.String())
 	}
-	raw, err := hex.DecodeString(res.Hex)
-	if err != nil {
-		return nil, TxStatus{}, fmt.Errorf("chain: getrawtransaction %s: %w", txid, err)
-	}
 	var tx wire.MsgTx
-	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, TxStatus{}, fmt.Errorf("chain: getrawtransaction %s: %w", txid, err)
+	if err := decodeHex("getrawtransaction", res.Hex, &tx); err != nil {
+		return nil, TxStatus{}, err
 	}
 	if tx.TxHash() != txid {
 		return nil, TxStatus{}, fmt.Errorf("chain: getrawtransaction %s: node returned %s", txid, tx.TxHash())
@@ -601,11 +706,11 @@ func (r *RPC) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, TxStatu
 	if res.BlockHash == "" {
 		return &tx, TxStatus{InMempool: true}, nil
 	}
-	bh, err := chainhash.NewHashFromStr(res.BlockHash)
+	bh, err := parseHash("getrawtransaction", res.BlockHash)
 	if err != nil {
-		return nil, TxStatus{}, fmt.Errorf("chain: getrawtransaction %s: block hash: %w", txid, err)
+		return nil, TxStatus{}, err
 	}
-	var hdr btcjson.GetBlockHeaderVerboseResult
+	var hdr blockHeaderResult
 	if err := r.call(ctx, "getblockheader", btcjson.NewGetBlockHeaderCmd(bh.String(), btcjson.Bool(true)), &hdr); err != nil {
 		return nil, TxStatus{}, nullNotFound(err, "getblockheader "+bh.String())
 	}
@@ -614,7 +719,7 @@ func (r *RPC) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, TxStatu
 		// report it as not found rather than as confirmed.
 		return nil, TxStatus{}, fmt.Errorf("chain: tx %s: block %s is not on the main chain: %w", txid, bh, ErrNotFound)
 	}
-	return &tx, TxStatus{Height: hdr.Height, BlockHash: bh, Confirmations: int32(hdr.Confirmations)}, nil
+	return &tx, TxStatus{Height: hdr.Height, BlockHash: &bh, Confirmations: int32(min(hdr.Confirmations, math.MaxInt32))}, nil
 }
 
 // MempoolTxids implements Backend.
@@ -626,42 +731,37 @@ func (r *RPC) MempoolTxids(ctx context.Context) ([]chainhash.Hash, error) {
 		}
 		return nil, err
 	}
-	out := make([]chainhash.Hash, 0, len(ss))
-	for _, s := range ss {
-		h, err := chainhash.NewHashFromStr(s)
-		if err != nil {
-			return nil, fmt.Errorf("chain: getrawmempool: %w", err)
-		}
-		out = append(out, *h)
-	}
-	return out, nil
+	return parseHashes("getrawmempool", ss)
 }
 
 // MempoolSpender implements Backend with gettxspendingprevout (btcd ≥ 0.24.1
-// and Core ≥ 24, checked by DialRPC; same call and answer on both).
+// and Core ≥ 24, checked by DialRPC; same call and answer on both). It only
+// sees the mempool: use UTXO to know whether op is spent at all.
 func (r *RPC) MempoolSpender(ctx context.Context, op wire.OutPoint) (*chainhash.Hash, error) {
-	var res []btcjson.GetTxSpendingPrevOutResult
+	var res []spendingPrevOutResult
 	if err := r.call(ctx, "gettxspendingprevout", btcjson.NewGetTxSpendingPrevOutCmd([]wire.OutPoint{op}), &res); err != nil {
 		return nil, err
 	}
 	if len(res) != 1 {
-		return nil, fmt.Errorf("chain: gettxspendingprevout: %d results for 1 outpoint", len(res))
+		return nil, undecodable("gettxspendingprevout", fmt.Errorf("%d results for 1 outpoint", len(res)))
 	}
 	if res[0].SpendingTxid == "" {
 		return nil, nil
 	}
-	h, err := chainhash.NewHashFromStr(res[0].SpendingTxid)
+	h, err := parseHash("gettxspendingprevout", res[0].SpendingTxid)
 	if err != nil {
-		return nil, fmt.Errorf("chain: gettxspendingprevout: %w", err)
+		return nil, err
 	}
-	return h, nil
+	return &h, nil
 }
 
-// UTXO implements Backend: gettxout with include_mempool, then
-// gettxspendingprevout, because btcd's gettxout ignores mempool spends
-// (Core's does not); this way both backends answer the same.
+// UTXO implements Backend: gettxout with include_mempool (it knows spends
+// in the chain, and on Core also spends in the mempool), then
+// gettxspendingprevout, because btcd's gettxout ignores mempool spends;
+// this way both backends answer the same. gettxspendingprevout alone would
+// not do: it sees only the mempool.
 func (r *RPC) UTXO(ctx context.Context, op wire.OutPoint) (*wire.TxOut, int32, error) {
-	var res btcjson.GetTxOutResult
+	var res txOutResult
 	err := r.call(ctx, "gettxout", btcjson.NewGetTxOutCmd(op.Hash.String(), op.Index, btcjson.Bool(true)), &res)
 	if err != nil {
 		return nil, 0, nullNotFound(err, "gettxout "+op.String())
@@ -675,20 +775,21 @@ func (r *RPC) UTXO(ctx context.Context, op wire.OutPoint) (*wire.TxOut, int32, e
 	}
 	pk, err := hex.DecodeString(res.ScriptPubKey.Hex)
 	if err != nil {
-		return nil, 0, fmt.Errorf("chain: gettxout %s: script: %w", op, err)
+		return nil, 0, undecodable("gettxout", fmt.Errorf("script: %w", err))
 	}
 	amt, err := btcutil.NewAmount(res.Value)
-	if err != nil {
-		return nil, 0, fmt.Errorf("chain: gettxout %s: value: %w", op, err)
+	if err != nil || amt < 0 || amt > btcutil.MaxSatoshi {
+		return nil, 0, undecodable("gettxout", fmt.Errorf("value %v: %v", res.Value, err))
 	}
-	return wire.NewTxOut(int64(amt), pk), int32(res.Confirmations), nil
+	return wire.NewTxOut(int64(amt), pk), int32(min(res.Confirmations, math.MaxInt32)), nil
 }
 
 // FeeRate implements Backend: btcd estimatefee (BTC per 1000 bytes of
 // serialized size, its estimator predates segwit) or Core estimatesmartfee
 // (BTC per 1000 vbytes, conservative mode). An estimator error or an empty
 // answer gives the fallback; the result is clamped to
-// [floor, MaxFeeRateSatPerKVB]. Only transport errors are returned.
+// [floor, MaxFeeRateSatPerKVB]. Only transport errors, ErrWarmingUp and
+// ErrUndecodable are returned: an answer we cannot read is not "no data".
 func (r *RPC) FeeRate(ctx context.Context, targetBlocks int) (int64, error) {
 	if targetBlocks < 1 {
 		targetBlocks = 1
@@ -709,7 +810,7 @@ func (r *RPC) FeeRate(ctx context.Context, targetBlocks int) (int64, error) {
 		}
 	} else {
 		targetBlocks = min(targetBlocks, maxFeeTargetCore)
-		var res btcjson.EstimateSmartFeeResult
+		var res smartFeeResult
 		mode := btcjson.EstimateModeConservative
 		err := r.call(ctx, "estimatesmartfee", btcjson.NewEstimateSmartFeeCmd(int64(targetBlocks), &mode), &res)
 		var rpcErr *btcjson.RPCError
@@ -717,7 +818,7 @@ func (r *RPC) FeeRate(ctx context.Context, targetBlocks int) (int64, error) {
 		case err == nil && res.FeeRate != nil && *res.FeeRate > 0:
 			est = btcToSat(*res.FeeRate)
 		case err == nil, errors.Is(err, errNull), errors.As(err, &rpcErr):
-			r.log.Debug("fee estimate unavailable, using fallback", "target", targetBlocks, "errors", res.Errors, "err", err)
+			r.log.Debug("fee estimate unavailable, using fallback", "target", targetBlocks, "errors", string(res.Errors), "err", err)
 		default:
 			return 0, err
 		}
@@ -754,27 +855,21 @@ func (r *RPC) Mine(ctx context.Context, n int) ([]chainhash.Hash, error) {
 		return nil, nil
 	}
 	var ss []string
+	method := "generate"
 	if r.isBtcd {
-		if err := r.call(ctx, "generate", btcjson.NewGenerateCmd(uint32(n)), &ss); err != nil {
+		if err := r.call(ctx, method, btcjson.NewGenerateCmd(uint32(n)), &ss); err != nil {
 			return nil, err
 		}
 	} else {
 		if r.cfg.MiningAddr == "" {
 			return nil, fmt.Errorf("chain: mine: RPCConfig.MiningAddr is empty (needed for bitcoind)")
 		}
-		if err := r.call(ctx, "generatetoaddress", btcjson.NewGenerateToAddressCmd(int64(n), r.cfg.MiningAddr, nil), &ss); err != nil {
+		method = "generatetoaddress"
+		if err := r.call(ctx, method, btcjson.NewGenerateToAddressCmd(int64(n), r.cfg.MiningAddr, nil), &ss); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]chainhash.Hash, 0, len(ss))
-	for _, s := range ss {
-		h, err := chainhash.NewHashFromStr(s)
-		if err != nil {
-			return nil, fmt.Errorf("chain: generate: %w", err)
-		}
-		out = append(out, *h)
-	}
-	return out, nil
+	return parseHashes(method, ss)
 }
 
 // InvalidateBlock marks a block invalid (reorg tests; both backends).

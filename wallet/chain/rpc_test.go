@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -31,6 +29,10 @@ func TestClassifyReject(t *testing.T) {
 		{"core outputs in utxo set", -27, "Transaction outputs already in utxo set", nil},
 		{"core txn-already-known", -26, "txn-already-known", nil},
 		{"core txn-already-in-mempool", -26, "txn-already-in-mempool", nil},
+		// Core: same txid with another witness in the mempool (btcd: "already have").
+		{"core same txid other witness", -26, "txn-same-nonwitness-data-in-mempool", nil},
+		// Core ≥ 28 full RBF: a lower-fee conflict, signalling or not.
+		{"core rbf loses", -26, "insufficient fee, rejecting replacement ab; new feerate 0.00052083 BTC/kvB <= old feerate 0.00104166 BTC/kvB", ErrDoubleSpend},
 		{"btcd double spend", -26, "TX rejected: output already spent in mempool: output=ab:0, tx=cd", ErrDoubleSpend},
 		{"core double spend", -26, "txn-mempool-conflict", ErrDoubleSpend},
 		{"btcd rbf loses", -26, "TX rejected: ab: replacement transaction has an insufficient fee rate", ErrDoubleSpend},
@@ -87,10 +89,11 @@ func TestNetworkName(t *testing.T) {
 	}
 }
 
-// fakeNode is a JSON-RPC server answering like btcd or bitcoind.
+// fakeNode is a JSON-RPC server answering DialRPC's checks like btcd
+// 0.24.2 does. Bitcoin Core is tested against its recorded answers
+// (replay_test.go, rpc_core_test.go).
 type fakeNode struct {
 	user, pass string
-	core       bool
 	genesis    string
 	noTxIndex  bool
 	hang       chan struct{} // if non-nil, requests block until closed
@@ -103,10 +106,6 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u, p, ok := r.BasicAuth()
 	if !ok || u != f.user || p != f.pass {
-		if f.core {
-			w.WriteHeader(http.StatusUnauthorized) // bitcoind: empty body
-			return
-		}
 		http.Error(w, "401 Unauthorized.", http.StatusUnauthorized)
 		return
 	}
@@ -119,22 +118,12 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rpcErr *btcjson.RPCError
 	switch req.Method {
 	case "getinfo":
-		if f.core {
-			rpcErr = btcjson.NewRPCError(btcjson.ErrRPCMethodNotFound.Code, "Method not found")
-		} else {
-			result = map[string]interface{}{"version": 240200}
-		}
-	case "getnetworkinfo":
-		result = map[string]interface{}{"version": 270000, "subversion": "/Satoshi:27.0.0/"}
+		result = map[string]interface{}{"version": 240200}
 	case "getblockhash":
 		result = f.genesis
 	case "getrawtransaction":
 		if f.noTxIndex {
-			if f.core {
-				rpcErr = btcjson.NewRPCError(-5, "No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions.")
-			} else {
-				rpcErr = btcjson.NewRPCError(-5, "The transaction index must be enabled to query the blockchain (specify --txindex)")
-			}
+			rpcErr = btcjson.NewRPCError(-5, "The transaction index must be enabled to query the blockchain (specify --txindex)")
 		} else {
 			rpcErr = btcjson.NewRPCError(-5, "No information available about transaction")
 		}
@@ -160,12 +149,9 @@ func TestDialRPCChecks(t *testing.T) {
 		wantMsg string
 	}{
 		{"btcd ok", fakeNode{user: "u", pass: "p", genesis: regtestGenesis}, "p", nil, ""},
-		{"bitcoind ok", fakeNode{user: "u", pass: "p", genesis: regtestGenesis, core: true}, "p", nil, ""},
 		{"btcd wrong password", fakeNode{user: "u", pass: "p", genesis: regtestGenesis}, "x", ErrAuth, "RPC authentication failed"},
-		{"bitcoind wrong password", fakeNode{user: "u", pass: "p", genesis: regtestGenesis, core: true}, "x", ErrAuth, "RPC authentication failed"},
 		{"wrong network", fakeNode{user: "u", pass: "p", genesis: testnetGenesis}, "p", ErrWrongNetwork, "node at 127.0.0.1"},
 		{"btcd no txindex", fakeNode{user: "u", pass: "p", genesis: regtestGenesis, noTxIndex: true}, "p", ErrNoTxIndex, "--txindex"},
-		{"bitcoind no txindex", fakeNode{user: "u", pass: "p", genesis: regtestGenesis, noTxIndex: true, core: true}, "p", ErrNoTxIndex, "-txindex=1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,8 +164,8 @@ func TestDialRPCChecks(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if r.IsBtcd() == tt.node.core {
-					t.Fatalf("IsBtcd %v for core=%v", r.IsBtcd(), tt.node.core)
+				if !r.IsBtcd() {
+					t.Fatal("IsBtcd false for btcd")
 				}
 				r.Close()
 				return
@@ -193,23 +179,6 @@ func TestDialRPCChecks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestDialRPCCookie(t *testing.T) {
-	node := &fakeNode{user: "__cookie__", pass: "s3cret", genesis: chaincfg.RegressionNetParams.GenesisHash.String(), core: true}
-	srv := httptest.NewServer(node)
-	defer srv.Close()
-	cookie := filepath.Join(t.TempDir(), ".cookie")
-	if err := os.WriteFile(cookie, []byte("__cookie__:s3cret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testCfg(strings.TrimPrefix(srv.URL, "http://"))
-	cfg.User, cfg.Pass, cfg.CookieFile = "", "", cookie
-	r, err := DialRPC(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
 }
 
 func TestDialRPCUnreachable(t *testing.T) {
