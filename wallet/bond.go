@@ -32,6 +32,19 @@ type Bond struct {
 	RedeemTxid *chainhash.Hash
 }
 
+// BondChain is what verifying a bond asks of a chain backend: the tip, the
+// bond's transaction and the headers of its block and of the tip (for the
+// lock window and median times), and whether its output is still unspent
+// in the chain and the mempool. A directory needs nothing else of the
+// chain; chain.Backend implements it.
+type BondChain interface {
+	Tip(ctx context.Context) (int32, chainhash.Hash, error)
+	Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, chain.TxStatus, error)
+	BlockHeader(ctx context.Context, hash chainhash.Hash) (*wire.BlockHeader, error)
+	UTXO(ctx context.Context, op wire.OutPoint) (*wire.TxOut, int32, error)
+	MempoolSpender(ctx context.Context, op wire.OutPoint) (*chainhash.Hash, error)
+}
+
 // BondPolicy is the acceptance policy VerifyBondOnChain applies (minimum
 // amount, lock window relative to the confirmation height, confirmations,
 // certificate lifetime); script.DefaultBondParams gives mainnet values.
@@ -222,7 +235,7 @@ func (w *Wallet) BondProof(ctx context.Context, op wire.OutPoint, onion string, 
 //	script.ErrBondCertInvalid     malformed certificate
 //
 // Chain errors (unreachable node, no txindex) are returned wrapped as they are.
-func VerifyBondOnChain(ctx context.Context, b chain.Backend, cert *script.BondCert, sig []byte,
+func VerifyBondOnChain(ctx context.Context, b BondChain, cert *script.BondCert, sig []byte,
 	onion string, policy BondPolicy) (float64, error) {
 	if cert == nil {
 		return 0, script.ErrBondCertInvalid

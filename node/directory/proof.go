@@ -7,7 +7,6 @@ import (
 
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
-	"github.com/onionswap/onionswap/wallet/chain"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -19,7 +18,7 @@ type VerifyFunc func(ctx context.Context, cert *script.BondCert, sig []byte, oni
 
 // ChainVerifier returns the VerifyFunc that checks bonds on b with
 // wallet.VerifyBondOnChain under policy.
-func ChainVerifier(b chain.Backend, policy wallet.BondPolicy) VerifyFunc {
+func ChainVerifier(b wallet.BondChain, policy wallet.BondPolicy) VerifyFunc {
 	return func(ctx context.Context, cert *script.BondCert, sig []byte, onion string) (float64, error) {
 		return wallet.VerifyBondOnChain(ctx, b, cert, sig, onion, policy)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/onionswap/onionswap/internal/ratelimit"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
-	"github.com/onionswap/onionswap/wallet/chain"
 )
 
 // Server limits and intervals. Each is the default of a ServerConfig
@@ -92,7 +91,7 @@ type ServerConfig struct {
 
 	// Backend and Policy check bonds (wallet.VerifyBondOnChain), unless
 	// Verify is set (tests).
-	Backend chain.Backend
+	Backend wallet.BondChain
 	Policy  wallet.BondPolicy
 	Verify  VerifyFunc
 

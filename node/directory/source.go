@@ -14,7 +14,6 @@ import (
 
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
-	"github.com/onionswap/onionswap/wallet/chain"
 )
 
 // Source defaults.
@@ -49,7 +48,7 @@ type SourceConfig struct {
 	Client      ClientConfig
 	// Backend and Policy: the taker's node and acceptance policy
 	// (wallet.VerifyBondOnChain), unless Verify is set (tests).
-	Backend chain.Backend
+	Backend wallet.BondChain
 	Policy  wallet.BondPolicy
 	Verify  VerifyFunc
 

@@ -29,7 +29,6 @@ import (
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
-	"github.com/onionswap/onionswap/wallet/chain"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -81,7 +80,7 @@ const (
 // Config configures a Maker.
 type Config struct {
 	Wallet  *wallet.Wallet
-	Backend chain.Backend
+	Backend swap.Chain
 	Network protocol.Network
 	// Addr is the node's onion address "host:port": what the bond
 	// certificate binds and the directories list.

@@ -21,12 +21,24 @@ import (
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
+// Chain is what the swap engine and the maker and taker ask of the chain
+// backend: the tip, transactions, unspent outputs and their mempool
+// spenders, fee estimates (lnd's BlockChainIO is five methods too).
+// chain.Backend implements it; unit tests use wallet/chain/chaintest.
+type Chain interface {
+	Tip(ctx context.Context) (int32, chainhash.Hash, error)
+	Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, chain.TxStatus, error)
+	UTXO(ctx context.Context, op wire.OutPoint) (*wire.TxOut, int32, error)
+	MempoolSpender(ctx context.Context, op wire.OutPoint) (*chainhash.Hash, error)
+	FeeRate(ctx context.Context, targetBlocks int) (int64, error)
+}
+
 // Engine is the chain side of swaps shared by both roles: fee estimates,
 // funding checks on our own node, cooperative sweeps, the watcher hook
 // and the per-output recovery step.
 type Engine struct {
 	W     *wallet.Wallet
-	B     chain.Backend
+	B     Chain
 	Store *Store
 	Log   *slog.Logger
 	// FeeTarget is the confirmation target of fee estimates.
@@ -37,7 +49,7 @@ type Engine struct {
 }
 
 // NewEngine returns an engine over w and b.
-func NewEngine(w *wallet.Wallet, b chain.Backend, log *slog.Logger) *Engine {
+func NewEngine(w *wallet.Wallet, b Chain, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default().With("subsystem", "swap")
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
-	"github.com/onionswap/onionswap/wallet/chain"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -79,10 +78,17 @@ const (
 	DefaultFundingTimeoutBlocks = 6
 )
 
+// Chain is what a taker asks of its chain backend: the swap engine's
+// questions plus what verifying makers' bonds needs.
+type Chain interface {
+	swap.Chain
+	wallet.BondChain
+}
+
 // Config configures a Taker.
 type Config struct {
 	Wallet    *wallet.Wallet
-	Backend   chain.Backend
+	Backend   Chain
 	Transport tor.Transport
 	Network   protocol.Network
 	Source    MakerSource

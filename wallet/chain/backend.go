@@ -144,8 +144,14 @@ type Backend interface {
 	// in sat per 1000 vbytes, never below the configured floor; when the
 	// node has no estimate the configured fallback is returned.
 	FeeRate(ctx context.Context, targetBlocks int) (satPerKVB int64, err error)
-	// Mine mines n blocks (regtest only; ErrUnsupported elsewhere).
-	Mine(ctx context.Context, n int) ([]chainhash.Hash, error)
 	// Close releases the backend; later calls fail with ErrClosed.
 	Close()
+}
+
+// Miner mines blocks: a regtest chain in tests, the demo and `onionswap
+// regtest` (*RPC implements it; production code never needs it, so it is
+// not part of Backend).
+type Miner interface {
+	// Mine mines n blocks (regtest only; ErrUnsupported elsewhere).
+	Mine(ctx context.Context, n int) ([]chainhash.Hash, error)
 }

@@ -845,7 +845,7 @@ func clampFee(est, floor, fallback int64, log *slog.Logger) int64 {
 	return est
 }
 
-// Mine implements Backend: btcd generate (coinbase to its --miningaddr),
+// Mine implements Miner: btcd generate (coinbase to its --miningaddr),
 // bitcoind generatetoaddress to RPCConfig.MiningAddr. Regtest only.
 func (r *RPC) Mine(ctx context.Context, n int) ([]chainhash.Hash, error) {
 	if r.cfg.Params.Net != chaincfg.RegressionNetParams.Net {
