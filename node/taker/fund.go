@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
@@ -59,11 +60,15 @@ func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32
 	}
 	for {
 		least := int32(1 << 30)
+		var missing []wire.OutPoint
 		for _, ho := range rec.Hops[h] {
 			c, err := t.eng.FundingConfs(ctx, ho.FundingOutPoint, ho.MultisigScript, ho.Value)
 			if err != nil {
 				if !errors.Is(err, swap.ErrFundingMissing) && !errors.Is(err, swap.ErrUnavailable) {
 					return err
+				}
+				if errors.Is(err, swap.ErrFundingMissing) {
+					missing = append(missing, ho.FundingOutPoint)
 				}
 				c = -1
 			}
@@ -82,6 +87,14 @@ func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32
 		if err == nil && seen {
 			return fmt.Errorf("a contract of the swap appeared on chain while waiting for hop %d", h)
 		}
+		// A hop between two makers (or one that confirmed while we were
+		// down) may be funded, confirmed and already spent by a maker's
+		// contract: none of its contracts is ours to watch, so the only
+		// sign is a confirmed funding transaction whose output is gone.
+		// Say so rather than waiting for a confirmation that happened.
+		if op, ok := r.spentAfterConfirming(ctx, missing); ok {
+			return fmt.Errorf("hop %d was funded and confirmed, but its output %s is already spent on chain (a maker's contract, most likely): recovering on chain", h, op)
+		}
 		if deadline > 0 {
 			tip, _, err := t.cfg.Backend.Tip(ctx)
 			if err == nil && tip >= startTip+deadline+int32(confs) {
@@ -94,6 +107,17 @@ func (r *run) waitConfs(ctx context.Context, h int, confs uint32, deadline int32
 		case <-time.After(t.cfg.PollInterval):
 		}
 	}
+}
+
+// spentAfterConfirming returns the first of ops whose transaction is
+// confirmed on our node although the output is no longer unspent.
+func (r *run) spentAfterConfirming(ctx context.Context, ops []wire.OutPoint) (wire.OutPoint, bool) {
+	for _, op := range ops {
+		if _, st, err := r.t.cfg.Backend.Tx(ctx, op.Hash); err == nil && st.Confirmations > 0 {
+			return op, true
+		}
+	}
+	return wire.OutPoint{}, false
 }
 
 // fund broadcasts hop 0 and walks the route: each maker funds its hop
