@@ -1,0 +1,133 @@
+package taker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// candidates returns verified-later candidates minus known bad makers.
+func (t *Taker) candidates(ctx context.Context, src MakerSource) ([]Candidate, error) {
+	if src == nil {
+		return nil, ErrNoSource
+	}
+	if src == nil {
+		return nil, fmt.Errorf("%w: no maker source", swap.ErrNotEnoughMakers)
+	}
+	all, err := src.Makers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bad, err := t.st.BadMakers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Candidate
+	for _, c := range all {
+		if _, isBad := bad[c.Addr]; !isBad {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// fillRoute connects makers for every empty route position, picking
+// candidates at random weighted by the bond value of their listed proof
+// (each bond is verified on our node when we connect). Positions whose
+// offer cannot take the amount or the locktime are skipped over.
+func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, locks []uint16) error {
+	t := r.t
+	if len(r.peers) == 0 {
+		r.peers = make([]*peer, req.Makers)
+	}
+	// The exact incoming total of each position (as setup computes it) so
+	// an offer that cannot take it is skipped here, not refused at setup.
+	fr, err := t.eng.FeeRate(ctx)
+	if err != nil {
+		return err
+	}
+	reimb := swap.Reimbursement(req.TxCount, fr)
+	in := req.Amount
+	var skipped string
+	for i := range r.peers {
+		for r.peers[i] == nil {
+			if len(*cands) == 0 {
+				err := fmt.Errorf("%w: route of %d, no usable candidate for position %d", swap.ErrNotEnoughMakers, req.Makers, i+1)
+				if skipped != "" {
+					err = fmt.Errorf("%w (last offer skipped: %s)", err, skipped)
+				}
+				return err
+			}
+			weights := make([]float64, len(*cands))
+			for k, c := range *cands {
+				if c.Proof != nil {
+					weights[k] = float64(c.Proof.BondValue)
+				}
+				if ws, ok := t.source(req).(weightedSource); ok {
+					weights[k] = ws.Weight(c)
+				}
+			}
+			k := swap.WeightedPick(weights)
+			if route := t.cfg.Faults.Route(); len(route) > 0 { // fault injection: fixed route
+				// The first named maker still among the candidates: route[i]
+				// for position i, and the next names are the spares that
+				// replace a maker failing at setup.
+				k = -1
+				for _, a := range route {
+					for j, c := range *cands {
+						if k < 0 && c.Addr == a {
+							k = j
+						}
+					}
+				}
+				if k < 0 {
+					return fmt.Errorf("%w: fault injection: maker for position %d not among the candidates", swap.ErrNotEnoughMakers, i+1)
+				}
+			}
+			c := (*cands)[k]
+			*cands = append((*cands)[:k:k], (*cands)[k+1:]...)
+			p, err := t.connect(ctx, c.Addr, r.cnt)
+			if err != nil {
+				t.log.Info("candidate maker unusable", "err", err)
+				t.log.Debug("unusable maker", "addr", c.Addr)
+				if !errors.Is(err, context.Canceled) {
+					_ = t.st.MarkBadMaker(ctx, c.Addr, protocol.Clip(err.Error()))
+				}
+				continue
+			}
+			if locks[i] < p.offer.MinLocktime || in < p.offer.MinSize || in > p.offer.MaxSize {
+				skipped = fmt.Sprintf("position %d needs %d sat with locktime %d; offer takes [%d, %d] sat, locktime ≥ %d",
+					i+1, in, locks[i], p.offer.MinSize, p.offer.MaxSize, p.offer.MinLocktime)
+				t.log.Info("maker offer does not fit the route position", "position", i+1,
+					"min_locktime", p.offer.MinLocktime, "incoming_locktime", locks[i], "amount", in,
+					"min_size", p.offer.MinSize, "max_size", p.offer.MaxSize)
+				p.close()
+				continue
+			}
+			r.peers[i] = p
+		}
+		in = swap.Forward(in, swap.MakerFee(swap.TermsOf(r.peers[i].offer), in, locks[i+1]), reimb)
+	}
+	return nil
+}
+
+// busyRetryDelay is the wait before retrying a route after a maker said it
+// is busy (its liquidity reserved by another taker): 1–4 s, random. One
+// setup is a Tor round trip per maker (~0.3–1 s on a loaded machine), so a
+// competing taker's setup or Abort lands within it, and the randomness
+// keeps two takers that refused each other from retrying in lockstep.
+func busyRetryDelay() time.Duration {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return time.Second + time.Duration(int(b[0])<<8|int(b[1]))*3*time.Second/65536
+}
+
+// weightedSource lets a source supply its own (verified) weights.
+type weightedSource interface {
+	Weight(Candidate) float64
+}
