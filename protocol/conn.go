@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -105,24 +106,12 @@ func (c ConnConfig) withDefaults() ConnConfig {
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
 	def(&c.RejectLinger, DefaultRejectLinger)
-	if c.MinTransferRate == 0 {
-		c.MinTransferRate = DefaultMinTransferRate
-	}
-	if c.MsgRate == 0 {
-		c.MsgRate = DefaultMsgRate
-	}
-	if c.MsgBurst == 0 {
-		c.MsgBurst = DefaultMsgBurst
-	}
-	if c.ByteRate == 0 {
-		c.ByteRate = DefaultByteRate
-	}
-	if c.ByteBurst == 0 {
-		c.ByteBurst = DefaultByteBurst
-	}
-	if c.RecvQueue == 0 {
-		c.RecvQueue = DefaultRecvQueue
-	}
+	c.MinTransferRate = cmp.Or(c.MinTransferRate, DefaultMinTransferRate)
+	c.MsgRate = cmp.Or(c.MsgRate, DefaultMsgRate)
+	c.MsgBurst = cmp.Or(c.MsgBurst, DefaultMsgBurst)
+	c.ByteRate = cmp.Or(c.ByteRate, DefaultByteRate)
+	c.ByteBurst = cmp.Or(c.ByteBurst, DefaultByteBurst)
+	c.RecvQueue = cmp.Or(c.RecvQueue, DefaultRecvQueue)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package tor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -128,15 +129,11 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.DataDir = dir
 	case ModeAttach:
-		if c.ControlAddr == "" {
-			c.ControlAddr = DefaultControlAddr
-		}
+		c.ControlAddr = cmp.Or(c.ControlAddr, DefaultControlAddr)
 	default:
 		return c, fmt.Errorf("tor: unknown mode %q (want %q or %q)", c.Mode, ModeManaged, ModeAttach)
 	}
-	if c.OnionPort == 0 {
-		c.OnionPort = DefaultOnionPort
-	}
+	c.OnionPort = cmp.Or(c.OnionPort, DefaultOnionPort)
 	if c.OnionPort < 1 || c.OnionPort > 65535 {
 		return c, fmt.Errorf("tor: invalid onion port %d", c.OnionPort)
 	}

@@ -1,6 +1,7 @@
 package tor
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -135,9 +136,7 @@ var socksReplies = map[byte]string{
 
 func (e *SOCKSError) Error() string {
 	name := socksReplies[e.Code]
-	if name == "" {
-		name = "unknown reply"
-	}
+	name = cmp.Or(name, "unknown reply")
 	return fmt.Sprintf("tor could not connect to %s: %s (SOCKS reply %#02x)", ShortAddr(e.Target), name, e.Code)
 }
 

@@ -2,6 +2,7 @@ package tor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,9 +64,7 @@ func managedArgs(cfg *Config) []string {
 
 // findTor resolves the tor binary, with the install command in the error.
 func findTor(path string) (string, error) {
-	if path == "" {
-		path = "tor"
-	}
+	path = cmp.Or(path, "tor")
 	abs, err := exec.LookPath(path)
 	if err != nil {
 		return "", fmt.Errorf("%w (looked for %q: %v)", ErrTorNotFound, path, err)

@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -128,9 +129,7 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Wallet, keys.
 	if err := cfg.check(); err != nil {
 		return nil, keys.Mnemonic{}, err
 	}
-	if opts.Words == 0 {
-		opts.Words = 24
-	}
+	opts.Words = cmp.Or(opts.Words, 24)
 	m, err := keys.NewMnemonic(opts.Words)
 	if err != nil {
 		return nil, keys.Mnemonic{}, err

@@ -24,6 +24,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,18 +126,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default().With("subsystem", "cluster")
 	}
-	if opts.LogLevel == "" {
-		opts.LogLevel = "debug"
-	}
-	if opts.ChainPoll == 0 {
-		opts.ChainPoll = DefaultChainPoll
-	}
-	if opts.HealthInterval == 0 {
-		opts.HealthInterval = DefaultHealthInterval
-	}
-	if opts.ReadyTimeout == 0 {
-		opts.ReadyTimeout = DefaultReadyTimeout
-	}
+	opts.LogLevel = cmp.Or(opts.LogLevel, "debug")
+	opts.ChainPoll = cmp.Or(opts.ChainPoll, DefaultChainPoll)
+	opts.HealthInterval = cmp.Or(opts.HealthInterval, DefaultHealthInterval)
+	opts.ReadyTimeout = cmp.Or(opts.ReadyTimeout, DefaultReadyTimeout)
 	c = &Cluster{opts: opts, log: opts.Logger, names: map[string]bool{}}
 	defer func() {
 		if err != nil {
@@ -350,12 +343,8 @@ type AutoMineOptions struct {
 // are needed": nobody waits for a block interval, and no block is mined
 // that nothing waits for.
 func (c *Cluster) AutoMine(ctx context.Context, o AutoMineOptions) (stop func()) {
-	if o.Interval == 0 {
-		o.Interval = 500 * time.Millisecond
-	}
-	if o.Depth == 0 {
-		o.Depth = 1
-	}
+	o.Interval = cmp.Or(o.Interval, 500*time.Millisecond)
+	o.Depth = cmp.Or(o.Depth, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

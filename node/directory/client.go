@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,9 +56,7 @@ func session(ctx context.Context, tr Dialer, addr string, cfg ClientConfig) (*pr
 	}
 	pc := protocol.NewConn(nc, cc)
 	ua := cfg.UserAgent
-	if ua == "" {
-		ua = "onionswap"
-	}
+	ua = cmp.Or(ua, "onionswap")
 	if _, err := pc.Handshake(ctx, protocol.NewHello(cfg.Network, ua)); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}

@@ -15,6 +15,7 @@
 package maker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,51 +134,21 @@ func (c *Config) check() error {
 
 // checkValues applies defaults and refuses unsafe values.
 func (c *Config) checkValues() error {
-	if c.MinSize == 0 {
-		c.MinSize = DefaultMinSize
-	}
-	if c.ReactionBlocks == 0 {
-		c.ReactionBlocks = swap.DefaultReactionBlocks
-	}
-	if c.MinLocktime == 0 {
-		c.MinLocktime = swap.DefaultLastHopLocktime + c.ReactionBlocks
-	}
-	if c.RequiredConfirms == 0 {
-		c.RequiredConfirms = swap.DefaultRequiredConfirms
-	}
-	if c.SwapTimeoutBlocks == 0 {
-		c.SwapTimeoutBlocks = swap.DefaultMakerSwapTimeoutBlocks
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.ReleaseAfterDisconnect == 0 {
-		c.ReleaseAfterDisconnect = min(DefaultReleaseAfterDisconnect, c.IdleTimeout)
-	}
-	if c.RecoveryInterval == 0 {
-		c.RecoveryInterval = DefaultRecoveryInterval
-	}
-	if c.FundHopWait == 0 {
-		c.FundHopWait = DefaultFundHopWait
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.BondAmount == 0 {
-		c.BondAmount = DefaultBondAmount
-	}
-	if c.BondLockBlocks == 0 {
-		c.BondLockBlocks = DefaultBondLockBlocks
-	}
-	if c.BondPoll == 0 {
-		c.BondPoll = DefaultBondPoll
-	}
-	if c.CertValidityBlocks == 0 {
-		c.CertValidityBlocks = script.DefaultCertValidityBlocks
-	}
-	if c.UserAgent == "" {
-		c.UserAgent = "onionswap-maker"
-	}
+	c.MinSize = cmp.Or(c.MinSize, DefaultMinSize)
+	c.ReactionBlocks = cmp.Or(c.ReactionBlocks, swap.DefaultReactionBlocks)
+	c.MinLocktime = cmp.Or(c.MinLocktime, swap.DefaultLastHopLocktime+c.ReactionBlocks)
+	c.RequiredConfirms = cmp.Or(c.RequiredConfirms, swap.DefaultRequiredConfirms)
+	c.SwapTimeoutBlocks = cmp.Or(c.SwapTimeoutBlocks, swap.DefaultMakerSwapTimeoutBlocks)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.ReleaseAfterDisconnect = cmp.Or(c.ReleaseAfterDisconnect, min(DefaultReleaseAfterDisconnect, c.IdleTimeout))
+	c.RecoveryInterval = cmp.Or(c.RecoveryInterval, DefaultRecoveryInterval)
+	c.FundHopWait = cmp.Or(c.FundHopWait, DefaultFundHopWait)
+	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
+	c.BondAmount = cmp.Or(c.BondAmount, DefaultBondAmount)
+	c.BondLockBlocks = cmp.Or(c.BondLockBlocks, DefaultBondLockBlocks)
+	c.BondPoll = cmp.Or(c.BondPoll, DefaultBondPoll)
+	c.CertValidityBlocks = cmp.Or(c.CertValidityBlocks, script.DefaultCertValidityBlocks)
+	c.UserAgent = cmp.Or(c.UserAgent, "onionswap-maker")
 	if c.Logger == nil {
 		c.Logger = slog.Default().With("subsystem", "maker")
 	}
@@ -438,9 +409,7 @@ func (m *Maker) EnsureBond(ctx context.Context, amount btcutil.Amount, lockBlock
 	if b, err := m.Bond(ctx); err == nil {
 		return b, nil
 	}
-	if lockBlocks == 0 {
-		lockBlocks = DefaultBondLockBlocks
-	}
+	lockBlocks = cmp.Or(lockBlocks, DefaultBondLockBlocks)
 	tip, _, err := m.cfg.Backend.Tip(ctx)
 	if err != nil {
 		return nil, err
@@ -484,9 +453,7 @@ func (m *Maker) Bond(ctx context.Context) (*wallet.Bond, error) {
 // own address when ""), valid for CertValidityBlocks, for directory
 // registration and offers.
 func (m *Maker) BondProof(ctx context.Context, onion string) (*protocol.FidelityProof, error) {
-	if onion == "" {
-		onion = m.Addr()
-	}
+	onion = cmp.Or(onion, m.Addr())
 	b, err := m.Bond(ctx)
 	if err != nil {
 		return nil, err

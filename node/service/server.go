@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,9 +111,7 @@ func (c *ServerConfig) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.UserAgent == "" {
-		c.UserAgent = "onionswap"
-	}
+	c.UserAgent = cmp.Or(c.UserAgent, "onionswap")
 	if c.Logger == nil {
 		c.Logger = slog.Default().With("subsystem", "inbound")
 	}

@@ -18,6 +18,7 @@
 package taker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,36 +118,16 @@ func (c *Config) check() error {
 	if c.BondPolicy == (wallet.BondPolicy{}) {
 		c.BondPolicy = script.DefaultBondParams()
 	}
-	if c.LastHopLocktime == 0 {
-		c.LastHopLocktime = swap.DefaultLastHopLocktime
-	}
-	if c.LocktimeStep == 0 {
-		c.LocktimeStep = swap.DefaultLocktimeStep
-	}
-	if c.RequiredConfirms == 0 {
-		c.RequiredConfirms = 1
-	}
-	if c.KeepAliveInterval == 0 {
-		c.KeepAliveInterval = DefaultKeepAliveInterval
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.StepTimeout == 0 {
-		c.StepTimeout = DefaultStepTimeout
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.ReconnectWindow == 0 {
-		c.ReconnectWindow = DefaultReconnectWindow
-	}
-	if c.FundingTimeoutBlocks == 0 {
-		c.FundingTimeoutBlocks = DefaultFundingTimeoutBlocks
-	}
-	if c.UserAgent == "" {
-		c.UserAgent = "onionswap-taker"
-	}
+	c.LastHopLocktime = cmp.Or(c.LastHopLocktime, swap.DefaultLastHopLocktime)
+	c.LocktimeStep = cmp.Or(c.LocktimeStep, swap.DefaultLocktimeStep)
+	c.RequiredConfirms = cmp.Or(c.RequiredConfirms, 1)
+	c.KeepAliveInterval = cmp.Or(c.KeepAliveInterval, DefaultKeepAliveInterval)
+	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
+	c.StepTimeout = cmp.Or(c.StepTimeout, DefaultStepTimeout)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DefaultMaxAttempts)
+	c.ReconnectWindow = cmp.Or(c.ReconnectWindow, DefaultReconnectWindow)
+	c.FundingTimeoutBlocks = cmp.Or(c.FundingTimeoutBlocks, DefaultFundingTimeoutBlocks)
+	c.UserAgent = cmp.Or(c.UserAgent, "onionswap-taker")
 	if c.Logger == nil {
 		c.Logger = slog.Default().With("subsystem", "taker")
 	}

@@ -1,6 +1,7 @@
 package tornet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,21 +129,13 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("tornet: %w", err)
 	}
 	o.Dir = dir
-	if o.Authorities == 0 {
-		o.Authorities = DefaultAuthorities
-	}
-	if o.Relays == 0 {
-		o.Relays = DefaultRelays
-	}
-	if o.Exits == 0 {
-		o.Exits = DefaultExits
-	}
+	o.Authorities = cmp.Or(o.Authorities, DefaultAuthorities)
+	o.Relays = cmp.Or(o.Relays, DefaultRelays)
+	o.Exits = cmp.Or(o.Exits, DefaultExits)
 	if o.Authorities < 1 || o.Relays < 0 || o.Exits > o.Relays {
 		return fmt.Errorf("tornet: invalid sizes: %d authorities, %d relays, %d exits", o.Authorities, o.Relays, o.Exits)
 	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
-	}
+	o.ReadyTimeout = cmp.Or(o.ReadyTimeout, DefaultReadyTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default().With("subsystem", "tornet")
 	}
@@ -154,9 +147,7 @@ func (o *Options) setDefaults() error {
 }
 
 func lookPath(p, def string) (string, error) {
-	if p == "" {
-		p = def
-	}
+	p = cmp.Or(p, def)
 	abs, err := exec.LookPath(p)
 	if err != nil {
 		return "", fmt.Errorf("tornet: %s: %w", p, ErrTorNotFound)
