@@ -3,6 +3,7 @@ package maker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -163,8 +164,18 @@ func (m *Maker) handle(ctx context.Context, msg protocol.Message) ([]protocol.Me
 // builds and signs its outgoing contracts, signs the incoming ones as
 // receiver, commits phase reserved and returns the reply.
 func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protocol.SetupHopReply, error) {
+	reqHash, err := requestHash(h)
+	if err != nil {
+		return nil, err
+	}
 	if rec, err := m.st.LoadMaker(ctx, h.SwapID); err == nil {
 		if rec.Phase == swap.MakerReserved && len(rec.Reply) > 0 { // the taker re-dialed
+			// Our stored reply (outpoints, contracts, signatures) answers
+			// that request only: anyone who learned the swap id must not
+			// get it for another.
+			if !bytes.Equal(rec.Request, reqHash[:]) {
+				return nil, fmt.Errorf("%w: swap id in use by another request", swap.ErrWrongPhase)
+			}
 			msg, err := protocol.DecodePayload(protocol.TypeSetupHopReply, rec.Reply[protocol.HeaderSize:])
 			if err != nil {
 				return nil, err
@@ -339,7 +350,7 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		release()
 		return nil, err
 	}
-	rec.Reply = frame
+	rec.Reply, rec.Request = frame, reqHash[:]
 	if err := m.eng.Watch(ctx, rec.Outputs()); err != nil {
 		release()
 		return nil, err
@@ -353,6 +364,16 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		"reimbursement", rec.Reimbursement, "tx_count", rec.TxCount, "in_locktime", h.InLocktime, "out_locktime", h.OutLocktime)
 	m.cfg.Faults.AfterCommit(rec.Phase)
 	return reply, nil
+}
+
+// requestHash identifies a SetupHop by its encoding (decoding then
+// re-encoding is canonical: the codec has one encoding per message).
+func requestHash(h *protocol.SetupHop) ([32]byte, error) {
+	frame, err := protocol.EncodeMessage(h)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(frame), nil
 }
 
 // broadcastFunding publishes our outgoing funding txs (idempotent: a tx
@@ -598,24 +619,53 @@ func (m *Maker) handleKeys(ctx context.Context, k *protocol.PrivKeyHandover) err
 }
 
 // sweep publishes the cooperative sweeps of unsettled incoming outputs and
-// completes the swap.
+// completes the swap. Each output is swept on its own (Engine.Sweep finds
+// a sweep published before a crash instead of rebuilding it), so one
+// output's failure never blocks the others; progress is saved after the
+// pass. While any output is unswept the swap goes on being driven, and
+// once its incoming timelock comes within the reaction time (the sender
+// could take those coins back) or a contract appears, it is handed to
+// recovery, which claims by hashlock: we know the preimage.
 func (m *Maker) sweep(ctx context.Context, rec *swap.MakerSwap) error {
 	rate, err := m.eng.FeeRate(ctx)
 	if err != nil {
 		return err
 	}
 	var fees int64
+	var failed []error
+	swept := 0
 	for _, o := range rec.In {
 		if o.Status != swap.StatusLive {
 			continue
 		}
 		tx, fee, err := m.eng.Sweep(ctx, m.cfg.Wallet.Keys(), o, rate)
 		if err != nil {
-			return fmt.Errorf("sweep: %w", err)
+			failed = append(failed, fmt.Errorf("sweep of %v: %w", o.FundingOutPoint, err))
+			continue
 		}
 		h := tx.TxHash()
 		o.Status, o.ResolveTxid = swap.StatusSettled, &h
 		fees += fee
+		swept++
+	}
+	if len(failed) > 0 {
+		if swept > 0 {
+			if err := m.st.Save(ctx, rec); err != nil {
+				return err
+			}
+		}
+		err := errors.Join(failed...)
+		if m.sweepTooLate(ctx, rec) || errors.Is(err, swap.ErrContractOnChain) {
+			m.log.Warn("cooperative sweep failed close to the incoming timelock or against a contract; recovering by hashlock",
+				"swap", rec.ID, "err", err)
+			rec.Phase = swap.PhaseRecovering
+			if err := m.st.Save(ctx, rec); err != nil {
+				return err
+			}
+			m.cfg.Faults.AfterCommit(rec.Phase)
+			return m.recoverStep(ctx, rec)
+		}
+		return err
 	}
 	rec.Phase = swap.MakerSwept
 	if err := m.st.Save(ctx, rec); err != nil {
@@ -628,6 +678,21 @@ func (m *Maker) sweep(ctx context.Context, rec *swap.MakerSwap) error {
 	}
 	m.log.Info("swap complete: incoming swept", "swap", rec.ID, "sweep_fees", fees, "gain_before_mining_fees", rec.InTotal-rec.OutTotal)
 	return nil
+}
+
+// sweepTooLate: the incoming contracts' timelock (counted from the
+// incoming funding's confirmation) is within ReactionBlocks of expiring,
+// so the sender could soon refund: stop retrying cooperative sweeps and
+// claim by hashlock. Unknown tip or confirmation height: not yet.
+func (m *Maker) sweepTooLate(ctx context.Context, rec *swap.MakerSwap) bool {
+	if rec.IncomingConfHeight <= 0 {
+		return false
+	}
+	tip, _, err := m.cfg.Backend.Tip(ctx)
+	if err != nil {
+		return false
+	}
+	return tip+int32(m.cfg.ReactionBlocks) >= rec.IncomingConfHeight+int32(rec.InLocktime)
 }
 
 // handleAbort releases a swap that funded nothing.

@@ -266,6 +266,22 @@ func (e *Engine) Sweep(ctx context.Context, kr *keys.Keyring, o *Output, rate in
 	if len(o.PeerPriv) != 32 {
 		return nil, 0, errors.New("sweep: counterparty key unknown")
 	}
+	// Idempotent per output: a sweep published before a crash is found
+	// on the node, not rebuilt (a new destination address would make it
+	// another transaction, refused as spending a spent output), and an
+	// output the sender took back with its contract is for recovery.
+	if spent, err := e.spender(ctx, o.FundingOutPoint); err != nil {
+		return nil, 0, fmt.Errorf("sweep: %w", err)
+	} else if spent != nil {
+		if spent.TxHash() == o.ContractTxid() {
+			return nil, 0, fmt.Errorf("%w: the sender broadcast the contract of %v", ErrContractOnChain, o.FundingOutPoint)
+		}
+		fee := o.Value
+		for _, out := range spent.TxOut {
+			fee -= out.Value
+		}
+		return spent, fee, nil
+	}
 	mine, err := o.MyKey.Priv(kr)
 	if err != nil {
 		return nil, 0, err

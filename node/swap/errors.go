@@ -36,6 +36,7 @@ var (
 	ErrFaultNotRegtest  = errors.New("fault injection is only allowed on regtest")
 	ErrNotEnoughMakers  = errors.New("not enough makers")
 	ErrFundedRecovering = errors.New("swap failed after funding; recovering")
+	ErrContractOnChain  = errors.New("a contract of the swap is on chain")
 )
 
 // Code maps an error to the protocol ErrorCode to send.

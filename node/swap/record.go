@@ -269,6 +269,9 @@ type MakerSwap struct {
 
 	// Reply is the SetupHopReply we sent (resent on a re-dial).
 	Reply []byte `json:"reply,omitempty"`
+	// Request is SHA256 of the encoded SetupHop that Reply answers: a
+	// repeat is answered only when it is the same request.
+	Request []byte `json:"request,omitempty"`
 	// IncomingConfHeight is the height at which all incoming funding was
 	// confirmed (checked at FundHop); the block deadline counts from it.
 	IncomingConfHeight int32  `json:"incoming_conf_height,omitempty"`

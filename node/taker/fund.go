@@ -316,13 +316,17 @@ func (t *Taker) sweep(ctx context.Context, rec *swap.TakerSwap) error {
 	if err != nil {
 		return err
 	}
+	// One output's failure never blocks the others (Engine.Sweep finds a
+	// sweep published before a crash instead of rebuilding it).
+	var failed []error
 	for _, o := range rec.In {
 		if o.Status != swap.StatusLive {
 			continue
 		}
 		tx, fee, err := t.eng.Sweep(ctx, t.cfg.Wallet.Keys(), o, rate)
 		if err != nil {
-			return fmt.Errorf("sweep: %w", err)
+			failed = append(failed, fmt.Errorf("sweep of %v: %w", o.FundingOutPoint, err))
+			continue
 		}
 		h := tx.TxHash()
 		o.Status, o.ResolveTxid = swap.StatusSettled, &h
@@ -330,6 +334,9 @@ func (t *Taker) sweep(ctx context.Context, rec *swap.TakerSwap) error {
 		if err := t.st.Save(ctx, rec); err != nil {
 			return err
 		}
+	}
+	if len(failed) > 0 {
+		return errors.Join(failed...)
 	}
 	rec.Phase = swap.TakerComplete
 	return t.st.Save(ctx, rec)

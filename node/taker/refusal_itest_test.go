@@ -174,6 +174,33 @@ func TestMakerRefusesCheats(t *testing.T) {
 	if _, ok := reply.(*protocol.SetupHopReply); !ok {
 		t.Fatalf("got %T", reply)
 	}
+	first := reply.(*protocol.SetupHopReply)
+	// Someone who learned the swap id asks again with other next-hop keys:
+	// refused, the stored reply (outpoints, contracts, signatures) is not
+	// handed out for another request (issue 10 item 5).
+	forged := *h
+	forged.Outgoing = append([]protocol.NextHopKeys(nil), h.Outgoing...)
+	fk, _ := btcec.NewPrivateKey()
+	forged.Outgoing[0].MultisigPubKey = fk.PubKey()
+	cf := dial()
+	if err := cf.Send(ctx, &forged); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cf.Receive(ctx); !errors.As(err, new(*protocol.PeerError)) {
+		t.Fatalf("a different request under a reserved swap id got %v, want an Error", err)
+	}
+	// The same request again (a taker that re-dialed) gets the same reply.
+	cr := dial()
+	if err := cr.Send(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	again, err := cr.Receive(ctx)
+	if err != nil {
+		t.Fatalf("repeated request: %v", err)
+	}
+	if ar, ok := again.(*protocol.SetupHopReply); !ok || ar.Outgoing[0].FundingOutPoint != first.Outgoing[0].FundingOutPoint {
+		t.Fatalf("repeated request answered %T, not the stored reply", again)
+	}
 	// The same outpoints in a second swap: bound to another contract.
 	h2 := *h
 	_, _ = rand.Read(h2.SwapID[:])
