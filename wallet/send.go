@@ -565,6 +565,20 @@ func abandonTx(ctx context.Context, tx *sql.Tx, txid chainhash.Hash, conflicted 
 	return err
 }
 
+// HeldTxids lists the transactions stored as held: signed swap funding
+// not to be broadcast until its swap says so.
+func (w *Wallet) HeldTxids(ctx context.Context) ([]chainhash.Hash, error) {
+	txs, err := w.storedTxs(ctx, `status = 'held'`)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chainhash.Hash, 0, len(txs))
+	for _, tx := range txs {
+		out = append(out, tx.TxHash())
+	}
+	return out, nil
+}
+
 // storedTxs loads stored transactions matching a fixed WHERE clause.
 func (w *Wallet) storedTxs(ctx context.Context, where string) ([]*wire.MsgTx, error) {
 	rows, err := w.store.db.QueryContext(ctx, `SELECT raw FROM transactions WHERE `+where+` ORDER BY created_at`)

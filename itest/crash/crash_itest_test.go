@@ -88,6 +88,16 @@ func crashCases() []crashCase {
 			cs = append(cs, crashCase{name: r + "-" + p, role: r, phase: p, want: outComplete})
 		}
 	}
+	// Killed between two commits, where random kills found coins stuck:
+	// after the first held funding transaction, before the swap record
+	// that owns it (the restart releases it: Engine.ReleaseOrphanHeld),
+	// and after the first of a maker's sweeps (the restart finds it and
+	// sweeps the rest).
+	cs = append(cs, crashCase{name: "taker-funding_held", role: "taker", phase: "funding_held", want: outNothing})
+	for _, r := range []string{"maker1", "maker2"} {
+		cs = append(cs, crashCase{name: r + "-funding_held", role: r, phase: "funding_held", want: outComplete},
+			crashCase{name: r + "-first_sweep", role: r, phase: "first_sweep", want: outComplete})
+	}
 	// A maker crashing right after committing recovering: the taker
 	// crashes after the first maker funded and, restarted without resume,
 	// pushes the contracts on chain, which sends maker 1 into recovery.

@@ -239,6 +239,9 @@ func (m *Maker) Start(ctx context.Context) error {
 	if m.stopped {
 		return errors.New("maker: stopped")
 	}
+	if _, err := m.eng.ReleaseOrphanHeld(ctx); err != nil {
+		return fmt.Errorf("maker: %w", err)
+	}
 	live, err := m.st.Live(ctx, swap.RoleMaker)
 	if err != nil {
 		return err

@@ -319,6 +319,9 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 			return nil, err
 		}
 		held = append(held, sent.Txid)
+		if k == 0 {
+			m.cfg.Faults.AfterCommit(swap.CrashFundingHeld)
+		}
 		op, _ := outpointOf(sent.Tx, pk)
 		cs, err := swap.ContractFor(h.Hash, next.HashlockPubKey, tlPub, h.OutLocktime)
 		if err != nil {
@@ -647,6 +650,9 @@ func (m *Maker) sweep(ctx context.Context, rec *swap.MakerSwap) error {
 		o.Status, o.ResolveTxid = swap.StatusSettled, &h
 		fees += fee
 		swept++
+		if swept == 1 {
+			m.cfg.Faults.AfterCommit(swap.CrashFirstSweep)
+		}
 	}
 	if len(failed) > 0 {
 		if swept > 0 {

@@ -56,6 +56,57 @@ func NewEngine(w *wallet.Wallet, b Chain, log *slog.Logger) *Engine {
 	return &Engine{W: w, B: b, Store: NewStore(w), Log: log, FeeTarget: wallet.DefaultFeeTargetBlocks}
 }
 
+// ReleaseOrphanHeld abandons held funding transactions that no unfinished
+// swap owns. A held transaction is committed (its inputs marked spent)
+// before the swap record that references it; a process killed between the
+// two leaves coins that nothing would ever free. Run it at start, before
+// any swap is set up. It returns how many were released.
+func (e *Engine) ReleaseOrphanHeld(ctx context.Context) (int, error) {
+	held, err := e.W.HeldTxids(ctx)
+	if err != nil || len(held) == 0 {
+		return 0, err
+	}
+	owned := map[chainhash.Hash]bool{}
+	makers, err := e.Store.MakerSwaps(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range makers {
+		if !r.Phase.Final() {
+			for _, o := range r.Out {
+				if o.FundingTxid != nil {
+					owned[*o.FundingTxid] = true
+				}
+			}
+		}
+	}
+	takers, err := e.Store.TakerSwaps(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range takers {
+		if !r.Phase.Final() {
+			for _, o := range r.Out {
+				if o.FundingTxid != nil {
+					owned[*o.FundingTxid] = true
+				}
+			}
+		}
+	}
+	n := 0
+	for _, txid := range held {
+		if owned[txid] {
+			continue
+		}
+		if err := e.W.AbandonTx(ctx, txid); err != nil {
+			return n, fmt.Errorf("releasing orphan held tx %s: %w", txid, err)
+		}
+		e.Log.Warn("released a held funding transaction that no swap owns (a crash between funding and the swap's commit)", "txid", txid)
+		n++
+	}
+	return n, nil
+}
+
 // FeeRate returns our node's estimate, floored at the wallet minimum.
 func (e *Engine) FeeRate(ctx context.Context) (int64, error) {
 	r, err := e.B.FeeRate(ctx, e.FeeTarget)

@@ -57,6 +57,18 @@ const (
 	PhaseRecovered  Phase = "recovered"
 )
 
+// Crash points between commits, for crash-after=<point> (fault
+// injection): not phases a record is ever in, but the moments a random
+// kill found coins stuck at.
+const (
+	// CrashFundingHeld: the first held funding transaction is committed,
+	// the swap record that owns it is not yet (Engine.ReleaseOrphanHeld).
+	CrashFundingHeld Phase = "funding_held"
+	// CrashFirstSweep: the first of several sweeps is published, the
+	// others and the record's update are not yet.
+	CrashFirstSweep Phase = "first_sweep"
+)
+
 // Final reports whether no more work will ever be done for the phase.
 func (p Phase) Final() bool {
 	switch p {

@@ -238,18 +238,27 @@ func (s *Store) AllocSwapIndex(ctx context.Context) (uint32, error) {
 	return idx, err
 }
 
-// MarkBadMaker remembers a maker the taker will not use again.
-func (s *Store) MarkBadMaker(ctx context.Context, addr, reason string) error {
+// MarkBadMaker remembers a maker the taker avoids until until (zero: for
+// good): a short while for one that was unreachable, for good for one that
+// broke the protocol or cheated.
+func (s *Store) MarkBadMaker(ctx context.Context, addr, reason string, until time.Time) error {
+	var u int64
+	if !until.IsZero() {
+		u = until.Unix()
+	}
 	return s.w.ExecTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO bad_makers (addr, reason, at) VALUES (?, ?, ?)
-			ON CONFLICT (addr) DO UPDATE SET reason = excluded.reason, at = excluded.at`, addr, reason, s.now().Unix())
+		// A maker avoided for good stays so: a later "unreachable" must
+		// not shorten a cheat's ban.
+		_, err := tx.ExecContext(ctx, `INSERT INTO bad_makers (addr, reason, at, until) VALUES (?, ?, ?, ?)
+			ON CONFLICT (addr) DO UPDATE SET reason = excluded.reason, at = excluded.at, until = excluded.until
+			WHERE bad_makers.until != 0`, addr, reason, s.now().Unix(), u)
 		return err
 	})
 }
 
-// BadMakers returns the remembered bad makers and why.
-func (s *Store) BadMakers(ctx context.Context) (map[string]string, error) {
-	rows, err := s.w.DB().QueryContext(ctx, `SELECT addr, reason FROM bad_makers`)
+// BadMakers returns the makers avoided at now and why.
+func (s *Store) BadMakers(ctx context.Context, now time.Time) (map[string]string, error) {
+	rows, err := s.w.DB().QueryContext(ctx, `SELECT addr, reason FROM bad_makers WHERE until = 0 OR until > ?`, now.Unix())
 	if err != nil {
 		return nil, err
 	}

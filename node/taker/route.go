@@ -5,10 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
 )
 
 // candidates returns verified-later candidates minus known bad makers.
@@ -16,14 +21,11 @@ func (t *Taker) candidates(ctx context.Context, src MakerSource) ([]Candidate, e
 	if src == nil {
 		return nil, ErrNoSource
 	}
-	if src == nil {
-		return nil, fmt.Errorf("%w: no maker source", swap.ErrNotEnoughMakers)
-	}
 	all, err := src.Makers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	bad, err := t.st.BadMakers(ctx)
+	bad, err := t.st.BadMakers(ctx, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +98,7 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				t.log.Info("candidate maker unusable", "err", err)
 				t.log.Debug("unusable maker", "addr", c.Addr)
 				if !errors.Is(err, context.Canceled) {
-					_ = t.st.MarkBadMaker(ctx, c.Addr, protocol.Clip(err.Error()))
+					_ = t.st.MarkBadMaker(ctx, c.Addr, protocol.Clip(err.Error()), avoidUntil(err))
 				}
 				continue
 			}
@@ -130,4 +132,33 @@ func busyRetryDelay() time.Duration {
 // weightedSource lets a source supply its own (verified) weights.
 type weightedSource interface {
 	Weight(Candidate) float64
+}
+
+// UnreachableAvoidance: how long a maker we could not reach (or that hung
+// up on us) is left out of routes. A restarted maker's onion service is
+// often unreachable for about 90 s while tor refetches its descriptor and
+// the introduction points change; ten minutes covers that several times
+// over without dropping an honest maker for good. A maker that broke the
+// protocol or cheated is avoided for good.
+const UnreachableAvoidance = 10 * time.Minute
+
+// avoidUntil says until when a maker that failed with err is avoided:
+// for UnreachableAvoidance when it could not be reached or the connection
+// broke, for good (zero time) when it refused or answered wrongly.
+func avoidUntil(err error) time.Time {
+	var pe *protocol.PeerError
+	switch {
+	case errors.As(err, &pe):
+		return time.Time{} // an explicit refusal: its reason is kept
+	case errors.Is(err, tor.ErrOnionUnreachable), errors.Is(err, tor.ErrDialTimeout),
+		errors.Is(err, tor.ErrTorUnavailable), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return time.Now().Add(UnreachableAvoidance)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return time.Now().Add(UnreachableAvoidance)
+	}
+	return time.Time{}
 }

@@ -134,7 +134,7 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 			continue
 		}
 		if !honest { // a refusal for lack of liquidity is not misbehaviour
-			if merr := t.st.MarkBadMaker(ctx, bad.addr, protocol.Clip(em.err.Error())); merr != nil {
+			if merr := t.st.MarkBadMaker(ctx, bad.addr, protocol.Clip(em.err.Error()), avoidUntil(em.err)); merr != nil {
 				return nil, merr
 			}
 		}

@@ -125,6 +125,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.New("taker: stopped")
 	}
 	faults, log := s.t.cfg.Faults, s.t.log
+	if _, err := s.t.eng.ReleaseOrphanHeld(ctx); err != nil {
+		return fmt.Errorf("taker: %w", err)
+	}
 	var interrupted []protocol.SwapID
 	var err error
 	switch {

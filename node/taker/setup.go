@@ -139,6 +139,9 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 			abandon()
 			return err
 		}
+		if k == 0 {
+			t.cfg.Faults.AfterCommit(swap.CrashFundingHeld)
+		}
 		op := outpointOf(sent.Tx, pk)
 		cs, err := swap.ContractFor(rec.Hash, hl, tlPub, locks[0])
 		if err != nil {

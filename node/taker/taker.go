@@ -200,8 +200,10 @@ func (t *Taker) Engine() *swap.Engine { return t.eng }
 // Swaps returns every taker swap record, oldest first.
 func (t *Taker) Swaps(ctx context.Context) ([]*swap.TakerSwap, error) { return t.st.TakerSwaps(ctx) }
 
-// BadMakers returns the makers this taker will not use again, and why.
-func (t *Taker) BadMakers(ctx context.Context) (map[string]string, error) { return t.st.BadMakers(ctx) }
+// BadMakers returns the makers this taker avoids now, and why.
+func (t *Taker) BadMakers(ctx context.Context) (map[string]string, error) {
+	return t.st.BadMakers(ctx, time.Now())
+}
 
 // RecoverStep runs one idempotent pass over every unfinished taker swap:
 // a swap that broadcast nothing is failed cleanly (held funding dropped), a
