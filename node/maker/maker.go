@@ -201,10 +201,13 @@ type Maker struct {
 	detached map[protocol.SwapID]time.Time
 	vanished map[protocol.SwapID]bool
 	wake     chan struct{}
-	// setupMu serializes reservations: two concurrent SetupHops could each
-	// reserve part of the coins and both fail; one at a time, the first
-	// gets what it needs and the next sees the rest (setup takes ~30 ms).
-	setupMu sync.Mutex
+	// setupMu guards the reservation itself (the held funding txs of one
+	// setup: two concurrent SetupHops could each reserve part of the
+	// coins and both fail) and inflight, the incoming outpoints of setups
+	// in progress. Chain calls, checks and signing run outside it, so
+	// concurrent takers cost about one setup each, not the sum.
+	setupMu  sync.Mutex
+	inflight map[wire.OutPoint]struct{}
 }
 
 // New checks cfg (unsafe timelock settings are refused) and returns a
@@ -216,7 +219,7 @@ func New(cfg Config) (*Maker, error) {
 	m := &Maker{cfg: cfg, log: cfg.Logger, conns: map[*protocol.Conn]map[protocol.SwapID]struct{}{},
 		bondNeeded: "bond not checked yet",
 		locks:      map[protocol.SwapID]*swapLock{}, activity: map[protocol.SwapID]time.Time{},
-		detached: map[protocol.SwapID]time.Time{}, vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
+		detached: map[protocol.SwapID]time.Time{}, inflight: map[wire.OutPoint]struct{}{}, vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
 	m.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
 	m.eng.OnSignal = func(protocol.SwapID) { m.poke() }
 	m.st = m.eng.Store

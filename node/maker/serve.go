@@ -190,8 +190,6 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 	if err := m.eng.Healthy(); err != nil {
 		return nil, err
 	}
-	m.setupMu.Lock()
-	defer m.setupMu.Unlock()
 	est, err := m.eng.FeeRate(ctx)
 	if err != nil {
 		return nil, err
@@ -242,11 +240,6 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		if err := swap.CheckSig(in.ContractTx, in.MultisigScript, in.FundingValue, peer, in.SenderSig); err != nil {
 			return nil, fmt.Errorf("incoming %d sender signature: %w", i, err)
 		}
-		if bound, err := m.st.OutpointBound(ctx, in.FundingOutPoint, swap.DirIn); err != nil {
-			return nil, err
-		} else if bound {
-			return nil, fmt.Errorf("%w: %v", swap.ErrOutpointBound, in.FundingOutPoint)
-		}
 		// An outpoint of a transaction already in the chain must be
 		// unspent and exactly as described.
 		if _, _, err := m.cfg.Backend.Tx(ctx, in.FundingOutPoint.Hash); err == nil {
@@ -277,6 +270,14 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 	if err != nil {
 		return nil, err
 	}
+	// The incoming outpoints are ours to bind until the record is saved
+	// (no other setup may bind them meanwhile), and the swap index is
+	// allocated: all of it checked and claimed under setupMu, briefly.
+	unclaim, err := m.claimIncoming(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	defer unclaim()
 	if rec.SwapIndex, err = m.st.AllocSwapIndex(ctx); err != nil {
 		return nil, err
 	}
@@ -288,65 +289,86 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 			}
 		}
 	}
+	// Outgoing 2-of-2 scripts first (key derivation only), then the
+	// reservation itself: every held funding tx of the swap in one
+	// critical section, so two concurrent setups never each take part of
+	// the coins and both fail; then contracts and signatures in parallel
+	// with other setups.
+	type outgoing struct {
+		msKey, tlKey swap.KeyRef
+		ms, pk       []byte
+		tlPub        *btcec.PublicKey
+		sent         *wallet.SentTx
+	}
+	outs := make([]outgoing, len(h.Outgoing))
 	for k := range h.Outgoing {
-		next := &h.Outgoing[k]
-		msKey, tlKey := swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutMultisigSlot(k)), swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutTimelockSlot(k))
-		msPriv, err := msKey.Priv(kr)
+		o := &outs[k]
+		o.msKey, o.tlKey = swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutMultisigSlot(k)), swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutTimelockSlot(k))
+		msPub, err := o.msKey.Pub(kr)
 		if err != nil {
-			release()
 			return nil, err
 		}
-		tlPub, err := tlKey.Pub(kr)
-		if err != nil {
-			msPriv.Zero()
-			release()
+		if o.tlPub, err = o.tlKey.Pub(kr); err != nil {
 			return nil, err
 		}
-		ms, err := script.MultisigScript(msPriv.PubKey(), next.MultisigPubKey)
-		if err != nil {
-			msPriv.Zero()
-			release()
+		if o.ms, err = script.MultisigScript(msPub, h.Outgoing[k].MultisigPubKey); err != nil {
 			return nil, fmt.Errorf("%w: outgoing %d: %v", swap.ErrScript, k, err)
 		}
-		pk := script.WitnessScriptHash(ms)
-		sent, err := m.cfg.Wallet.FundOutputs(ctx, []*wire.TxOut{wire.NewTxOut(parts[k], pk)}, rec.FundingFeeRate, wallet.Regular)
-		if err != nil {
-			msPriv.Zero()
-			release()
-			if errors.Is(err, wallet.ErrInsufficientFunds) {
-				return nil, fmt.Errorf("%w: %v", swap.ErrLiquidity, err)
+		o.pk = script.WitnessScriptHash(o.ms)
+	}
+	if err := func() error {
+		m.setupMu.Lock()
+		defer m.setupMu.Unlock()
+		for k := range outs {
+			o := &outs[k]
+			sent, err := m.cfg.Wallet.FundOutputs(ctx, []*wire.TxOut{wire.NewTxOut(parts[k], o.pk)}, rec.FundingFeeRate, wallet.Regular)
+			if err != nil {
+				if errors.Is(err, wallet.ErrInsufficientFunds) {
+					return fmt.Errorf("%w: %v", swap.ErrLiquidity, err)
+				}
+				return err
 			}
-			return nil, err
+			o.sent = sent
+			held = append(held, sent.Txid)
+			if k == 0 {
+				m.cfg.Faults.AfterCommit(swap.CrashFundingHeld)
+			}
 		}
-		held = append(held, sent.Txid)
-		if k == 0 {
-			m.cfg.Faults.AfterCommit(swap.CrashFundingHeld)
-		}
-		op, _ := outpointOf(sent.Tx, pk)
-		cs, err := swap.ContractFor(h.Hash, next.HashlockPubKey, tlPub, h.OutLocktime)
+		return nil
+	}(); err != nil {
+		release()
+		return nil, err
+	}
+	for k := range outs {
+		o, next := &outs[k], &h.Outgoing[k]
+		op, _ := outpointOf(o.sent.Tx, o.pk)
+		cs, err := swap.ContractFor(h.Hash, next.HashlockPubKey, o.tlPub, h.OutLocktime)
 		if err != nil {
-			msPriv.Zero()
 			release()
 			return nil, err
 		}
 		ctxn, err := script.NewContractTx(op, parts[k], cs, swap.ContractFee(cfr))
 		if err != nil {
-			msPriv.Zero()
 			release()
 			return nil, err
 		}
-		sig, err := swap.SignContract(ctxn, ms, parts[k], msPriv)
+		msPriv, err := o.msKey.Priv(kr)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		sig, err := swap.SignContract(ctxn, o.ms, parts[k], msPriv)
 		msPriv.Zero()
 		if err != nil {
 			release()
 			return nil, err
 		}
-		txid := sent.Txid
+		txid := o.sent.Txid
 		rec.Out = append(rec.Out, &swap.Output{Hop: 1, Dir: swap.DirOut, Idx: k, FundingOutPoint: op, Value: parts[k],
-			MultisigScript: ms, ContractScript: cs, ContractTx: swap.SerializeTx(ctxn), MyKey: msKey, LockKey: tlKey,
+			MultisigScript: o.ms, ContractScript: cs, ContractTx: swap.SerializeTx(ctxn), MyKey: o.msKey, LockKey: o.tlKey,
 			PeerPub: next.MultisigPubKey.SerializeCompressed(), MySig: sig, FundingTxid: &txid, Status: swap.StatusLive})
 		reply.Outgoing = append(reply.Outgoing, protocol.OutgoingOutput{FundingOutPoint: op, FundingValue: parts[k],
-			MultisigScript: ms, TimelockPubKey: tlPub, ContractTx: ctxn, SenderSig: sig})
+			MultisigScript: o.ms, TimelockPubKey: o.tlPub, ContractTx: ctxn, SenderSig: sig})
 	}
 	frame, err := protocol.EncodeMessage(reply)
 	if err != nil {
@@ -367,6 +389,35 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		"reimbursement", rec.Reimbursement, "tx_count", rec.TxCount, "in_locktime", h.InLocktime, "out_locktime", h.OutLocktime)
 	m.cfg.Faults.AfterCommit(rec.Phase)
 	return reply, nil
+}
+
+// claimIncoming checks that no swap (stored, or being set up right now)
+// binds any of h's incoming outpoints, and claims them until the returned
+// func is called (after the record is saved or the setup failed).
+func (m *Maker) claimIncoming(ctx context.Context, h *protocol.SetupHop) (func(), error) {
+	m.setupMu.Lock()
+	defer m.setupMu.Unlock()
+	for i := range h.Incoming {
+		op := h.Incoming[i].FundingOutPoint
+		if _, busy := m.inflight[op]; busy {
+			return nil, fmt.Errorf("%w: %v (being set up)", swap.ErrOutpointBound, op)
+		}
+		if bound, err := m.st.OutpointBound(ctx, op, swap.DirIn); err != nil {
+			return nil, err
+		} else if bound {
+			return nil, fmt.Errorf("%w: %v", swap.ErrOutpointBound, op)
+		}
+	}
+	for i := range h.Incoming {
+		m.inflight[h.Incoming[i].FundingOutPoint] = struct{}{}
+	}
+	return func() {
+		m.setupMu.Lock()
+		defer m.setupMu.Unlock()
+		for i := range h.Incoming {
+			delete(m.inflight, h.Incoming[i].FundingOutPoint)
+		}
+	}, nil
 }
 
 // requestHash identifies a SetupHop by its encoding (decoding then

@@ -42,13 +42,13 @@ func testLogger(name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("node", name)
 }
 
-func tctx(t *testing.T, d time.Duration) context.Context {
+func tctx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func newWallet(t *testing.T, name string) *wallet.Wallet {
+func newWallet(t testing.TB, name string) *wallet.Wallet {
 	t.Helper()
 	ctx := tctx(t, time.Minute)
 	cfg := walletConfig(name, filepath.Join(t.TempDir(), name+".db"))
@@ -71,7 +71,7 @@ func walletConfig(name, path string) wallet.Config {
 // reopenWallet opens the wallet file at path as a restarted process does:
 // sync first, then the watcher; swap handlers come later (takerOn), so
 // the events of this first sync reach none.
-func reopenWallet(t *testing.T, name, path string) *wallet.Wallet {
+func reopenWallet(t testing.TB, name, path string) *wallet.Wallet {
 	t.Helper()
 	ctx := tctx(t, time.Minute)
 	w, err := wallet.Open(ctx, walletConfig(name, path))
@@ -88,7 +88,7 @@ func reopenWallet(t *testing.T, name, path string) *wallet.Wallet {
 	return w
 }
 
-func fund(t *testing.T, w *wallet.Wallet, amounts ...btcutil.Amount) {
+func fund(t testing.TB, w *wallet.Wallet, amounts ...btcutil.Amount) {
 	t.Helper()
 	ctx := tctx(t, time.Minute)
 	for _, a := range amounts {
@@ -104,7 +104,7 @@ func fund(t *testing.T, w *wallet.Wallet, amounts ...btcutil.Amount) {
 	syncAll(t, w)
 }
 
-func mine(t *testing.T, n int) {
+func mine(t testing.TB, n int) {
 	t.Helper()
 	for i := 0; ; i++ {
 		_, err := node.Mine(tctx(t, time.Minute), n)
@@ -118,7 +118,7 @@ func mine(t *testing.T, n int) {
 	}
 }
 
-func syncAll(t *testing.T, ws ...*wallet.Wallet) {
+func syncAll(t testing.TB, ws ...*wallet.Wallet) {
 	t.Helper()
 	for _, w := range ws {
 		if err := w.Sync(tctx(t, time.Minute)); err != nil {
@@ -128,7 +128,7 @@ func syncAll(t *testing.T, ws ...*wallet.Wallet) {
 }
 
 // spendable is Regular + Swept (confirmed and unconfirmed).
-func spendable(t *testing.T, w *wallet.Wallet) int64 {
+func spendable(t testing.TB, w *wallet.Wallet) int64 {
 	t.Helper()
 	b, err := w.Balances(tctx(t, time.Minute))
 	if err != nil {
@@ -137,7 +137,7 @@ func spendable(t *testing.T, w *wallet.Wallet) int64 {
 	return int64(b[wallet.Regular].Total() + b[wallet.Swept].Total())
 }
 
-func category(t *testing.T, w *wallet.Wallet, c wallet.Category) int64 {
+func category(t testing.TB, w *wallet.Wallet, c wallet.Category) int64 {
 	t.Helper()
 	b, err := w.Balance(tctx(t, time.Minute), c)
 	if err != nil {
@@ -147,7 +147,7 @@ func category(t *testing.T, w *wallet.Wallet, c wallet.Category) int64 {
 }
 
 // autoMiner mines a block whenever the mempool is not empty, until stop.
-func autoMiner(t *testing.T) (stop func()) {
+func autoMiner(t testing.TB) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -186,7 +186,7 @@ type makerOpts struct {
 	timeout int32
 }
 
-func newMaker(t *testing.T, name string, o makerOpts) *testMaker {
+func newMaker(t testing.TB, name string, o makerOpts) *testMaker {
 	t.Helper()
 	ctx := tctx(t, 2*time.Minute)
 	if o.utxos == 0 {
@@ -242,7 +242,7 @@ func newMaker(t *testing.T, name string, o makerOpts) *testMaker {
 	return &testMaker{m: m, w: w}
 }
 
-func newTaker(t *testing.T, name string, src taker.MakerSource, faults ...string) (*taker.Taker, *wallet.Wallet) {
+func newTaker(t testing.TB, name string, src taker.MakerSource, faults ...string) (*taker.Taker, *wallet.Wallet) {
 	t.Helper()
 	w := newWallet(t, name)
 	fund(t, w, 30_000_000, 30_000_000, 30_000_000, 30_000_000)
@@ -254,7 +254,7 @@ func newTaker(t *testing.T, name string, src taker.MakerSource, faults ...string
 }
 
 // takerOn returns a taker on an existing wallet (a restarted process).
-func takerOn(t *testing.T, name string, w *wallet.Wallet, src taker.MakerSource, plan *swap.FaultPlan) *taker.Taker {
+func takerOn(t testing.TB, name string, w *wallet.Wallet, src taker.MakerSource, plan *swap.FaultPlan) *taker.Taker {
 	t.Helper()
 	tk, err := taker.New(taker.Config{Wallet: w, Backend: node.Backend(), Transport: tor.NewLoopback(), Network: protocol.Regtest,
 		Source: src, BondPolicy: bondPolicy, KeepAliveInterval: 500 * time.Millisecond, PollInterval: 100 * time.Millisecond,
@@ -274,7 +274,7 @@ func source(ms ...*testMaker) taker.StaticSource {
 }
 
 // waitMaker polls until every swap of the maker is final.
-func waitMakerFinal(t *testing.T, m *testMaker, d time.Duration) []*swap.MakerSwap {
+func waitMakerFinal(t testing.TB, m *testMaker, d time.Duration) []*swap.MakerSwap {
 	t.Helper()
 	ctx := tctx(t, d)
 	for {
@@ -300,7 +300,7 @@ func waitMakerFinal(t *testing.T, m *testMaker, d time.Duration) []*swap.MakerSw
 	}
 }
 
-func txFee(t *testing.T, w *wallet.Wallet, txid chainhash.Hash) int64 {
+func txFee(t testing.TB, w *wallet.Wallet, txid chainhash.Hash) int64 {
 	t.Helper()
 	f, err := w.TxFee(tctx(t, time.Minute), txid)
 	if err != nil && !errors.Is(err, wallet.ErrUnknownTx) {
