@@ -70,11 +70,13 @@ func FuzzAbort(f *testing.F)            { fuzzPayload(f, TypeAbort) }
 func FuzzWaitingFundingConfirmation(f *testing.F) {
 	fuzzPayload(f, TypeWaitingFundingConfirmation)
 }
-func FuzzRegister(f *testing.F)    { fuzzPayload(f, TypeRegister) }
-func FuzzRegisterAck(f *testing.F) { fuzzPayload(f, TypeRegisterAck) }
-func FuzzNack(f *testing.F)        { fuzzPayload(f, TypeNack) }
-func FuzzListRequest(f *testing.F) { fuzzPayload(f, TypeListRequest) }
-func FuzzListReply(f *testing.F)   { fuzzPayload(f, TypeListReply) }
+func FuzzRegister(f *testing.F)          { fuzzPayload(f, TypeRegister) }
+func FuzzRegisterAck(f *testing.F)       { fuzzPayload(f, TypeRegisterAck) }
+func FuzzRegisterChallenge(f *testing.F) { fuzzPayload(f, TypeRegisterChallenge) }
+func FuzzRegisterResponse(f *testing.F)  { fuzzPayload(f, TypeRegisterResponse) }
+func FuzzNack(f *testing.F)              { fuzzPayload(f, TypeNack) }
+func FuzzListRequest(f *testing.F)       { fuzzPayload(f, TypeListRequest) }
+func FuzzListReply(f *testing.F)         { fuzzPayload(f, TypeListReply) }
 
 // FuzzReadMessage drives the frame reader with an arbitrary stream.
 func FuzzReadMessage(f *testing.F) {

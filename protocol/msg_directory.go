@@ -1,6 +1,9 @@
 package protocol
 
 import (
+	"bytes"
+	"crypto/sha256"
+
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/wire"
 )
@@ -92,6 +95,72 @@ func (m *RegisterAck) Decode(r *Reader) error {
 	return r.Err()
 }
 
+// RegisterChallenge is the directory's answer to a Register whose proof
+// checks out: a fresh nonce that the bond key must sign
+// (RegisterChallengeDigest), so that only whoever holds the key now can
+// register or refresh the entry. The registration (certificate and
+// address) is public in every ListReply; without the challenge anyone
+// could keep a maker that went away listed until its certificate expires.
+//
+//	[32] Nonce
+type RegisterChallenge struct {
+	Nonce [32]byte
+}
+
+func (m *RegisterChallenge) Type() MessageType  { return TypeRegisterChallenge }
+func (m *RegisterChallenge) MaxPayload() uint32 { return 32 }
+
+func (m *RegisterChallenge) Encode(w *Writer) error {
+	w.Fixed(m.Nonce[:])
+	return w.Err()
+}
+
+func (m *RegisterChallenge) Decode(r *Reader) error {
+	r.Fixed("Nonce", m.Nonce[:])
+	return r.Err()
+}
+
+// RegisterResponse answers a RegisterChallenge: the bond key's strict DER
+// signature of RegisterChallengeDigest.
+//
+//	sig Sig
+type RegisterResponse struct {
+	Sig []byte
+}
+
+func (m *RegisterResponse) Type() MessageType  { return TypeRegisterResponse }
+func (m *RegisterResponse) MaxPayload() uint32 { return maxSigField }
+
+func (m *RegisterResponse) Encode(w *Writer) error {
+	w.Sig("Sig", m.Sig)
+	return w.Err()
+}
+
+func (m *RegisterResponse) Decode(r *Reader) error {
+	m.Sig = r.Sig("Sig")
+	return r.Err()
+}
+
+// RegisterChallengeDomain separates challenge signatures from every other
+// use of a bond key (certificates sign another domain).
+const RegisterChallengeDomain = "onionswap-directory-challenge/v1"
+
+// RegisterChallengeDigest is what the bond key signs to answer a
+// challenge: SHA256d(domain | nonce | bond outpoint | address), so a
+// signature answers one challenge, for one bond and one address only.
+func RegisterChallengeDigest(nonce [32]byte, bond wire.OutPoint, addr string) [32]byte {
+	var b bytes.Buffer
+	b.WriteString(RegisterChallengeDomain)
+	b.WriteByte('|')
+	b.Write(nonce[:])
+	b.WriteByte('|')
+	b.WriteString(bond.String())
+	b.WriteByte('|')
+	b.WriteString(addr)
+	first := sha256.Sum256(b.Bytes())
+	return sha256.Sum256(first[:])
+}
+
 // Directory refusal codes, carried by Nack (and Error). They live in
 // 0x0200–0x02FF, mirroring the directory's message type range, so that
 // core codes (1–255) and later subsystems never collide with them. Each
@@ -131,6 +200,10 @@ const (
 	// CodeDirectoryFull: the directory lists MaxDirEntries bonds, all
 	// worth more than this one.
 	CodeDirectoryFull ErrorCode = 0x020B
+	// CodeBondNotHeld: the answer to the registration challenge is not
+	// the bond key's signature: whoever registers does not hold the bond
+	// key now (a replayed registration).
+	CodeBondNotHeld ErrorCode = 0x020C
 )
 
 func init() {
@@ -147,6 +220,7 @@ func init() {
 		CodeBondExpired:       "BondExpired",
 		CodeBondOnionMismatch: "BondOnionMismatch",
 		CodeDirectoryFull:     "DirectoryFull",
+		CodeBondNotHeld:       "BondNotHeld",
 	} {
 		if _, dup := errorCodeNames[c]; dup {
 			panic("protocol: duplicate error code " + name)

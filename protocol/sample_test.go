@@ -165,6 +165,8 @@ func sampleMessages() []Message {
 		&WaitingFundingConfirmation{SwapID: id},
 		&Register{Addr: testOnion(2), Proof: testFidelity(2)},
 		&RegisterAck{TTLSeconds: 1800},
+		&RegisterChallenge{Nonce: [32]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}},
+		&RegisterResponse{Sig: testSig(9)},
 		&Nack{Code: CodeInvalidFidelityProof, Text: "bond output not found"},
 		&ListRequest{},
 		&ListReply{Entries: []DirEntry{

@@ -65,6 +65,10 @@ const (
 	TypeNack        MessageType = 0x0204
 	TypeListRequest MessageType = 0x0206
 	TypeListReply   MessageType = 0x0208
+	// TypeRegisterChallenge and TypeRegisterResponse: the directory's
+	// proof-of-possession exchange inside a registration.
+	TypeRegisterChallenge MessageType = 0x020A
+	TypeRegisterResponse  MessageType = 0x020C
 )
 
 // IsOptional reports whether the type is odd, i.e. may be skipped by a
@@ -169,4 +173,6 @@ func init() {
 	RegisterType(TypeNack, "Nack", func() Message { return new(Nack) })
 	RegisterType(TypeListRequest, "ListRequest", func() Message { return new(ListRequest) })
 	RegisterType(TypeListReply, "ListReply", func() Message { return new(ListReply) })
+	RegisterType(TypeRegisterChallenge, "RegisterChallenge", func() Message { return new(RegisterChallenge) })
+	RegisterType(TypeRegisterResponse, "RegisterResponse", func() Message { return new(RegisterResponse) })
 }

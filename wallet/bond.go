@@ -3,6 +3,9 @@ package wallet
 import (
 	"bytes"
 	"context"
+
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+
 	"database/sql"
 	"errors"
 	"fmt"
@@ -213,6 +216,25 @@ func (w *Wallet) BondProof(ctx context.Context, op wire.OutPoint, onion string, 
 		return nil, nil, err
 	}
 	return cert, sig, nil
+}
+
+// SignWithBondKey signs digest with the key of our bond op (strict low-S
+// DER): the answer to a directory's registration challenge, proving that
+// we hold the bond key now.
+func (w *Wallet) SignWithBondKey(ctx context.Context, op wire.OutPoint, digest [32]byte) ([]byte, error) {
+	if err := w.checkOpen(); err != nil {
+		return nil, err
+	}
+	b, err := w.bond(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	key, err := w.keys.BondKey(b.KeyIndex)
+	if err != nil {
+		return nil, err
+	}
+	defer key.Zero()
+	return ecdsa.Sign(key, digest[:]).Serialize(), nil
 }
 
 // VerifyBondOnChain checks a maker's fidelity bond against our own node and

@@ -63,11 +63,17 @@ func session(ctx context.Context, tr Dialer, addr string, cfg ClientConfig) (*pr
 	return pc, nil
 }
 
+// ChallengeSigner signs a registration challenge's digest
+// (protocol.RegisterChallengeDigest) with the key of proof's bond: the
+// maker's wallet holds it.
+type ChallengeSigner func(ctx context.Context, proof protocol.FidelityProof, digest [32]byte) ([]byte, error)
+
 // Register lists proof.Addr with the directory at dirAddr and returns how
-// long the entry lives without a refresh. A refusal is a *NackError
+// long the entry lives without a refresh. The directory challenges us to
+// sign a fresh nonce with the bond key (sign). A refusal is a *NackError
 // (errors.Is(err, ErrRefused); bond refusals also match their
 // script.ErrBond* sentinel).
-func Register(ctx context.Context, tr Dialer, dirAddr string, proof protocol.FidelityProof, cfg ClientConfig) (time.Duration, error) {
+func Register(ctx context.Context, tr Dialer, dirAddr string, proof protocol.FidelityProof, sign ChallengeSigner, cfg ClientConfig) (time.Duration, error) {
 	pc, err := session(ctx, tr, dirAddr, cfg)
 	if err != nil {
 		return 0, err
@@ -76,18 +82,34 @@ func Register(ctx context.Context, tr Dialer, dirAddr string, proof protocol.Fid
 	if err := pc.Send(ctx, &protocol.Register{Addr: proof.Addr, Proof: proof}); err != nil {
 		return 0, fmt.Errorf("directory: send register: %w", err)
 	}
-	reply, err := pc.Receive(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("directory: register: %w", err)
-	}
-	switch m := reply.(type) {
-	case *protocol.RegisterAck:
-		return time.Duration(m.TTLSeconds) * time.Second, nil
-	case *protocol.Nack:
-		return 0, &NackError{Code: m.Code, Text: m.Text}
-	default:
-		_ = pc.CloseWithError(protocol.CodeProtocolViolation, "expected RegisterAck or Nack")
-		return 0, fmt.Errorf("%w: %s to a Register", ErrUnexpectedReply, reply.Type())
+	challenged := false
+	for {
+		reply, err := pc.Receive(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("directory: register: %w", err)
+		}
+		switch m := reply.(type) {
+		case *protocol.RegisterChallenge:
+			if challenged {
+				_ = pc.CloseWithError(protocol.CodeProtocolViolation, "second challenge")
+				return 0, fmt.Errorf("%w: a second RegisterChallenge", ErrUnexpectedReply)
+			}
+			challenged = true
+			sig, err := sign(ctx, proof, protocol.RegisterChallengeDigest(m.Nonce, proof.BondOutPoint, proof.Addr))
+			if err != nil {
+				return 0, fmt.Errorf("directory: signing the challenge: %w", err)
+			}
+			if err := pc.Send(ctx, &protocol.RegisterResponse{Sig: sig}); err != nil {
+				return 0, fmt.Errorf("directory: send challenge response: %w", err)
+			}
+		case *protocol.RegisterAck:
+			return time.Duration(m.TTLSeconds) * time.Second, nil
+		case *protocol.Nack:
+			return 0, &NackError{Code: m.Code, Text: m.Text}
+		default:
+			_ = pc.CloseWithError(protocol.CodeProtocolViolation, "expected RegisterChallenge, RegisterAck or Nack")
+			return 0, fmt.Errorf("%w: %s to a Register", ErrUnexpectedReply, reply.Type())
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ func TestRegistrar(t *testing.T) {
 			defer mu.Unlock()
 			return b.proof(t, addr), nil
 		},
+		Sign:     testSigner,
 		Client:   clientCfg(t),
 		RetryMin: 50 * time.Millisecond,
 		RetryMax: 200 * time.Millisecond,
@@ -95,7 +96,7 @@ func TestRegistrarRefused(t *testing.T) {
 	chain.set(b.op, script.ErrBondUnconfirmed)
 	r, err := NewRegistrar(RegistrarConfig{
 		Dialer: tor.NewLoopback(), Directories: []string{d.Addr()},
-		Proof: StaticProof(b.proof(t, onion(1))), Client: clientCfg(t),
+		Proof: StaticProof(b.proof(t, onion(1))), Sign: testSigner, Client: clientCfg(t),
 		RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond, Logger: testLogger(t),
 	})
 	if err != nil {
@@ -124,7 +125,7 @@ func TestSource(t *testing.T) {
 	a, spent, moved, c := newTestBond(t), newTestBond(t), newTestBond(t), newTestBond(t)
 	reg := func(d *testDir, p protocol.FidelityProof) {
 		t.Helper()
-		if _, err := Register(ctx, tr, d.Addr(), p, clientCfg(t)); err != nil {
+		if _, err := Register(ctx, tr, d.Addr(), p, testSigner, clientCfg(t)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -209,7 +209,7 @@ func TestDirectoryOverTor(t *testing.T) {
 	register := func(p protocol.FidelityProof) error {
 		t.Helper()
 		t0 := time.Now()
-		ttl, err := Register(itestCtx(t, itestRequest), makerTor, dirAddr, p, cc)
+		ttl, err := Register(itestCtx(t, itestRequest), makerTor, dirAddr, p, walletSigner(w), cc)
 		rtts = append(rtts, time.Since(t0))
 		if err == nil && ttl != EntryTTL {
 			t.Fatalf("ttl %v", ttl)
@@ -358,7 +358,7 @@ func TestDirectoryOverTor(t *testing.T) {
 		srv.Stop()
 		srv = dirServer(t, dirTor, db, ttl)
 		reg0 := time.Now()
-		if _, err := Register(itestCtx(t, itestRequest), makerTor, dirAddr, proofFor(t, w, bondA.OutPoint, newAddr, 40), cc); err != nil {
+		if _, err := Register(itestCtx(t, itestRequest), makerTor, dirAddr, proofFor(t, w, bondA.OutPoint, newAddr, 40), walletSigner(w), cc); err != nil {
 			t.Fatal(err)
 		}
 		if got := list(makerTor, dirAddr); len(got) != 1 {
@@ -387,4 +387,11 @@ func signWith(t *testing.T, cert *script.BondCert, key *btcec.PrivateKey) []byte
 		t.Fatal(err)
 	}
 	return sig
+}
+
+// walletSigner answers registration challenges with w's bond keys.
+func walletSigner(w *wallet.Wallet) ChallengeSigner {
+	return func(ctx context.Context, p protocol.FidelityProof, digest [32]byte) ([]byte, error) {
+		return w.SignWithBondKey(ctx, p.BondOutPoint, digest)
+	}
 }

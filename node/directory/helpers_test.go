@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/wire"
@@ -122,7 +125,21 @@ func newTestBond(t testing.TB) *testBond {
 	}
 	var op wire.OutPoint
 	_, _ = rand.Read(op.Hash[:])
+	testKeys.Store(string(k.PubKey().SerializeCompressed()), k)
 	return &testBond{key: k, op: op}
+}
+
+// testKeys holds every test bond's key, by compressed public key.
+var testKeys sync.Map
+
+// testSigner answers a registration challenge with the key of the proof's
+// bond, as a maker's wallet does (wallet.SignWithBondKey).
+func testSigner(_ context.Context, p protocol.FidelityProof, digest [32]byte) ([]byte, error) {
+	k, ok := testKeys.Load(string(p.BondPubKey.SerializeCompressed()))
+	if !ok {
+		return nil, errors.New("test signer: not a test bond's key")
+	}
+	return ecdsa.Sign(k.(*btcec.PrivateKey), digest[:]).Serialize(), nil
 }
 
 // proof signs a certificate of b for addr.
@@ -253,4 +270,28 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// rawRegister sends m on pc, answers the directory's challenge with the
+// test bond's key and returns the directory's final answer.
+func rawRegister(ctx context.Context, pc *protocol.Conn, m *protocol.Register) (protocol.Message, error) {
+	if err := pc.Send(ctx, m); err != nil {
+		return nil, err
+	}
+	r, err := pc.Receive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch, ok := r.(*protocol.RegisterChallenge)
+	if !ok {
+		return r, nil
+	}
+	sig, err := testSigner(ctx, m.Proof, protocol.RegisterChallengeDigest(ch.Nonce, m.Proof.BondOutPoint, m.Proof.Addr))
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.Send(ctx, &protocol.RegisterResponse{Sig: sig}); err != nil {
+		return nil, err
+	}
+	return pc.Receive(ctx)
 }

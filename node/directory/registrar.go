@@ -46,7 +46,9 @@ type RegistrarConfig struct {
 	Directories []string
 	// Proof returns the proof to register, called before every attempt so
 	// the maker can renew its certificate (expiry) or change address.
-	Proof  func(ctx context.Context) (protocol.FidelityProof, error)
+	Proof func(ctx context.Context) (protocol.FidelityProof, error)
+	// Sign answers the directory's challenge with the bond key.
+	Sign   ChallengeSigner
 	Client ClientConfig
 
 	RetryMin, RetryMax time.Duration
@@ -94,6 +96,8 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 		return nil, errors.New("registrar: no Directories")
 	case cfg.Proof == nil:
 		return nil, errors.New("registrar: no Proof")
+	case cfg.Sign == nil:
+		return nil, errors.New("registrar: no Sign")
 	case cfg.Client.Network == 0:
 		return nil, errors.New("registrar: no Client.Network")
 	}
@@ -238,7 +242,7 @@ func (r *Registrar) attempt(ctx context.Context, dir string) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
-	return Register(ctx, r.cfg.Dialer, dir, proof, r.cfg.Client)
+	return Register(ctx, r.cfg.Dialer, dir, proof, r.cfg.Sign, r.cfg.Client)
 }
 
 // refreshDelay is RefreshFraction ± RefreshJitter of ttl, at least

@@ -1,7 +1,9 @@
 package directory
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/onionswap/onionswap/internal/ratelimit"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
@@ -330,7 +333,7 @@ func (s *Server) ServeConn(ctx context.Context, pc *protocol.Conn, first protoco
 				reply = &protocol.Nack{Code: protocol.CodeBusy, Text: "directory busy verifying bonds; retry later"}
 			} else {
 				s.setWorking(pc, true)
-				reply, fatal = s.register(ctx, m, log)
+				reply, fatal = s.register(ctx, pc, m, log)
 				s.setWorking(pc, false)
 			}
 			if err := pc.Send(ctx, reply); err != nil {
@@ -366,6 +369,40 @@ func (s *Server) ServeConn(ctx context.Context, pc *protocol.Conn, first protoco
 	}
 }
 
+// ChallengeTimeout bounds the answer to a registration challenge: one Tor
+// round trip (0.5–2 s, up to ~10 s on a bad circuit) and one signature;
+// 30 s leaves room for a slow circuit without letting a silent peer hold
+// a registration slot.
+const ChallengeTimeout = 30 * time.Second
+
+// challenge asks the registering peer to sign a fresh nonce with the bond
+// key of p and checks the answer.
+func (s *Server) challenge(ctx context.Context, pc *protocol.Conn, p *protocol.FidelityProof) error {
+	var nonce [32]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, ChallengeTimeout)
+	defer cancel()
+	if err := pc.Send(ctx, &protocol.RegisterChallenge{Nonce: nonce}); err != nil {
+		return fmt.Errorf("sending the challenge: %w", err)
+	}
+	msg, err := pc.Receive(ctx)
+	if err != nil {
+		return fmt.Errorf("no answer to the challenge: %w", err)
+	}
+	resp, ok := msg.(*protocol.RegisterResponse)
+	if !ok {
+		return fmt.Errorf("%s instead of a RegisterResponse", msg.Type())
+	}
+	d := protocol.RegisterChallengeDigest(nonce, p.BondOutPoint, p.Addr)
+	sig, err := ecdsa.ParseDERSignature(resp.Sig)
+	if err != nil || !bytes.Equal(sig.Serialize(), resp.Sig) || !sig.Verify(d[:], p.BondPubKey) {
+		return errors.New("the challenge is not signed by the bond key")
+	}
+	return nil
+}
+
 func (s *Server) setWorking(pc *protocol.Conn, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,7 +415,7 @@ func (s *Server) setWorking(pc *protocol.Conn, on bool) {
 
 // register verifies and stores one registration. fatal means the peer
 // misbehaved (a forged certificate) and the session ends after the Nack.
-func (s *Server) register(ctx context.Context, m *protocol.Register, log *slog.Logger) (reply protocol.Message, fatal bool) {
+func (s *Server) register(ctx context.Context, pc *protocol.Conn, m *protocol.Register, log *slog.Logger) (reply protocol.Message, fatal bool) {
 	p := &m.Proof
 	op := p.BondOutPoint
 	nack := func(code protocol.ErrorCode, text string) *protocol.Nack {
@@ -401,6 +438,14 @@ func (s *Server) register(ctx context.Context, m *protocol.Register, log *slog.L
 		log.Info("registration refused", "bond", op, "reason", code)
 		log.Debug("registration refused", "bond", op, "addr", m.Addr, "err", err)
 		return nack(code, err.Error()), code == protocol.CodeBondForged
+	}
+	// The proof is public (every ListReply carries it): only an answer
+	// to a fresh challenge, signed by the bond key, shows that whoever
+	// registers holds the key now.
+	if err := s.challenge(ctx, pc, p); err != nil {
+		log.Info("registration refused", "bond", op, "reason", protocol.CodeBondNotHeld)
+		log.Debug("registration refused", "bond", op, "addr", m.Addr, "err", err)
+		return nack(protocol.CodeBondNotHeld, err.Error()), true
 	}
 	now := s.cfg.Now()
 	e := &Entry{Addr: m.Addr, Proof: *p, BondValue: value, FirstSeen: now, LastSeen: now, VerifiedAt: now}

@@ -1,12 +1,15 @@
 package directory
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -19,7 +22,7 @@ func TestRegisterAndList(t *testing.T) {
 	tr := tor.NewLoopback()
 	b := newTestBond(t)
 	p := b.proof(t, onion(1))
-	ttl, err := Register(ctx, tr, d.Addr(), p, clientCfg(t))
+	ttl, err := Register(ctx, tr, d.Addr(), p, testSigner, clientCfg(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func TestChainDown(t *testing.T) {
 	chain := newFakeChain()
 	chain.down = true
 	d := startDir(t, "", chain, newFakeClock(), nil)
-	_, err := Register(testCtx(t), tor.NewLoopback(), d.Addr(), newTestBond(t).proof(t, onion(1)), clientCfg(t))
+	_, err := Register(testCtx(t), tor.NewLoopback(), d.Addr(), newTestBond(t).proof(t, onion(1)), testSigner, clientCfg(t))
 	var ne *NackError
 	if !errors.As(err, &ne) || ne.Code != protocol.CodeInternal {
 		t.Fatalf("got %v, want Nack Internal", err)
@@ -141,7 +144,7 @@ func TestReplaceAddress(t *testing.T) {
 		b    *testBond
 		addr string
 	}{{b, onion(1)}, {other, onion(2)}, {b, onion(3)}} {
-		if _, err := Register(ctx, tr, d.Addr(), reg.b.proof(t, reg.addr), clientCfg(t)); err != nil {
+		if _, err := Register(ctx, tr, d.Addr(), reg.b.proof(t, reg.addr), testSigner, clientCfg(t)); err != nil {
 			t.Fatal(err)
 		}
 		d.clock.Advance(time.Second)
@@ -169,12 +172,12 @@ func TestExpiry(t *testing.T) {
 	tr := tor.NewLoopback()
 	stale, fresh := newTestBond(t), newTestBond(t)
 	for _, b := range []*testBond{stale, fresh} {
-		if _, err := Register(ctx, tr, d.Addr(), b.proof(t, onion(int(b.op.Hash[0]))), clientCfg(t)); err != nil {
+		if _, err := Register(ctx, tr, d.Addr(), b.proof(t, onion(int(b.op.Hash[0]))), testSigner, clientCfg(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	d.clock.Advance(40 * time.Second)
-	if _, err := Register(ctx, tr, d.Addr(), fresh.proof(t, onion(int(fresh.op.Hash[0]))), clientCfg(t)); err != nil {
+	if _, err := Register(ctx, tr, d.Addr(), fresh.proof(t, onion(int(fresh.op.Hash[0]))), testSigner, clientCfg(t)); err != nil {
 		t.Fatal(err)
 	}
 	d.clock.Advance(21 * time.Second) // stale: 61 s old, fresh: 21 s
@@ -206,12 +209,12 @@ func TestPersistence(t *testing.T) {
 	ctx := testCtx(t)
 	tr := tor.NewLoopback()
 	old, young := newTestBond(t), newTestBond(t)
-	if _, err := Register(ctx, tr, d.Addr(), old.proof(t, onion(1)), clientCfg(t)); err != nil {
+	if _, err := Register(ctx, tr, d.Addr(), old.proof(t, onion(1)), testSigner, clientCfg(t)); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(30 * time.Second)
 	pYoung := young.proof(t, onion(2))
-	if _, err := Register(ctx, tr, d.Addr(), pYoung, clientCfg(t)); err != nil {
+	if _, err := Register(ctx, tr, d.Addr(), pYoung, testSigner, clientCfg(t)); err != nil {
 		t.Fatal(err)
 	}
 	d.stop()
@@ -238,7 +241,7 @@ func TestReverify(t *testing.T) {
 	ctx := testCtx(t)
 	spent, kept := newTestBond(t), newTestBond(t)
 	for i, b := range []*testBond{spent, kept} {
-		if _, err := Register(ctx, tor.NewLoopback(), d.Addr(), b.proof(t, onion(i)), clientCfg(t)); err != nil {
+		if _, err := Register(ctx, tor.NewLoopback(), d.Addr(), b.proof(t, onion(i)), testSigner, clientCfg(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -274,10 +277,7 @@ func TestRateLimit(t *testing.T) {
 	m := &protocol.Register{Addr: onion(1), Proof: b.proof(t, onion(1))}
 	pc := rawSession(t, d.Addr())
 	for i := 0; i < DefaultRegisterBurst; i++ {
-		if err := pc.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := pc.Receive(ctx); err != nil {
+		if r, err := rawRegister(ctx, pc, m); err != nil {
 			t.Fatal(err)
 		} else if _, ok := r.(*protocol.RegisterAck); !ok {
 			t.Fatalf("register %d: %T", i, r)
@@ -292,14 +292,12 @@ func TestRateLimit(t *testing.T) {
 	// The bucket refills with the (injected) clock.
 	pc2 := rawSession(t, d.Addr())
 	for i := 0; i < DefaultRegisterBurst; i++ {
-		_ = pc2.Send(ctx, m)
-		if _, err := pc2.Receive(ctx); err != nil {
+		if _, err := rawRegister(ctx, pc2, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	d.clock.Advance(time.Duration(float64(time.Second) / DefaultRegisterRate))
-	_ = pc2.Send(ctx, m)
-	if r, err := pc2.Receive(ctx); err != nil {
+	if r, err := rawRegister(ctx, pc2, m); err != nil {
 		t.Fatalf("after refill: %v", err)
 	} else if _, ok := r.(*protocol.RegisterAck); !ok {
 		t.Fatalf("after refill: %T", r)
@@ -327,10 +325,10 @@ func TestGlobalRateLimit(t *testing.T) {
 	})
 	ctx := testCtx(t)
 	tr := tor.NewLoopback()
-	if _, err := Register(ctx, tr, d.Addr(), newTestBond(t).proof(t, onion(1)), clientCfg(t)); err != nil {
+	if _, err := Register(ctx, tr, d.Addr(), newTestBond(t).proof(t, onion(1)), testSigner, clientCfg(t)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Register(ctx, tr, d.Addr(), newTestBond(t).proof(t, onion(2)), clientCfg(t))
+	_, err := Register(ctx, tr, d.Addr(), newTestBond(t).proof(t, onion(2)), testSigner, clientCfg(t))
 	var ne *NackError
 	if !errors.As(err, &ne) || ne.Code != protocol.CodeBusy {
 		t.Fatalf("got %v, want Nack Busy", err)
@@ -435,20 +433,20 @@ func TestCapacity(t *testing.T) {
 		chain.value[bonds[i].op] = v
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := Register(ctx, tr, d.Addr(), bonds[i].proof(t, onion(i)), clientCfg(t)); err != nil {
+		if _, err := Register(ctx, tr, d.Addr(), bonds[i].proof(t, onion(i)), testSigner, clientCfg(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := Register(ctx, tr, d.Addr(), bonds[2].proof(t, onion(2)), clientCfg(t))
+	_, err := Register(ctx, tr, d.Addr(), bonds[2].proof(t, onion(2)), testSigner, clientCfg(t))
 	var ne *NackError
 	if !errors.As(err, &ne) || ne.Code != protocol.CodeDirectoryFull {
 		t.Fatalf("less valuable bond when full: %v", err)
 	}
-	if _, err := Register(ctx, tr, d.Addr(), bonds[3].proof(t, onion(3)), clientCfg(t)); err != nil {
+	if _, err := Register(ctx, tr, d.Addr(), bonds[3].proof(t, onion(3)), testSigner, clientCfg(t)); err != nil {
 		t.Fatal(err)
 	}
 	// A listed bond can always refresh, full or not.
-	if _, err := Register(ctx, tr, d.Addr(), bonds[1].proof(t, onion(1)), clientCfg(t)); err != nil {
+	if _, err := Register(ctx, tr, d.Addr(), bonds[1].proof(t, onion(1)), testSigner, clientCfg(t)); err != nil {
 		t.Fatal(err)
 	}
 	es, _ := d.Entries(ctx)
@@ -496,5 +494,65 @@ func TestClip(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestReplayedRegistrationRefused: the attack of issue 10 item 6. A
+// maker's registration is public (every ListReply carries its proof);
+// a third party re-sending it to keep a departed maker listed is
+// challenged to sign with the bond key, cannot, is refused with
+// BondNotHeld and disconnected, and the entry is not refreshed.
+func TestReplayedRegistrationRefused(t *testing.T) {
+	clock := newFakeClock()
+	d := startDir(t, "", newFakeChain(), clock, nil)
+	ctx := testCtx(t)
+	tr := tor.NewLoopback()
+	b := newTestBond(t)
+	if _, err := Register(ctx, tr, d.Addr(), b.proof(t, onion(1)), testSigner, clientCfg(t)); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := List(ctx, tr, d.Addr(), clientCfg(t))
+	if err != nil || len(listed) != 1 {
+		t.Fatalf("list: %v, %v", listed, err)
+	}
+	seen := listed[0].LastSeen
+	clock.Advance(10 * time.Minute)
+
+	// The attacker has the listed proof, not the key.
+	impostor, _ := btcec.NewPrivateKey()
+	forge := func(_ context.Context, _ protocol.FidelityProof, digest [32]byte) ([]byte, error) {
+		return ecdsa.Sign(impostor, digest[:]).Serialize(), nil
+	}
+	_, err = Register(ctx, tr, d.Addr(), listed[0].Proof, forge, clientCfg(t))
+	var ne *NackError
+	if !errors.As(err, &ne) || ne.Code != protocol.CodeBondNotHeld {
+		t.Fatalf("replayed registration: %v, want Nack BondNotHeld", err)
+	}
+	// Not answering at all is refused the same way (after the timeout,
+	// here cut short by the raw session's own end).
+	pc := rawSession(t, d.Addr())
+	if err := pc.Send(ctx, &protocol.Register{Addr: listed[0].Addr, Proof: listed[0].Proof}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := pc.Receive(ctx); err != nil {
+		t.Fatal(err)
+	} else if _, ok := r.(*protocol.RegisterChallenge); !ok {
+		t.Fatalf("got %T, want a challenge", r)
+	}
+	if err := pc.Send(ctx, &protocol.ListRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := pc.Receive(ctx); err == nil {
+		if n, ok := r.(*protocol.Nack); !ok || n.Code != protocol.CodeBondNotHeld {
+			t.Fatalf("a list request instead of the answer: %T %v", r, r)
+		}
+	}
+	again, err := List(ctx, tr, d.Addr(), clientCfg(t))
+	if err != nil || len(again) != 1 || again[0].LastSeen != seen {
+		t.Fatalf("after the replays: %+v, %v; want the entry unrefreshed (last seen %d)", again, err, seen)
+	}
+	// The maker itself refreshes as before.
+	if _, err := Register(ctx, tr, d.Addr(), b.proof(t, onion(1)), testSigner, clientCfg(t)); err != nil {
+		t.Fatalf("the key holder's refresh: %v", err)
 	}
 }

@@ -142,6 +142,9 @@ func (m *Maker) bondAndRegister(ctx context.Context) {
 			}
 			return *p, nil
 		},
+		Sign: func(ctx context.Context, p protocol.FidelityProof, digest [32]byte) ([]byte, error) {
+			return m.cfg.Wallet.SignWithBondKey(ctx, p.BondOutPoint, digest)
+		},
 		Client: directory.ClientConfig{Network: m.cfg.Network, Conn: m.cfg.ConnConfig, Logger: m.log.With("component", "registrar")},
 		Logger: m.log.With("component", "registrar"),
 	})
