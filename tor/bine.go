@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,21 +107,55 @@ func enableNetwork(ctx context.Context, t *bine.Tor) error {
 // addOnion creates the ephemeral v3 onion service for key, mapping the
 // virtual port to local. It does not wait for publication. The service
 // lives as long as the control connection of t.
-func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, local net.Listener) (string, error) {
-	svc, err := t.Listen(ctx, &bine.ListenConf{
-		LocalListener: local, // ours: survives tor restarts, never closed by bine
-		RemotePorts:   []int{port},
-		Key:           key,
-		Version3:      true,
-		NoWait:        true,
-	})
+//
+// It asks for tor's proof-of-work defence (prop 327:
+// PoWDefensesEnabled, tor ≥ 0.4.9 through ADD_ONION), which makes a
+// flood of introductions cost the flooder CPU while honest clients only
+// solve puzzles under attack; a tor that does not know the keyword is
+// asked again without it. pow reports which one served.
+//
+// The command is sent by hand rather than through bine's Listen, which
+// has no way to pass the keyword.
+func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, local net.Listener) (id string, pow bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	target := local.Addr().String()
+	base := "ADD_ONION " + string(control.KeyTypeED25519V3) + ":" + (&control.ED25519Key{KeyPair: key}).Blob() +
+		" Port=" + strconv.Itoa(port) + "," + target
+	resp, err := t.Control.SendRequest("%s %s", base, powKeywords)
+	pow = err == nil
+	if err != nil && unknownKeyword(err) {
+		resp, err = t.Control.SendRequest("%s", base)
+	}
 	if err != nil {
-		return "", controlErr("ADD_ONION", err)
+		return "", false, controlErr("ADD_ONION", err)
 	}
-	if want := torutil.OnionServiceIDFromPrivateKey(key); svc.ID != want {
-		return "", fmt.Errorf("%w: ADD_ONION returned service %q, want %q", ErrControl, svc.ID, want)
+	for _, data := range resp.Data {
+		if v, ok := strings.CutPrefix(data, "ServiceID="); ok {
+			id = v
+		}
 	}
-	return svc.ID, nil
+	if want := torutil.OnionServiceIDFromPrivateKey(key); id != want {
+		return "", false, fmt.Errorf("%w: ADD_ONION returned service %q, want %q", ErrControl, id, want)
+	}
+	return id, pow, nil
+}
+
+// powKeywords turn on the proof-of-work defence with tor's default queue
+// (rate 250/s, burst 2500 introductions: far above what a swap node
+// serves, so it only bites under a flood).
+const powKeywords = "PoWDefensesEnabled=1"
+
+// unknownKeyword: tor refused an ADD_ONION argument it does not know
+// (512/513 from a tor without prop 327 over the control port).
+func unknownKeyword(err error) bool {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code == 512 || te.Code == 513
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "PoW") || strings.Contains(msg, "nrecognized")
 }
 
 // dialControl connects and authenticates a control connection to addr:

@@ -132,7 +132,10 @@ func (t *TorTransport) publish(ctx context.Context, s *session, l *OnionListener
 	var err error
 	for i := 0; i < collisionAttempts; i++ {
 		err = s.cmd(ctx, func(c *control.Conn) error {
-			_, err := addOnion(ctx, s.bt, l.key.kp, l.addr.Port, l.local)
+			_, pow, err := addOnion(ctx, s.bt, l.key.kp, l.addr.Port, l.local)
+			if err == nil {
+				t.setPoW(pow)
+			}
 			return err
 		})
 		if err == nil || !strings.Contains(err.Error(), "collision") {

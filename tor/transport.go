@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Transport is how the node reaches and is reached by peers.
@@ -42,7 +43,10 @@ type TorTransport struct {
 	lis      *OnionListener
 	key      *OnionKey // ephemeral key when cfg.KeyFile == ""
 	restarts int
-	closed   bool
+	// pow: the last ADD_ONION got the proof-of-work defence (atomic: set
+	// while t.mu may be held by Listen).
+	pow    atomic.Bool
+	closed bool
 }
 
 // NewTorTransport gets a Tor as cfg says (starting or attaching to it)
@@ -213,12 +217,21 @@ type Status struct {
 	SocksAddr string // tor's SOCKS listener
 	TorPID    int    // managed mode: our tor's process id
 	Restarts  int    // sessions replaced by the health loop
+	// PoWDefense: tor accepted the proof-of-work defence for our onion
+	// service (false before it is published, or with a tor too old).
+	PoWDefense bool
+}
+
+func (t *TorTransport) setPoW(on bool) {
+	if t.pow.Swap(on) != on && !on {
+		t.log.Warn("this tor does not offer the proof-of-work defence for onion services (tor 0.4.9 or later does); running without it")
+	}
 }
 
 func (t *TorTransport) Status() Status {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := Status{Mode: t.cfg.Mode, Restarts: t.restarts}
+	st := Status{Mode: t.cfg.Mode, Restarts: t.restarts, PoWDefense: t.pow.Load()}
 	if s := t.sess; s != nil && !s.isDead() {
 		st.Connected, st.SocksAddr = true, s.socks
 		if s.proc != nil {

@@ -65,7 +65,11 @@ func TestAttachListenPublish(t *testing.T) {
 		t.Fatalf("second Listen: %v", err)
 	}
 	// Inbound streams reach Accept through the local listener.
-	local := strings.TrimPrefix(add[strings.Index(add, " Port=80,")+len(" Port=80,"):], "")
+	local, _, _ := strings.Cut(add[strings.Index(add, " Port=80,")+len(" Port=80,"):], " ")
+	// The proof-of-work defence is asked for, and reported.
+	if !strings.Contains(add, " PoWDefensesEnabled=1") || !tr.Status().PoWDefense {
+		t.Fatalf("ADD_ONION without the PoW defence (%q), status %+v", add, tr.Status())
+	}
 	go func() {
 		if c, err := net.Dial("tcp", local); err == nil {
 			c.Close()
@@ -443,5 +447,38 @@ func TestDialIsolationAndErrors(t *testing.T) {
 				t.Fatalf("took %v", el)
 			}
 		})
+	}
+}
+
+// TestListenWithoutPoW: a tor that does not know PoWDefensesEnabled over
+// ADD_ONION (before 0.4.9) still gets the onion service, without the
+// defence, and status says so.
+func TestListenWithoutPoW(t *testing.T) {
+	leakCheck(t)
+	f := newFakeTor(t)
+	f.on["ADD_ONION"] = func(args string) []string {
+		if strings.Contains(args, "PoWDefensesEnabled") {
+			return []string{`512 Unrecognized argument "PoWDefensesEnabled"`}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cfg := attachConfig(f)
+	cfg.KeyFile = filepath.Join(t.TempDir(), "onion.key")
+	tr, err := NewTorTransport(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	l, err := tr.Listen(ctx)
+	if err != nil {
+		t.Fatalf("listen on a tor without PoW: %v", err)
+	}
+	if err := l.(*OnionListener).WaitPublished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Status().PoWDefense {
+		t.Fatal("status claims the PoW defence that tor refused")
 	}
 }

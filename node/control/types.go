@@ -57,6 +57,9 @@ type Status struct {
 	// ChainError / TorError explain an unhealthy state.
 	ChainError string `json:"chain_error,omitempty"`
 	TorError   string `json:"tor_error,omitempty"`
+	// TorPoWDefense: tor runs our onion service with its proof-of-work
+	// defence against introduction floods (tor 0.4.9 or later).
+	TorPoWDefense bool `json:"tor_pow_defense"`
 	// TorRestarts counts tor sessions replaced by the tor health loop.
 	TorRestarts int `json:"tor_restarts,omitempty"`
 	// Faults lists the fault-injection plan (regtest only).

@@ -497,6 +497,7 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 		ts := d.transport.Status()
 		torOK = ts.Connected
 		s.TorRestarts = ts.Restarts
+		s.TorPoWDefense = ts.PoWDefense
 		if !torOK {
 			s.TorError = "tor not connected"
 		}
