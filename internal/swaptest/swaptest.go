@@ -16,7 +16,6 @@ package swaptest
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -90,8 +89,7 @@ func Logger(name string) *slog.Logger {
 	if os.Getenv("SWAP_LOG") != "" {
 		lvl = slog.LevelDebug
 	}
-	var out io.Writer = os.Stderr
-	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: lvl})).With("node", name)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("node", name)
 }
 
 // Ctx returns a context ending after d or at the end of the test.
