@@ -30,8 +30,8 @@ test: deps lint ## Everything: lint, unit and integration tests, each fuzz targe
 	@GO=$(GO) bash scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
 	@bash scripts/fuzz.sh $(TESTFUZZTIME) $(PKG)
 
-unit: ## Fast tests: no tor, no btcd, no external process
-	$(GO) test -count=1 $(PKG)
+unit: ## Fast tests with the race detector: no tor, no btcd, no external process (swaps in-process on an in-memory chain)
+	$(GO) test -race -count=1 $(PKG)
 
 itest: deps ## Integration tests on a private Tor network and a btcd regtest chain
 	@GO=$(GO) bash scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)

@@ -9,64 +9,30 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/wallet/chain"
+	"github.com/onionswap/onionswap/wallet/chain/chaintest"
 )
 
-// fakeBackend is a chain.Backend with a fixed tip and nothing else, for
-// unit tests that never reach the chain.
-type fakeBackend struct {
-	params *chaincfg.Params
-	tip    int32
-}
+// newFake returns an in-memory regtest chain at height 500.
+func newFake() *chaintest.Chain { return newFakeOn(&chaincfg.RegressionNetParams) }
 
-var _ chain.Backend = (*fakeBackend)(nil)
-
-func newFake() *fakeBackend { return &fakeBackend{params: &chaincfg.RegressionNetParams, tip: 500} }
-
-func (f *fakeBackend) Params() *chaincfg.Params { return f.params }
-func (f *fakeBackend) Tip(context.Context) (int32, chainhash.Hash, error) {
-	return f.tip, chainhash.Hash{byte(f.tip)}, nil
+// newFakeOn returns an in-memory chain of another network.
+func newFakeOn(p *chaincfg.Params) *chaintest.Chain {
+	return chaintest.New(chaintest.Options{Params: p, Height: 500})
 }
-func (f *fakeBackend) BlockHash(context.Context, int32) (chainhash.Hash, error) {
-	return chainhash.Hash{}, chain.ErrNotFound
-}
-func (f *fakeBackend) Block(context.Context, chainhash.Hash) (*wire.MsgBlock, error) {
-	return nil, chain.ErrNotFound
-}
-func (f *fakeBackend) BlockHeader(context.Context, chainhash.Hash) (*wire.BlockHeader, error) {
-	return nil, chain.ErrNotFound
-}
-func (f *fakeBackend) Broadcast(_ context.Context, tx *wire.MsgTx) (chainhash.Hash, error) {
-	return tx.TxHash(), nil
-}
-func (f *fakeBackend) TestAccept(context.Context, *wire.MsgTx) (bool, string, error) {
-	return true, "", nil
-}
-func (f *fakeBackend) Tx(context.Context, chainhash.Hash) (*wire.MsgTx, chain.TxStatus, error) {
-	return nil, chain.TxStatus{}, chain.ErrNotFound
-}
-func (f *fakeBackend) MempoolTxids(context.Context) ([]chainhash.Hash, error) { return nil, nil }
-func (f *fakeBackend) MempoolSpender(context.Context, wire.OutPoint) (*chainhash.Hash, error) {
-	return nil, nil
-}
-func (f *fakeBackend) UTXO(context.Context, wire.OutPoint) (*wire.TxOut, int32, error) {
-	return nil, 0, chain.ErrNotFound
-}
-func (f *fakeBackend) FeeRate(context.Context, int) (int64, error) { return 2000, nil }
-func (f *fakeBackend) Mine(context.Context, int) ([]chainhash.Hash, error) {
-	return nil, chain.ErrUnsupported
-}
-func (f *fakeBackend) Close() {}
 
 // recordingBackend counts broadcasts and lets a test look at the database
-// at the moment of the broadcast.
+// at the moment of the broadcast. It accepts (or refuses) without asking
+// the chain: its tests spend coins inserted straight into the database.
 type recordingBackend struct {
-	*fakeBackend
+	*chaintest.Chain
 	broadcasts int
 	refuse     bool
 	check      func(*wire.MsgTx)
 }
 
-func (r *recordingBackend) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, error) {
+var _ chain.Backend = (*recordingBackend)(nil)
+
+func (r *recordingBackend) Broadcast(_ context.Context, tx *wire.MsgTx) (chainhash.Hash, error) {
 	r.broadcasts++
 	if r.check != nil {
 		r.check(tx)
@@ -75,4 +41,9 @@ func (r *recordingBackend) Broadcast(ctx context.Context, tx *wire.MsgTx) (chain
 		return chainhash.Hash{}, fmt.Errorf("%w: insufficient fee", chain.ErrRejected)
 	}
 	return tx.TxHash(), nil
+}
+
+// TestAccept says yes: the refusal under test is the broadcast's.
+func (r *recordingBackend) TestAccept(context.Context, *wire.MsgTx) (bool, string, error) {
+	return true, "", nil
 }

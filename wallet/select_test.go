@@ -159,7 +159,7 @@ func TestConcurrentReserve(t *testing.T) {
 // and its change are in the database when Broadcast is called.
 func TestSendPersistsBeforeBroadcast(t *testing.T) {
 	cfg := testConfig(t, "")
-	fb := &recordingBackend{fakeBackend: newFake()}
+	fb := &recordingBackend{Chain: newFake()}
 	cfg.Backend = fb
 	w, _ := createWallet(t, cfg)
 	defer w.Close()

@@ -275,16 +275,12 @@ func TestOpenNetworkMismatch(t *testing.T) {
 	w.Close()
 	c := cfg
 	c.Params = &chaincfg.TestNet3Params
-	fb := newFake()
-	fb.params = &chaincfg.TestNet3Params
-	c.Backend = fb
+	c.Backend = newFakeOn(&chaincfg.TestNet3Params)
 	if _, err := Open(context.Background(), c); !errors.Is(err, ErrNetworkMismatch) {
 		t.Fatalf("err = %v", err)
 	}
 	c = cfg
-	fb = newFake()
-	fb.params = &chaincfg.MainNetParams
-	c.Backend = fb
+	c.Backend = newFakeOn(&chaincfg.MainNetParams)
 	if _, err := Open(context.Background(), c); !errors.Is(err, ErrNetworkMismatch) {
 		t.Fatalf("backend on mainnet: %v", err)
 	}

@@ -1,0 +1,369 @@
+package maker_test
+
+// Unit tests of the maker service in one process (internal/swaptest):
+// hand-made taker messages over a loopback connection to the maker's
+// inbound server, and whole swaps against a real taker, on chaintest's
+// in-memory chain.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/internal/swaptest"
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/node/taker"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// client is a hand-driven taker: it speaks to one maker and builds
+// SetupHops, valid or broken on purpose.
+type client struct {
+	t     *testing.T
+	net   *swaptest.Net
+	m     *swaptest.Maker
+	lb    *tor.Loopback
+	point *btcec.PublicKey // the maker's tweakable point
+	// sender keys of the incoming 2-of-2s and contracts
+	sender, senderTL *btcec.PrivateKey
+	hash             [20]byte
+}
+
+func newClient(t *testing.T, net *swaptest.Net, m *swaptest.Maker) *client {
+	t.Helper()
+	c := &client{t: t, net: net, m: m, lb: tor.NewLoopback()}
+	t.Cleanup(func() { c.lb.Close() })
+	pc := c.dial()
+	if err := pc.Send(swaptest.Ctx(t, swaptest.Timeout), &protocol.OfferRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := pc.Receive(swaptest.Ctx(t, swaptest.Timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.point = msg.(*protocol.Offer).TweakablePoint
+	c.sender, _ = btcec.NewPrivateKey()
+	c.senderTL, _ = btcec.NewPrivateKey()
+	var pre [32]byte
+	_, _ = rand.Read(pre[:])
+	c.hash = script.PreimageHash(pre)
+	return c
+}
+
+func (c *client) dial() *protocol.Conn {
+	c.t.Helper()
+	ctx := swaptest.Ctx(c.t, swaptest.Timeout)
+	nc, err := c.lb.Dial(ctx, c.m.Addr())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pc := protocol.NewConn(nc, protocol.ConnConfig{})
+	if _, err := pc.Handshake(ctx, protocol.NewHello(protocol.Regtest, "test")); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// knobs break a SetupHop in one way each.
+type knobs struct {
+	msgValue   int64    // value claimed in the message (0: the real one)
+	hash       [20]byte // hash in the contract (zero: the swap's)
+	noMakerKey bool     // 2-of-2 without the maker's key
+	badSig     bool     // sender signature over another amount
+	outLock    uint16   // outgoing locktime (0: 40)
+	reimb      int64    // reimbursement (0: the formula)
+	samePoint  bool     // both outputs on one outpoint
+	onChain    bool     // funding outpoint confirmed, paying another script
+}
+
+// setupHop returns a SetupHop with 2 incoming outputs of 100,000 sat
+// (outpoints not on chain yet, as a taker's held funding) and an incoming
+// locktime of 60, broken as k says.
+func (c *client) setupHop(k knobs) *protocol.SetupHop {
+	t := c.t
+	const cfr, value = 4000, int64(100_000)
+	h := &protocol.SetupHop{Hash: c.hash, InLocktime: 60, OutLocktime: 40, FundingFeeRate: 2000, ContractFeeRate: cfr,
+		Reimbursement: swap.Reimbursement(2, 2000)}
+	_, _ = rand.Read(h.SwapID[:])
+	if k.outLock != 0 {
+		h.OutLocktime = k.outLock
+	}
+	if k.reimb != 0 {
+		h.Reimbursement = k.reimb
+	}
+	for i := 0; i < 2; i++ {
+		mn, _ := script.NewNonce()
+		hn, _ := script.NewNonce()
+		makerMS := script.TweakPubKey(c.point, mn)
+		if k.noMakerKey {
+			other, _ := btcec.NewPrivateKey()
+			makerMS = other.PubKey()
+		}
+		ms, err := script.MultisigScript(c.sender.PubKey(), makerMS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var op wire.OutPoint
+		_, _ = rand.Read(op.Hash[:])
+		if k.onChain {
+			other, _ := btcec.NewPrivateKey()
+			op = wire.OutPoint{Hash: c.net.Chain.Fund(script.P2WPKHPkScript(other.PubKey()), value).TxHash()}
+		}
+		if k.samePoint && i == 1 {
+			op = h.Incoming[0].FundingOutPoint
+		}
+		ch := c.hash
+		if k.hash != ([20]byte{}) {
+			ch = k.hash
+		}
+		cs, err := swap.ContractFor(ch, script.TweakPubKey(c.point, hn), c.senderTL.PubKey(), h.InLocktime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, err := script.NewContractTx(op, value, cs, swap.ContractFee(cfr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := value
+		if k.badSig {
+			signed = value + 1
+		}
+		sig, err := swap.SignContract(ctx, ms, signed, c.sender)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed := value
+		if k.msgValue != 0 {
+			claimed = k.msgValue
+		}
+		nmn, _ := script.NewNonce()
+		nhn, _ := script.NewNonce()
+		h.Incoming = append(h.Incoming, protocol.IncomingOutput{FundingOutPoint: op, FundingValue: claimed, MultisigScript: ms,
+			MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: c.senderTL.PubKey(), ContractTx: ctx, SenderSig: sig})
+		h.Outgoing = append(h.Outgoing, protocol.NextHopKeys{MultisigPubKey: script.TweakPubKey(c.point, nmn),
+			HashlockPubKey: script.TweakPubKey(c.point, nhn)})
+	}
+	return h
+}
+
+// TestMakerRefusesInvalidSetupHop: each broken SetupHop is refused with
+// an explicit Error of the right code, nothing is stored or reserved, and
+// the maker keeps serving: a valid SetupHop afterwards is accepted, and
+// the same outpoints in another swap are refused.
+func TestMakerRefusesInvalidSetupHop(t *testing.T) {
+	net := swaptest.New(t)
+	m := net.NewMaker("m", swaptest.MakerOpts{})
+	c := newClient(t, net, m)
+	ctx := swaptest.Ctx(t, swaptest.Timeout)
+	accepted0 := len(net.Chain.Accepted())
+	liq0, _, err := m.W.Liquidity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other [20]byte
+	other[0] = 1
+	tests := []struct {
+		name string
+		k    knobs
+		code protocol.ErrorCode
+	}{
+		{"forged amount", knobs{msgValue: 150_000}, protocol.CodeInvalidRequest},
+		{"contract with another hash", knobs{hash: other}, protocol.CodeInvalidRequest},
+		{"multisig without the maker's key", knobs{noMakerKey: true}, protocol.CodeInvalidRequest},
+		{"bad sender signature", knobs{badSig: true}, protocol.CodeInvalidSignature},
+		{"locktime gap below the reaction time", knobs{outLock: 45}, protocol.CodeInvalidRequest},
+		{"reimbursement not the formula", knobs{reimb: 5000}, protocol.CodeInvalidRequest},
+		{"funding outpoint twice", knobs{samePoint: true}, protocol.CodeInvalidRequest},
+		{"confirmed funding paying another script", knobs{onChain: true}, protocol.CodeInvalidRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := c.dial()
+			h := c.setupHop(tc.k)
+			if err := pc.Send(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			_, err := pc.Receive(ctx)
+			var pe *protocol.PeerError
+			if !errors.As(err, &pe) || pe.Code != tc.code {
+				t.Fatalf("got %v, want a peer error %s", err, tc.code)
+			}
+			if _, err := m.Swap(ctx, h.SwapID); !errors.Is(err, swap.ErrUnknownSwap) {
+				t.Fatalf("refused swap stored: %v", err)
+			}
+			if liq, _, _ := m.W.Liquidity(ctx); liq != liq0 {
+				t.Fatalf("liquidity %d after a refusal, was %d", liq, liq0)
+			}
+		})
+	}
+	pc := c.dial()
+	h := c.setupHop(knobs{})
+	if err := pc.Send(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := pc.Receive(ctx); err != nil {
+		t.Fatalf("valid SetupHop after the refusals: %v", err)
+	} else if _, ok := reply.(*protocol.SetupHopReply); !ok {
+		t.Fatalf("got %T", reply)
+	}
+	h2 := *h
+	_, _ = rand.Read(h2.SwapID[:])
+	pc2 := c.dial()
+	if err := pc2.Send(ctx, &h2); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pc2.Receive(ctx)
+	var pe *protocol.PeerError
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidRequest {
+		t.Fatalf("outpoints bound to a second swap: %v", err)
+	}
+	if err := pc.Send(ctx, &protocol.Abort{SwapID: h.SwapID, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, m, h.SwapID, swap.PhaseAbandoned)
+	if n := len(net.Chain.Accepted()) - accepted0; n != 0 {
+		t.Fatalf("%d transactions broadcast", n)
+	}
+}
+
+// TestMakerReleasesReservationAfterDisconnect: a SetupHop reserves
+// liquidity (held funding txs); a taker that disconnects before funding
+// anything has it released once ReleaseAfterDisconnect has passed, not
+// before and not only at the idle timeout.
+func TestMakerReleasesReservationAfterDisconnect(t *testing.T) {
+	const release = 300 * time.Millisecond
+	net := swaptest.New(t)
+	m := net.NewMaker("m", swaptest.MakerOpts{ReleaseAfterDisconnect: release, IdleTimeout: time.Minute})
+	c := newClient(t, net, m)
+	ctx := swaptest.Ctx(t, swaptest.Timeout)
+	accepted0 := len(net.Chain.Accepted())
+	liq0, n0, err := m.W.Liquidity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := c.dial()
+	h := c.setupHop(knobs{})
+	if err := pc.Send(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := pc.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out int64
+	for _, o := range reply.(*protocol.SetupHopReply).Outgoing {
+		out += o.FundingValue
+	}
+	rec, err := m.Swap(ctx, h.SwapID)
+	if err != nil || rec.Phase != swap.MakerReserved {
+		t.Fatalf("after setup: %v, %v; want reserved", rec, err)
+	}
+	if want := swap.Forward(200_000, swap.MakerFee(swaptest.Terms, 200_000, 40), h.Reimbursement); out != want || rec.OutTotal != want {
+		t.Fatalf("outgoing %d (record %d), want %d", out, rec.OutTotal, want)
+	}
+	liq, n, _ := m.W.Liquidity(ctx)
+	if liq >= liq0 || n >= n0 {
+		t.Fatalf("liquidity %d in %d coins after a reservation, was %d in %d", liq, n, liq0, n0)
+	}
+	// Connected and silent: the reservation holds for longer than the
+	// release delay.
+	time.Sleep(3 * release)
+	if rec, _ := m.Swap(ctx, h.SwapID); rec.Phase != swap.MakerReserved {
+		t.Fatalf("released while the taker is connected: %s", rec.Phase)
+	}
+	closed := time.Now()
+	pc.Close()
+	waitPhase(t, m, h.SwapID, swap.PhaseAbandoned)
+	if took := time.Since(closed); took < release {
+		t.Fatalf("released %v after the disconnect, before ReleaseAfterDisconnect %v", took, release)
+	}
+	if liq, n, _ := m.W.Liquidity(ctx); liq != liq0 || n != n0 {
+		t.Fatalf("liquidity %d in %d coins after the release, want %d in %d", liq, n, liq0, n0)
+	}
+	if n := len(net.Chain.Accepted()) - accepted0; n != 0 {
+		t.Fatalf("%d transactions broadcast", n)
+	}
+}
+
+// TestMakerClaimsByHashlockWhenTakerBroadcastsContracts: once every hop
+// is funded the taker broadcasts its contracts (fault
+// taker:broadcast-contracts-after-setup) and recovers. The maker sees a
+// contract of its swap on chain and recovers; the taker claims its
+// incoming contracts by hashlock, the maker reads the preimage from that
+// claim and claims its own incoming contracts by hashlock, long before
+// the taker's timelock: exact balance, nothing refunded.
+func TestMakerClaimsByHashlockWhenTakerBroadcastsContracts(t *testing.T) {
+	net := swaptest.New(t)
+	m := net.NewMaker("m", swaptest.MakerOpts{})
+	tk, tw := net.NewTaker("taker", swaptest.Source(m), swaptest.TakerOpts{Faults: []string{swap.FaultTakerBroadcastContracts}})
+	mb := swaptest.Spendable(t, m.W)
+	net.AutoMine()
+	_, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: 5_000_000, TxCount: 2, Makers: 1})
+	if !errors.Is(err, swap.ErrFundedRecovering) {
+		t.Fatalf("swap: %v, want ErrFundedRecovering", err)
+	}
+	start := net.Chain.Height()
+	if err := tk.Recover(swaptest.Ctx(t, swaptest.Timeout)); err != nil {
+		t.Fatal(err)
+	}
+	ss := swaptest.MakerFinal(t, m)
+	net.StopMining()
+	net.Mine(1, m.W, tw)
+	if blocks := net.Chain.Height() - start; blocks >= int32(swap.DefaultLastHopLocktime) {
+		t.Fatalf("recovery took %d blocks: not a hashlock race", blocks)
+	}
+	s := ss[0]
+	if s.Phase != swap.PhaseRecovered || s.Preimage == nil {
+		t.Fatalf("maker phase %s, preimage known %v", s.Phase, s.Preimage != nil)
+	}
+	var got int64
+	for _, o := range s.In {
+		if o.Status != swap.StatusClaimed {
+			t.Fatalf("maker incoming %d %s, want claimed", o.Idx, o.Status)
+		}
+		claim, _ := net.Chain.Spender(o.ContractOutPoint())
+		if claim == nil || claim.TxHash() != *o.ResolveTxid {
+			t.Fatalf("incoming %d: the contract's spender is not the recorded claim", o.Idx)
+		}
+		if _, ok := script.PreimageFromWitness(claim.TxIn[0].Witness, s.Hash); !ok {
+			t.Fatalf("incoming %d: claim without the preimage", o.Idx)
+		}
+		got += o.ContractValue() - net.Fee(*o.ResolveTxid)
+	}
+	var fundingFees int64
+	for _, o := range s.Out {
+		if o.Status != swap.StatusPeer {
+			t.Fatalf("maker outgoing %d %s, want claimed by the taker", o.Idx, o.Status)
+		}
+		fundingFees += net.Fee(*o.FundingTxid)
+	}
+	if d, want := swaptest.Spendable(t, m.W)-mb, got-s.OutTotal-fundingFees; d != want {
+		t.Fatalf("maker balance change %d, want %d", d, want)
+	}
+	if c, si := swaptest.Balance(t, m.W, wallet.Contract), swaptest.Balance(t, m.W, wallet.SwapIncoming); c != 0 || si != 0 {
+		t.Fatalf("maker contract balance %d, swap-incoming %d", c, si)
+	}
+	if r := net.Chain.Refused(); len(r) != 0 {
+		t.Fatalf("the chain refused %v: %v", r[0].Tx.TxHash(), r[0].Err)
+	}
+}
+
+func waitPhase(t *testing.T, m *swaptest.Maker, id protocol.SwapID, want swap.Phase) {
+	t.Helper()
+	swaptest.Eventually(t, swaptest.Timeout, "maker swap "+string(want), func() (bool, string) {
+		rec, err := m.Swap(context.Background(), id)
+		if err != nil {
+			return false, err.Error()
+		}
+		return rec.Phase == want, string(rec.Phase)
+	})
+}
