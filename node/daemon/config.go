@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -490,13 +492,20 @@ func defaultRPCHost(network string) string {
 	}
 }
 
+// isLoopbackHost accepts a literal loopback IP (127.0.0.0/8, ::1) or the
+// name localhost, with or without a port. Nothing is resolved: a name such
+// as 127.attacker.example is refused here, before anything looks it up.
 func isLoopbackHost(hostport string) bool {
 	h := hostport
-	if i := strings.LastIndex(hostport, ":"); i >= 0 && !strings.HasSuffix(hostport, "]") {
-		h = hostport[:i]
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
 	}
-	h = strings.Trim(h, "[]")
-	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // validFault accepts "[maker:|taker:]name[=value]" with a lowercase name.

@@ -214,3 +214,40 @@ func TestDataDirMode(t *testing.T) {
 		t.Fatal("a world-readable data dir was accepted")
 	}
 }
+
+// TestNoTLSLoopbackOnly: --rpc-notls accepts only a literal loopback IP or
+// the name localhost. A name that merely starts with "127." is refused by
+// Validate itself, before any lookup (the .invalid names below could not
+// be resolved anyway: the error is the refusal, not a DNS failure).
+func TestNoTLSLoopbackOnly(t *testing.T) {
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:8332", true},
+		{"127.1.2.3:8332", true},
+		{"[::1]:8332", true},
+		{"localhost:8332", true},
+		{"LOCALHOST:8332", true},
+		{"127.0.0.1", true},
+		{"127.attacker.invalid:8332", false},
+		{"127.0.0.1.invalid:8332", false},
+		{"localhost.invalid:8332", false},
+		{"[::ffff:127.0.0.1]:8332", true},
+		{"10.0.0.2:8332", false},
+		{"[fe80::1]:8332", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.host, func(t *testing.T) {
+			c := Config{Role: RoleWallet, DataDir: t.TempDir(), Network: "regtest", LogLevel: "info",
+				LogFormat: "json", LogStderr: "off", RPC: RPCConfig{Host: tc.host, User: "u", Pass: "p", NoTLS: true}}
+			err := c.Validate()
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "only loopback hosts")) {
+				t.Fatalf("err = %v, want the loopback refusal", err)
+			}
+		})
+	}
+}
