@@ -192,6 +192,12 @@ func (c *Client) WaitReady(ctx context.Context, poll time.Duration) (*Status, er
 	}
 }
 
+// Stop asks the daemon to shut down gracefully; it returns once the
+// request is accepted (the socket goes away when the daemon is done).
+func (c *Client) Stop(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/stop", Empty{}, nil)
+}
+
 // Balances by category.
 func (c *Client) Balances(ctx context.Context) (*Balances, error) {
 	var b Balances

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/onionswap/onionswap/node/daemon"
+	"github.com/onionswap/onionswap/tor"
+)
+
+// testOnion is a valid v3 onion address.
+var testOnion = func() string {
+	k, err := tor.GenerateOnionKey()
+	if err != nil {
+		panic(err)
+	}
+	return k.ServiceID() + ".onion:80"
+}()
+
+// parseFor parses args as command path does (flags, then the config
+// file) and returns its config, not validated.
+func parseFor(t *testing.T, path string, args ...string) (*daemon.Config, string, error) {
+	t.Helper()
+	c := findCommand(path)
+	if c == nil {
+		t.Fatalf("no command %q", path)
+	}
+	var errb bytes.Buffer
+	e, _, err := parseCommand(c, args, nil, io.Discard, &errb)
+	return e.cfg, errb.String(), err
+}
+
+// TestConfigValidate: the flags as the run commands take them, through
+// daemon.Config.Validate.
+func TestConfigValidate(t *testing.T) {
+	tn := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tn, "client.torrc"), []byte("TestingTorNetwork 1\nDirAuthority a0 orport=1 127.0.0.1:2 FF\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("secret\n"), 0o600)
+	rpc := []string{"--rpc-user", "u", "--rpc-pass", "p"}
+	reg := append([]string{"--network", "regtest", "--rpc-host", "127.0.0.1:1234", "--rpc-notls"}, rpc...)
+	dir := []string{"--directory", testOnion}
+	tests := []struct {
+		name    string
+		cmd     string
+		args    []string
+		wantErr string // substring; "" = valid
+	}{
+		{"directory mainnet", "directory run", rpc, ""},
+		{"bad network", "directory run", append([]string{"--network", "testnet4"}, rpc...), "--network"},
+		{"no rpc credentials", "directory run", nil, "credentials"},
+		{"cookie and password", "directory run", append([]string{"--rpc-cookie", "/x"}, rpc...), "exclusive"},
+		{"notls remote", "directory run", append([]string{"--rpc-host", "10.0.0.2:8332", "--rpc-notls"}, rpc...), "loopback"},
+		{"notls name starting 127", "directory run", append([]string{"--rpc-host", "127.attacker.invalid:8332", "--rpc-notls"}, rpc...), "loopback"},
+		{"notls localhost", "directory run", append([]string{"--rpc-host", "localhost:8332", "--rpc-notls"}, rpc...), ""},
+		{"notls ipv6 loopback", "directory run", append([]string{"--rpc-host", "[::1]:8332", "--rpc-notls"}, rpc...), ""},
+		{"bad log level", "directory run", append([]string{"--log-level", "loud"}, rpc...), "--log-level"},
+		{"bad log format", "directory run", append([]string{"--log-format", "xml"}, rpc...), "--log-format"},
+		{"log never rotated", "directory run", append([]string{"--log-max-mb", "0"}, rpc...), ""},
+		{"negative log size", "directory run", append([]string{"--log-max-mb", "-1"}, rpc...), "--log-max-mb"},
+		{"too many kept logs", "directory run", append([]string{"--log-keep", "1000"}, rpc...), "--log-keep"},
+		{"bad tor mode", "directory run", append([]string{"--tor", "system"}, rpc...), "--tor"},
+		{"attach with control", "directory run", append([]string{"--tor", "attach", "--tor-control", "/run/tor/control"}, rpc...), ""},
+		{"managed with control", "directory run", append([]string{"--tor-control", "/run/tor/control"}, rpc...), "attach"},
+		{"attach with password file", "directory run", append([]string{"--tor", "attach", "--tor-password-file", pw}, rpc...), ""},
+		{"attach password twice", "directory run", append([]string{"--tor", "attach", "--tor-password", "x", "--tor-password-file", pw}, rpc...), "exclusive"},
+		{"attach with tornet", "directory run", append([]string{"--network", "regtest", "--tor", "attach", "--tornet-dir", tn}, rpc...), "managed"},
+		{"tornet on regtest", "directory run", append([]string{"--tornet-dir", tn}, reg...), ""},
+		{"tornet on mainnet", "directory run", append([]string{"--tornet-dir", tn}, rpc...), "regtest only"},
+		{"tornet missing", "directory run", append([]string{"--tornet-dir", t.TempDir()}, reg...), "client.torrc"},
+		{"fault on regtest", "maker run", append([]string{"--fault", "maker:close-at=setup"}, append(dir, reg...)...), ""},
+		{"fault on mainnet", "maker run", append([]string{"--fault", "maker:close-at=setup"}, append(dir, rpc...)...), "only on regtest"},
+		{"fault on signet", "taker recover", append([]string{"--network", "signet", "--fault", "crash-after=settling"}, rpc...), "only on regtest"},
+		{"malformed fault", "taker recover", append([]string{"--fault", "Crash After!"}, reg...), "--fault"},
+		{"maker without directory", "maker run", reg, "at least one --directory"},
+		{"taker run without directory", "taker run", reg, "at least one --directory"},
+		{"taker run with directory", "taker run", append(dir, reg...), ""},
+		{"taker recover without directory", "taker recover", reg, ""},
+		{"bad directory", "maker run", append([]string{"--directory", "example.com:80"}, reg...), "--directory"},
+		{"two directories comma", "maker run", append([]string{"--directory", testOnion + "," + testOnion}, reg...), ""},
+		{"negative bond", "maker run", append([]string{"--bond-amount", "-1"}, append(dir, reg...)...), "negative"},
+		{"idle timeout on regtest", "maker run", append([]string{"--idle-timeout", "15s"}, append(dir, reg...)...), ""},
+		{"idle timeout on mainnet", "maker run", append([]string{"--idle-timeout", "15s"}, append(dir, rpc...)...), "--idle-timeout"},
+		{"idle timeout too short", "maker run", append([]string{"--idle-timeout", "10ms"}, append(dir, reg...)...), "--idle-timeout"},
+		{"keepalive on regtest", "taker recover", append([]string{"--keepalive-interval", "1s"}, reg...), ""},
+		{"keepalive on mainnet", "taker recover", append([]string{"--keepalive-interval", "1s"}, rpc...), "--keepalive-interval"},
+		{"keepalive too short", "taker recover", append([]string{"--keepalive-interval", "1ms"}, reg...), "--keepalive-interval"},
+		{"chain poll too fast", "taker recover", append([]string{"--chain-poll", "1ms"}, reg...), "--chain-poll"},
+		{"health too fast", "taker recover", append([]string{"--health-interval", "1ms"}, reg...), "--health-interval"},
+		{"wallet takes no tor", "wallet balance", reg, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := parseFor(t, tc.cmd, append([]string{"--datadir", t.TempDir()}, tc.args...)...)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			err = cfg.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("no error, want %q", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q, want it to contain %q", err, tc.wantErr)
+			case err != nil && !errors.Is(err, daemon.ErrConfig):
+				t.Fatalf("error %v does not wrap ErrConfig", err)
+			}
+		})
+	}
+}
+
+func TestFlagDefaults(t *testing.T) {
+	cfg, _, err := parseFor(t, "maker run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*cfg, daemon.NewConfig(daemon.RoleMaker)) {
+		t.Errorf("maker run starts from %+v", cfg)
+	}
+	cfg, _, _ = parseFor(t, "wallet balance")
+	if cfg.LogStderr != "off" || cfg.Role != daemon.RoleWallet {
+		t.Errorf("wallet commands: %+v", cfg)
+	}
+	cfg, _, _ = parseFor(t, "maker run", "--required-confirms", "3", "--bond-lock-blocks", "1000")
+	if cfg.Maker.RequiredConfirms != 3 || cfg.Maker.BondLockBlocks != 1000 {
+		t.Errorf("maker settings: %+v", cfg.Maker)
+	}
+	if _, _, err := parseFor(t, "maker run", "--bond-lock-blocks", "-1"); err == nil {
+		t.Error("a negative lock was accepted")
+	}
+}
