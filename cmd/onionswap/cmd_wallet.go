@@ -19,7 +19,7 @@ import (
 const walletNote = `When a node (maker, taker) runs on --datadir, the command goes through its
 control socket. Otherwise it opens the wallet in an in-process node: the
 chain backend settings (--rpc-*) and, for an encrypted wallet,
---passphrase-file apply.`
+--passphrase-file apply (both may come from DATADIR/onionswap.conf).`
 
 // walletDefaults: a wallet command prints its results, not the log.
 func walletDefaults(c *daemon.Config) { c.LogStderr = "off" }
@@ -320,7 +320,7 @@ func askPassphrase(ctx context.Context, e *env) error {
 				return errors.New("the two passphrases differ: nothing was created")
 			}
 			e.cfg.WalletPassphrase = []byte(p1)
-			fmt.Fprintln(e.stderr, "Every command that opens the wallet needs the passphrase: put it on the first line of a file (mode 0600) and give it with --passphrase-file FILE.")
+			fmt.Fprintln(e.stderr, "Every command that opens the wallet needs the passphrase: put it on the first line of a file (mode 0600) and give it with --passphrase-file FILE, or passphrase-file in onionswap.conf.")
 			return nil
 		}
 	}

@@ -46,6 +46,8 @@ type env struct {
 	stderr io.Writer
 	// cli holds the names of the flags given on the command line.
 	cli map[string]bool
+	// conf is the --conf flag's value.
+	conf string
 }
 
 // usagef returns a usage error of e's command: exit status 2, the message
@@ -165,6 +167,9 @@ func newEnv(c *command, stdin io.Reader, stdout, stderr io.Writer) (*env, func(c
 			fs.Var(optValue{o, e.cfg}, o.name, o.usage)
 		}
 	}
+	if c.opts&useNode != 0 {
+		fs.StringVar(&e.conf, "conf", "", "config `FILE` (default DATADIR/"+confName+"): key = value lines, keys named as the flags; flags override it")
+	}
 	var body func(context.Context) error
 	if c.setup != nil {
 		body = c.setup(e)
@@ -196,6 +201,11 @@ func parseCommand(c *command, args []string, stdin io.Reader, stdout, stderr io.
 		return e, nil, e.usagef("unexpected argument %q", e.fs.Arg(0))
 	}
 	e.fs.Visit(func(f *flag.Flag) { e.cli[f.Name] = true })
+	if c.opts&useNode != 0 {
+		if err := e.loadConf(); err != nil {
+			return e, nil, err
+		}
+	}
 	return e, body, nil
 }
 

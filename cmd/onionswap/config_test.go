@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,5 +137,109 @@ func TestFlagDefaults(t *testing.T) {
 	}
 	if _, _, err := parseFor(t, "maker run", "--bond-lock-blocks", "-1"); err == nil {
 		t.Error("a negative lock was accepted")
+	}
+}
+
+func writeConf(t *testing.T, path, text string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConfigFile: DATADIR/onionswap.conf and --conf FILE, under the
+// command line.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, confName)
+	writeConf(t, conf, `# a node
+network = regtest
+rpc-user = alice
+rpc-pass = s3cr=t #not a comment
+rpc-notls = true
+directory = `+testOnion+`
+
+  directory=`+testOnion+`,`+testOnion+`
+base-fee = 2000
+log-level = debug
+`, 0o600)
+	cfg, warn, err := parseFor(t, "maker run", "--datadir", dir)
+	if err != nil || warn != "" {
+		t.Fatalf("parse: %v, %q", err, warn)
+	}
+	if cfg.Network != "regtest" || cfg.RPC.User != "alice" || cfg.RPC.Pass != "s3cr=t #not a comment" || !cfg.RPC.NoTLS ||
+		len(cfg.Directories) != 3 || cfg.Maker.BaseFee != 2000 || cfg.LogLevel != "debug" {
+		t.Fatalf("config file not applied: %+v", cfg)
+	}
+	// Flags override the file, a repeatable one as a whole.
+	cfg, _, err = parseFor(t, "maker run", "--datadir", dir, "--network", "testnet", "--directory", "x.onion:1", "--rpc-notls=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Network != "testnet" || !slices.Equal(cfg.Directories, []string{"x.onion:1"}) || cfg.RPC.NoTLS || cfg.RPC.User != "alice" {
+		t.Fatalf("flags do not override: %+v", cfg)
+	}
+	// A key of another command is ignored: the wallet commands skip the
+	// maker's fee and the directories.
+	cfg, _, err = parseFor(t, "wallet balance", "--datadir", dir)
+	if err != nil || cfg.Maker.BaseFee != 0 || len(cfg.Directories) != 0 || cfg.RPC.User != "alice" {
+		t.Fatalf("wallet balance: %v, %+v", err, cfg)
+	}
+
+	other := filepath.Join(t.TempDir(), "node.conf")
+	writeConf(t, other, "datadir = "+dir+"\nnetwork = signet\n", 0o640)
+	cfg, warn, err = parseFor(t, "wallet balance", "--conf", other)
+	if err != nil || warn != "" || cfg.DataDir != dir || cfg.Network != "signet" {
+		t.Fatalf("--conf: %v, %q, %+v", err, warn, cfg)
+	}
+
+	bad := []struct {
+		name, text, want string
+	}{
+		{"unknown key", "network = regtest\n\nbogus = 1\n", confName + `:3: unknown key "bogus"`},
+		{"dashes", "--network = regtest\n", confName + `:1: "--network": keys are the flag names without dashes`},
+		{"no value", "network\n", confName + `:1: want key = value`},
+		{"bad value", "# x\nlog-max-mb = lots\n", confName + `:2: log-max-mb: want a whole number`},
+		{"twice", "network = regtest\nnetwork = signet\n", confName + `:2: network is already set on line 1`},
+		{"datadir in the data dir", "datadir = /elsewhere\n", confName + `:1: datadir cannot be set`},
+		{"a command's own flag", "amount = 5\n", confName + `:1: unknown key "amount"`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			d := t.TempDir()
+			writeConf(t, filepath.Join(d, confName), tc.text, 0o600)
+			_, _, err := parseFor(t, "maker run", "--datadir", d)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			code, _, errs := cli(t, "", "wallet", "balance", "--datadir", d)
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Fatalf("wallet balance: exit %d, %q", code, errs)
+			}
+		})
+	}
+	if _, _, err := parseFor(t, "maker run", "--conf", filepath.Join(dir, "missing.conf")); err == nil {
+		t.Fatal("a missing --conf file was accepted")
+	}
+}
+
+// TestConfigFileMode: a config file others may read is warned about.
+func TestConfigFileMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o400, false}, {0o644, true}, {0o660, true}, {0o604, true}} {
+		dir := t.TempDir()
+		writeConf(t, filepath.Join(dir, confName), "network = regtest\n", tc.mode)
+		_, warn, err := parseFor(t, "wallet balance", "--datadir", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(warn, "warning: "+filepath.Join(dir, confName)+" has mode"); got != tc.warn {
+			t.Errorf("mode %#o: warning %q", tc.mode, warn)
+		}
 	}
 }

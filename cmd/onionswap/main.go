@@ -114,7 +114,8 @@ func usage(w io.Writer) {
 	for _, n := range subcommands("") {
 		fmt.Fprintf(w, "  %-10s %s\n", n, summaryOf(n))
 	}
-	fmt.Fprintln(w, "\nRun 'onionswap <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'onionswap <command> --help' for a command's flags. Settings may also come")
+	fmt.Fprintln(w, "from DATADIR/"+confName+" (see --conf).")
 	fmt.Fprintln(w, "\nExit status: 0 success, 1 failure, 2 a command line that cannot work.")
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // The node's settings: one table gives the command-line flags of every
-// command and the --help groups. A setting is added here and nowhere
-// else.
+// command, the keys of the config file and the --help groups. A setting
+// is added here and nowhere else.
 
 // group is a heading of --help and of the sample config.
 type group int
@@ -188,9 +188,12 @@ func (o *option) dirs() *option                { o.comp = compDir; return o }
 func (o *option) secretValue() *option         { o.secret = true; return o }
 func (o *option) sampleValue(v string) *option { o.sample = v; return o }
 
+// confName is DATADIR/onionswap.conf.
+const confName = "onionswap.conf"
+
 // options is the table, in --help order within each group.
 var options = []*option{
-	strOpt("datadir", grpNode, useAll, "DIR", "data directory: wallet, tor, log, control socket",
+	strOpt("datadir", grpNode, useAll, "DIR", "data directory: wallet, tor, log, control socket, "+confName,
 		func(c *daemon.Config) *string { return &c.DataDir }).dirs().sampleValue("~/.onionswap"),
 	strOpt("network", grpNode, useNode, "NAME", "bitcoin network: regtest, testnet, signet or mainnet",
 		func(c *daemon.Config) *string { return &c.Network }).choices("mainnet", "testnet", "signet", "regtest"),
@@ -216,7 +219,7 @@ var options = []*option{
 		func(c *daemon.Config) *string { return &c.RPC.Host }),
 	strOpt("rpc-user", grpChain, useNode, "USER", "RPC user",
 		func(c *daemon.Config) *string { return &c.RPC.User }),
-	strOpt("rpc-pass", grpChain, useNode, "PASSWORD", "RPC password (a flag shows in ps: prefer --rpc-cookie)",
+	strOpt("rpc-pass", grpChain, useNode, "PASSWORD", "RPC password (a flag shows in ps: prefer rpc-pass in "+confName+", or --rpc-cookie)",
 		func(c *daemon.Config) *string { return &c.RPC.Pass }).secretValue(),
 	strOpt("rpc-cookie", grpChain, useNode, "FILE", "bitcoind's .cookie file, instead of --rpc-user and --rpc-pass",
 		func(c *daemon.Config) *string { return &c.RPC.Cookie }).files(),
@@ -231,7 +234,7 @@ var options = []*option{
 		func(c *daemon.Config) *string { return &c.Tor.Control }).files(),
 	strOpt("tor-password-file", grpTor, useRun, "FILE", "attach: file holding the control port password (HashedControlPassword); cookie authentication needs nothing",
 		func(c *daemon.Config) *string { return &c.Tor.PasswordFile }).files(),
-	strOpt("tor-password", grpTor, useRun, "PASSWORD", "attach: control port password (a flag shows in ps: prefer --tor-password-file)",
+	strOpt("tor-password", grpTor, useRun, "PASSWORD", "attach: control port password (a flag shows in ps: prefer tor-password in "+confName+", or --tor-password-file)",
 		func(c *daemon.Config) *string { return &c.Tor.Password }).secretValue(),
 	strOpt("tor-exe", grpTor, useRun, "FILE", "managed: the tor binary (default: tor on PATH)",
 		func(c *daemon.Config) *string { return &c.Tor.Exe }).files(),
