@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -241,5 +243,96 @@ func TestConfigFileMode(t *testing.T) {
 		if got := strings.Contains(warn, "warning: "+filepath.Join(dir, confName)+" has mode"); got != tc.warn {
 			t.Errorf("mode %#o: warning %q", tc.mode, warn)
 		}
+	}
+}
+
+// TestContribUpToDate: the committed sample config and bash completion
+// are what the tables generate (go generate ./cmd/onionswap rewrites
+// them).
+func TestContribUpToDate(t *testing.T) {
+	for _, f := range []struct {
+		file string
+		gen  func(io.Writer) error
+	}{
+		{"../../contrib/onionswap.conf", writeSampleConf},
+		{"../../contrib/onionswap.bash-completion", writeCompletion},
+	} {
+		var b bytes.Buffer
+		if err := f.gen(&b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(f.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, b.Bytes()) {
+			t.Errorf("%s differs from what the tables generate: run go generate ./cmd/onionswap", filepath.Base(f.file))
+		}
+	}
+}
+
+// TestSampleConf: the sample names every setting but the test knobs, and
+// with every valued line uncommented it is a config the maker accepts.
+func TestSampleConf(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeSampleConf(&b); err != nil {
+		t.Fatal(err)
+	}
+	sample := b.String()
+	for _, o := range options {
+		has := strings.Contains(sample, "\n#"+o.name+" =")
+		if has == (o.group == grpTesting) {
+			t.Errorf("%s: in the sample %t", o.name, has)
+		}
+	}
+	valued := regexp.MustCompile(`(?m)^#([a-z-]+ = .+)$`)
+	var conf []string
+	for _, m := range valued.FindAllStringSubmatch(sample, -1) {
+		if !strings.HasPrefix(m[1], "datadir ") {
+			conf = append(conf, m[1])
+		}
+	}
+	dir := t.TempDir()
+	writeConf(t, filepath.Join(dir, confName), strings.Join(conf, "\n")+"\n", 0o600)
+	want := daemon.NewConfig(daemon.RoleMaker)
+	want.DataDir = dir
+	if cfg, _, err := parseFor(t, "maker run", "--datadir", dir); err != nil || !reflect.DeepEqual(*cfg, want) {
+		t.Fatalf("the sample's defaults are not the defaults: %v, %+v", err, cfg)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeCompletion(&b); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	for _, want := range []string{`"wallet send")`, "--fee-rate", `"status")`, `"taker recover")`, "--tornet-dir", "complete -F _onionswap onionswap"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("completion lacks %q", want)
+		}
+	}
+	if strings.Contains(s, "config sample") {
+		t.Error("completion offers a hidden command")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to check the syntax")
+	}
+	cmd := exec.Command(bash, "-n")
+	cmd.Stdin = strings.NewReader(s)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v: %s", err, out)
+	}
+	// Complete `onionswap wallet se` and `onionswap status --d`.
+	script := s + `
+COMP_WORDS=(onionswap wallet se); COMP_CWORD=2; _onionswap; echo "${COMPREPLY[*]}"
+COMP_WORDS=(onionswap status --d); COMP_CWORD=2; _onionswap; echo "${COMPREPLY[*]}"
+COMP_WORDS=(onionswap maker run --network re); COMP_CWORD=4; _onionswap; echo "${COMPREPLY[*]}"
+`
+	cmd = exec.Command(bash, "-c", script)
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "send\n--datadir\nregtest\n" {
+		t.Fatalf("completions: %v: %q", err, out)
 	}
 }

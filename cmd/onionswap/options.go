@@ -11,8 +11,9 @@ import (
 )
 
 // The node's settings: one table gives the command-line flags of every
-// command, the keys of the config file and the --help groups. A setting
-// is added here and nowhere else.
+// command, the keys of the config file, the --help groups, the sample
+// config (contrib/onionswap.conf) and the bash completion. A setting is
+// added here and nowhere else.
 
 // group is a heading of --help and of the sample config.
 type group int
