@@ -336,3 +336,50 @@ COMP_WORDS=(onionswap maker run --network re); COMP_CWORD=4; _onionswap; echo "$
 		t.Fatalf("completions: %v: %q", err, out)
 	}
 }
+
+// TestSystemdUnit: the command lines of contrib/onionswap.service parse
+// for every role (the flags it uses exist, the durations are Go's).
+func TestSystemdUnit(t *testing.T) {
+	b, err := os.ReadFile("../../contrib/onionswap.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	for _, want := range []string{"\nType=notify\n", "\nExecStop=", "\nProtectSystem=strict\n", "\nNoNewPrivileges=yes\n",
+		"\nReadWritePaths=/var/lib/onionswap\n", "\nUser=onionswap\n", "\nSupplementaryGroups=debian-tor\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
+		}
+	}
+	var cmds []string
+	for _, l := range strings.Split(unit, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && (k == "ExecStart" || k == "ExecStop") {
+			cmds = append(cmds, strings.TrimPrefix(v, "-"))
+		}
+	}
+	if len(cmds) != 2 {
+		t.Fatalf("ExecStart/ExecStop: %q", cmds)
+	}
+	for _, role := range []string{"maker", "taker", "directory"} {
+		for _, c := range cmds {
+			f := strings.Fields(strings.ReplaceAll(c, "${ONIONSWAP_ROLE}", role))
+			if f[0] != "/usr/local/bin/onionswap" {
+				t.Fatalf("binary %q", f[0])
+			}
+			args := f[1:]
+			path := args[0]
+			if path != "stop" {
+				path, args = args[0]+" "+args[1], args[2:]
+			} else {
+				args = args[1:]
+			}
+			cmd := findCommand(path)
+			if cmd == nil {
+				t.Fatalf("%s: no command %q", c, path)
+			}
+			if _, _, err := parseCommand(cmd, args, nil, io.Discard, io.Discard); err != nil {
+				t.Fatalf("%s: %v", c, err)
+			}
+		}
+	}
+}
