@@ -18,7 +18,9 @@ import (
 // TestTakerRecoverWithoutDirectory: `onionswap taker recover`, for when
 // the makers (and their directories) are gone, runs end to end without
 // --directory: a one-shot taker on the private Tor network and the
-// regtest chain that finds nothing to recover.
+// regtest chain that finds nothing to recover. On the way, the wallet
+// commands without a daemon (an in-process wallet node): a read leaves
+// no log file behind.
 func TestTakerRecoverWithoutDirectory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -39,6 +41,17 @@ func TestTakerRecoverWithoutDirectory(t *testing.T) {
 		return out
 	}
 	run(append([]string{"wallet", "create"}, common...)...)
+	os.Remove(filepath.Join(dir, "onionswap.log"))
+	var bal control.Balances
+	if out := run(append([]string{"wallet", "balance", "--json"}, common...)...); json.Unmarshal(out, &bal) != nil || bal.Height < 1 {
+		t.Fatalf("wallet balance: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "onionswap.log")); !os.IsNotExist(err) {
+		t.Fatalf("wallet balance wrote a log: %v", err)
+	}
+	if addr := string(bytes.TrimSpace(run(append([]string{"wallet", "address"}, common...)...))); len(addr) < 40 {
+		t.Fatalf("wallet address: %q", addr)
+	}
 	out := run(append(append([]string{"taker", "recover", "--json"}, common...),
 		"--tor", "managed", "--tornet-dir", clu.Tornet().Dir())...)
 	var rep control.RecoverReply
