@@ -10,15 +10,29 @@ FUZZTIME  ?= 30s
 TESTFUZZTIME ?= 10000x
 ITEST_TIMEOUT ?= 25m
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# make install: PREFIX/bin/onionswap, the bash completion, and the sample
+# config and systemd unit in PREFIX/share/onionswap; DESTDIR for staging.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
-.PHONY: help build test unit itest fuzz fuzz-brief lint fmt release deps clean demo
+.PHONY: help build install test unit itest fuzz fuzz-brief lint fmt release deps clean demo
 
 help: ## Show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## Build bin/onionswap for this machine
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/onionswap ./cmd/onionswap
+
+install: build ## Install bin/onionswap, bash completion, sample config, systemd unit under PREFIX (/usr/local)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/onionswap $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 bin/onionswap $(DESTDIR)$(PREFIX)/bin/onionswap
+	install -m 0644 contrib/onionswap.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/onionswap
+	install -m 0644 contrib/onionswap.conf $(DESTDIR)$(PREFIX)/share/onionswap/onionswap.conf
+	sed 's|/usr/local/bin/onionswap|$(PREFIX)/bin/onionswap|g; s|/usr/local/share/onionswap|$(PREFIX)/share/onionswap|g' \
+	  contrib/onionswap.service > $(DESTDIR)$(PREFIX)/share/onionswap/onionswap.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/onionswap/onionswap.service
 
 deps: ## Install (as root) or name what the tests need: tor, gcc; build btcd
 	@bash scripts/deps.sh
@@ -48,11 +62,12 @@ lint: ## gofmt check and go vet (both build tags)
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')
 
-release: ## linux/amd64 and linux/arm64 binaries in dist/ (arm64 needs gcc-aarch64-linux-gnu)
+release: ## linux/amd64 and linux/arm64 binaries and their SHA256SUMS in dist/ (arm64 needs gcc-aarch64-linux-gnu)
 	mkdir -p dist
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/onionswap-linux-amd64 ./cmd/onionswap
 	@command -v aarch64-linux-gnu-gcc >/dev/null || { echo "release: install gcc-aarch64-linux-gnu (apt-get install -y gcc-aarch64-linux-gnu)"; exit 1; }
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/onionswap-linux-arm64 ./cmd/onionswap
+	cd dist && sha256sum onionswap-linux-amd64 onionswap-linux-arm64 > SHA256SUMS
 
 clean: ## Remove build output
 	rm -rf bin dist

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"text/tabwriter"
 
 	"github.com/onionswap/onionswap/node/control"
@@ -11,42 +10,51 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "directory",
-		summary: "run a maker directory (onion service), or list its entries",
-		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return dispatch(ctx, "directory", map[string]subcommand{
-				"run": {"run the directory until SIGINT/SIGTERM", func(ctx context.Context, args []string, _, stderr io.Writer) error {
-					return runDaemon(ctx, daemon.RoleDirectory, `Run a maker directory: an onion service where makers register with a
+	register(&command{
+		path:    "directory run",
+		summary: "run the directory until SIGINT, SIGTERM or onionswap stop",
+		help: `Run a maker directory: an onion service where makers register with a
 fidelity-bond proof and takers list them. Entries live in DATADIR/directory.db.
-It needs the chain backend (to verify bonds) and tor; no wallet.`, args, stderr)
-				}},
-				"entries": {"list the makers a running directory holds", directoryEntries},
-			}, args, stdout, stderr)
+It needs the chain backend (to verify bonds) and tor; no wallet.`,
+		role:  daemon.RoleDirectory,
+		opts:  useDirectory,
+		setup: runNode,
+	}, &command{
+		path:    "directory entries",
+		summary: "list the makers a running directory holds",
+		help:    "List the makers registered with the directory running on --datadir.",
+		opts:    useInfo,
+		setup: func(e *env) func(context.Context) error {
+			asJSON := e.fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context) error {
+				c, err := infoClient(e)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				es, err := c.DirectoryEntries(ctx)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, es)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "onion\tbond\tamount\tvalue\texpires\n")
+				for _, en := range es {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%.4g\t%s\n", en.Onion, en.BondOutPt, sats(en.BondAmount), en.BondValue, en.Expires.Format("15:04:05"))
+				}
+				return tw.Flush()
+			}
 		},
 	})
 }
 
-func directoryEntries(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("directory entries", "List the makers registered with the directory running on --datadir.", stderr)
-	dataDir := fs.String("datadir", daemon.DefaultDataDir(), "data directory of the running directory")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// infoClient is the control client of a command that only asks a running
+// node: it refuses a data dir that does not exist rather than create it.
+func infoClient(e *env) (*control.Client, error) {
+	if err := dataDirMissing(e.cfg.DataDir); err != nil {
+		return nil, err
 	}
-	c := control.NewClient(*dataDir)
-	defer c.Close()
-	es, err := c.DirectoryEntries(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, es)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "onion\tbond\tamount\tvalue\texpires\n")
-	for _, e := range es {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4g\t%s\n", e.Onion, e.BondOutPt, sats(e.BondAmount), e.BondValue, e.Expires.Format("15:04:05"))
-	}
-	return tw.Flush()
+	return control.NewClient(e.cfg.DataDir), nil
 }

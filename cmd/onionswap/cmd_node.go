@@ -3,88 +3,24 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/onionswap/onionswap/node/daemon"
+	"github.com/onionswap/onionswap/wallet"
 )
 
-// subcommand is one `onionswap <group> <name>`.
-type subcommand struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-// dispatch runs the subcommand named by args[0] of group.
-func dispatch(ctx context.Context, group string, subs map[string]subcommand, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		w := stdout
-		if len(args) == 0 {
-			w = stderr
+// runNode is the body of `onionswap <role> run`.
+func runNode(e *env) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		d, err := daemon.New(*e.cfg, daemon.Options{Version: version, Stderr: e.stderr})
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "Usage: onionswap %s <command> [flags]\n\nCommands:\n", group)
-		names := make([]string, 0, len(subs))
-		for n := range subs {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(w, "  %-10s %s\n", n, subs[n].summary)
-		}
-		fmt.Fprintf(w, "\nRun 'onionswap %s <command> --help' for its flags.\n", group)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+		return d.Run(ctx)
 	}
-	s, ok := subs[args[0]]
-	if !ok {
-		return fmt.Errorf("unknown command %q for onionswap %s (try --help)", args[0], group)
-	}
-	return s.run(ctx, args[1:], stdout, stderr)
-}
-
-// parseFlags parses args into fs and refuses positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	return nil
-}
-
-// daemonFlags are the flags of a long-running role.
-func daemonFlags(role string) daemon.FlagGroup {
-	g := daemon.FlagsBase | daemon.FlagsChain | daemon.FlagsTor | daemon.FlagsRole
-	switch role {
-	case daemon.RoleMaker:
-		g |= daemon.FlagsMaker
-	case daemon.RoleTaker:
-		g |= daemon.FlagsTaker
-	}
-	return g
-}
-
-// runDaemon is the body of `onionswap <role> run`.
-func runDaemon(ctx context.Context, role, synopsis string, args []string, stderr io.Writer) error {
-	fs := newFlagSet(role+" run", synopsis, stderr)
-	cfg := daemon.Config{Role: role}
-	cfg.RegisterFlags(fs, daemonFlags(role))
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	d, err := daemon.New(cfg, daemon.Options{Version: version, Stderr: stderr})
-	if err != nil {
-		return err
-	}
-	return d.Run(ctx)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -127,4 +63,46 @@ func parseAmount(s string) (int64, error) {
 		return 0, bad
 	}
 	return int64(v), nil
+}
+
+// parseFeeRate reads a fee rate in sat/vB, as bitcoin-cli and lncli take
+// it (decimals allowed: 1.5), and returns it in the wallet's sat/kvB. ""
+// and "0" mean the backend's estimate (0).
+func parseFeeRate(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(frac) > 3 {
+		return 0, fmt.Errorf("fee rate %s sat/vB: at most 3 decimals (the wallet counts in sat/kvB)", s)
+	}
+	frac += strings.Repeat("0", 3-len(frac))
+	if whole == "" {
+		whole = "0"
+	}
+	w, err1 := strconv.ParseUint(whole, 10, 32)
+	f, err2 := strconv.ParseUint(frac, 10, 32)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("fee rate %q: want sat/vB, e.g. 2 or 1.5", s)
+	}
+	kvb := int64(w)*1000 + int64(f)
+	switch {
+	case kvb == 0:
+		return 0, nil
+	case kvb < wallet.MinFeeRate:
+		return 0, fmt.Errorf("fee rate %s sat/vB is below the minimum relay fee of %s sat/vB", s, satPerVB(wallet.MinFeeRate))
+	case kvb > wallet.MaxFeeRate:
+		return 0, fmt.Errorf("fee rate %s sat/vB is above the %s sat/vB sanity limit", s, satPerVB(wallet.MaxFeeRate))
+	}
+	return kvb, nil
+}
+
+// satPerVB formats sat/kvB as sat/vB.
+func satPerVB(kvb int64) string {
+	s := strconv.FormatInt(kvb/1000, 10)
+	if r := kvb % 1000; r != 0 {
+		s += strings.TrimRight(fmt.Sprintf(".%03d", r), "0")
+	}
+	return s
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,35 +18,83 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "regtest",
+	register(&command{
+		path:    "regtest",
 		summary: "run a btcd regtest chain with a faucet until Ctrl-C (tests, demo)",
-		run:     cmdRegtest,
-	})
-}
-
-func cmdRegtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("regtest --dir DIR", `Run a btcd regtest node on 127.0.0.1 until Ctrl-C: segwit active, hundreds
+		args:    "--dir DIR",
+		help: `Run a btcd regtest node on 127.0.0.1 until Ctrl-C: segwit active, hundreds
 of mature coinbase outputs owned by a deterministic faucet key. Prints the
 RPC flags for onionswap (also written to DIR/rpc.flags). btcd wipes its
 regtest chain at every start.
 
+btcd comes from --btcd, else $ONIONSWAP_BTCD, else "go tool btcd" run in a
+source checkout of onionswap (the working directory or one above it) with
+Go installed.
+
 While it runs, commands on stdin:
   fund <address> <amount>   pay from the faucet (sat, or BTC with the unit: 0.5btc)
-  mine <n>                  mine n blocks`, stderr)
-	dir := fs.String("dir", "", "btcd data and logs directory; required")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+  mine <n>                  mine n blocks`,
+		setup: func(e *env) func(context.Context) error {
+			dir := e.fs.String("dir", "", "btcd data and logs directory `DIR`; required")
+			btcd := e.fs.String("btcd", "", "btcd binary `FILE` (default: $ONIONSWAP_BTCD, else go tool btcd in a source checkout)")
+			return func(ctx context.Context) error {
+				if *dir == "" {
+					return e.usagef("--dir is required")
+				}
+				return cmdRegtest(ctx, e, *dir, *btcd)
+			}
+		},
+	})
+}
+
+// errNeedsCheckout: no btcd binary given and no way to build one.
+const errNeedsCheckout = "onionswap regtest needs a source checkout of onionswap with Go installed (it runs `go tool btcd`), or --btcd PATH to a btcd binary"
+
+// btcdBinary resolves the btcd to run: path, else $ONIONSWAP_BTCD, else
+// "" (regtest.Start then runs `go tool btcd`), which needs a checkout of
+// this module above wd and the go command: said plainly when missing.
+func btcdBinary(path, wd string, lookPath func(string) (string, error)) (string, error) {
+	if path == "" {
+		path = os.Getenv("ONIONSWAP_BTCD")
 	}
-	if *dir == "" {
-		fs.Usage()
-		return fmt.Errorf("%w: --dir is required", errUsage)
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("btcd binary: %w", err)
+		}
+		return path, nil
 	}
-	abs, err := filepath.Abs(*dir)
+	if _, err := lookPath("go"); err != nil {
+		return "", errors.New(errNeedsCheckout + ": no go command on PATH")
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil {
+			if !strings.Contains(string(b), "module github.com/onionswap/onionswap\n") {
+				return "", fmt.Errorf("%s: %s/go.mod is another module", errNeedsCheckout, dir)
+			}
+			return "", nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("%s: no go.mod in %s or above", errNeedsCheckout, wd)
+		}
+	}
+}
+
+func cmdRegtest(ctx context.Context, e *env, dir, btcd string) error {
+	stdout, stderr := e.stdout, e.stderr
+	wd, err := os.Getwd()
 	if err != nil {
 		return err
 	}
-	n, err := regtest.Start(ctx, regtest.Options{Dir: abs})
+	bin, err := btcdBinary(btcd, wd, exec.LookPath)
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	n, err := regtest.Start(ctx, regtest.Options{Dir: abs, BtcdPath: bin})
 	if err != nil {
 		return err
 	}
@@ -62,7 +112,7 @@ While it runs, commands on stdin:
 
 	lines := make(chan string)
 	go func() {
-		sc := bufio.NewScanner(os.Stdin)
+		sc := bufio.NewScanner(e.stdin)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}

@@ -13,67 +13,138 @@ import (
 	"github.com/onionswap/onionswap/node/daemon"
 )
 
+const takerModes = `If a taker daemon runs on --datadir, the command goes to it (and a swap
+goes on there if this command is interrupted). Otherwise the command is a
+one-shot taker: it starts tor and the wallet itself, does its work, prints
+the report and exits; the node's settings (--rpc-*, --tor*, --directory)
+then apply.`
+
 func init() {
-	register(command{
-		name:    "taker",
-		summary: "swap coins through a route of makers; recover unfinished swaps",
-		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return dispatch(ctx, "taker", map[string]subcommand{
-				"run": {"run a taker daemon (swaps requested through the control socket)", func(ctx context.Context, args []string, _, stderr io.Writer) error {
-					return runDaemon(ctx, daemon.RoleTaker, `Run a taker daemon: tor (no onion service), the wallet and its watcher.
-Swaps are started with `+"`onionswap taker swap --datadir DIR`"+`, which then talks to
-this daemon; unfinished swaps are resumed or recovered at start.`, args, stderr)
-				}},
-				"swap":    {"run one swap (through a running taker daemon, or one-shot)", takerSwap},
-				"recover": {"drive every unfinished swap to its end (idempotent)", takerRecover},
-				"swaps":   {"list the swaps of a running node", takerSwaps},
-			}, args, stdout, stderr)
+	register(&command{
+		path:    "taker run",
+		summary: "run a taker daemon (swaps requested through the control socket)",
+		help: `Run a taker daemon: tor, the wallet and its watcher. Swaps are started with
+onionswap taker swap --datadir DIR, which then talks to this daemon;
+unfinished swaps are resumed or recovered at start. It needs at least one
+--directory to find makers.`,
+		role:     daemon.RoleTaker,
+		opts:     useTaker,
+		defaults: func(c *daemon.Config) { c.NeedMakers = true },
+		setup:    runNode,
+	}, &command{
+		path:    "taker swap",
+		summary: "run one swap (through a running taker daemon, or one-shot)",
+		args:    "--amount AMOUNT [--makers N] [--tx-count K]",
+		help:    "Swap --amount through a route of --makers makers with --tx-count funding\ntransactions per hop, and print the report.\n\n" + takerModes,
+		role:    daemon.RoleTaker,
+		opts:    useTaker,
+		setup: func(e *env) func(context.Context) error {
+			amount := e.fs.String("amount", "", "`AMOUNT` to swap: sat, or BTC with the unit (0.01btc); required")
+			makers := e.fs.Int("makers", 2, "number of makers `N` in the route")
+			txCount := e.fs.Int("tx-count", 3, "funding transactions per hop (`K`)")
+			asJSON := e.fs.Bool("json", false, "print the report as JSON")
+			return func(ctx context.Context) error {
+				if *amount == "" {
+					return e.usagef("--amount is required")
+				}
+				amt, err := parseAmount(*amount)
+				if err != nil {
+					return e.usagef("--amount: %v", err)
+				}
+				if *makers < 1 {
+					return e.usagef("--makers %d: a route needs at least 1 maker", *makers)
+				}
+				if *txCount < 1 {
+					return e.usagef("--tx-count %d: at least 1 funding transaction per hop", *txCount)
+				}
+				req := control.TakerSwapRequest{Amount: amt, Makers: *makers, TxCount: *txCount}
+				if e.cli["directory"] {
+					req.Directories = e.cfg.Directories
+				}
+				var rep *control.SwapReport
+				err = withTaker(ctx, e, true, func(ctx context.Context, h takerAPI) error {
+					var err error
+					rep, err = h.TakerSwap(ctx, req)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, rep)
+				}
+				printReport(e.stdout, rep)
+				return nil
+			}
+		},
+	}, &command{
+		path:    "taker recover",
+		summary: "drive every unfinished swap to its end (idempotent)",
+		help: `Drive every unfinished taker swap of --datadir to its end: finish it, or
+claim by hashlock / refund by timelock. Idempotent: running it twice, or
+after a crash in the middle, does no harm. It needs no --directory: the
+makers of a swap to recover may be gone.
+
+` + takerModes,
+		role: daemon.RoleTaker,
+		opts: useTaker,
+		setup: func(e *env) func(context.Context) error {
+			asJSON := e.fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context) error {
+				var rep *control.RecoverReply
+				err := withTaker(ctx, e, false, func(ctx context.Context, h takerAPI) error {
+					var err error
+					rep, err = h.TakerRecover(ctx)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, rep)
+				}
+				for _, s := range rep.Swaps {
+					if !s.Final {
+						fmt.Fprintf(e.stdout, "swap %s: %s\n", s.ID, s.Phase)
+					}
+				}
+				if rep.Unfinished == 0 {
+					fmt.Fprintln(e.stdout, "every swap is finished")
+				} else {
+					fmt.Fprintf(e.stdout, "%d swap(s) still unfinished (waiting for a timelock or a confirmation): run again later, or keep a taker daemon running\n", rep.Unfinished)
+				}
+				return nil
+			}
+		},
+	}, &command{
+		path:    "taker swaps",
+		summary: "list the swaps of a running node",
+		help:    "List the swaps of the node running on --datadir (taker or maker).",
+		opts:    useInfo,
+		setup: func(e *env) func(context.Context) error {
+			asJSON := e.fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context) error {
+				c, err := infoClient(e)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				ss, err := c.Swaps(ctx)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, ss)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "id\trole\tphase\tamount\toutcome\tupdated\n")
+				for _, s := range ss {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Role, s.Phase, sats(s.Amount), s.Outcome, s.Updated.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			}
 		},
 	})
-}
-
-const takerModes = `If a taker daemon runs on --datadir, the swap is handed to it (and goes on
-there if this command is interrupted). Otherwise the command is a one-shot
-taker: it starts tor and the wallet itself, runs the swap, prints the report
-and exits; the node flags (--rpc-*, --tor*, --directory) then apply.`
-
-func takerSwap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("taker swap --amount A --makers N --tx-count K", "Swap --amount through a route of --makers makers with --tx-count funding\ntransactions per hop, and print the report.\n\n"+takerModes, stderr)
-	cfg := daemon.Config{Role: daemon.RoleTaker}
-	cfg.RegisterFlags(fs, daemonFlags(daemon.RoleTaker))
-	amount := fs.String("amount", "", "amount to swap: sat, or BTC with the unit (0.01btc); required")
-	makers := fs.Int("makers", 2, "number of makers in the route")
-	txCount := fs.Int("tx-count", 3, "funding transactions per hop")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *amount == "" {
-		fs.Usage()
-		return fmt.Errorf("%w: --amount is required", errUsage)
-	}
-	amt, err := parseAmount(*amount)
-	if err != nil {
-		return err
-	}
-	if *makers < 1 || *txCount < 1 {
-		return fmt.Errorf("%w: --makers and --tx-count must be at least 1", errUsage)
-	}
-	req := control.TakerSwapRequest{Amount: amt, Makers: *makers, TxCount: *txCount, Directories: cfg.Directories}
-	var rep *control.SwapReport
-	err = withTaker(ctx, &cfg, stderr, func(h takerAPI) error {
-		var err error
-		rep, err = h.TakerSwap(ctx, req)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, rep)
-	}
-	printReport(stdout, rep)
-	return nil
 }
 
 // takerAPI is what both a control.Client and an in-process daemon offer.
@@ -83,84 +154,39 @@ type takerAPI interface {
 	Swaps(ctx context.Context) ([]control.SwapInfo, error)
 }
 
-// withTaker runs fn against the daemon on cfg.DataDir, or a one-shot
-// in-process taker when none runs.
-func withTaker(ctx context.Context, cfg *daemon.Config, stderr io.Writer, fn func(takerAPI) error) error {
-	c := control.NewClient(cfg.DataDir)
+// withTaker runs fn against the daemon on the data dir, or a one-shot
+// in-process taker when none runs (needMakers: it must find makers). The
+// one-shot node serves the control socket too, so `taker swaps` and
+// `onionswap stop` reach it from another shell.
+func withTaker(ctx context.Context, e *env, needMakers bool, fn func(context.Context, takerAPI) error) error {
+	c := control.NewClient(e.cfg.DataDir)
 	defer c.Close()
 	if _, err := c.Status(ctx); err == nil {
-		return fn(c)
+		return fn(ctx, c)
 	} else if !errors.Is(err, control.ErrNotRunning) {
 		return err
 	}
-	d, err := daemon.New(*cfg, daemon.Options{Version: version, Stderr: stderr})
+	cfg := *e.cfg
+	cfg.NeedMakers = needMakers
+	// FailFast: someone waits on this command; a chain backend that does
+	// not answer is an error to report, not a wait without end.
+	d, err := daemon.New(cfg, daemon.Options{Version: version, Stderr: e.stderr, FailFast: true})
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_ = d.Wait(ctx) // a fatal error or `onionswap stop` ends fn too
+		cancel()
+	}()
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
 	lc := control.NewLocalClient(d.Router())
 	defer lc.Close()
-	return fn(lc)
-}
-
-func takerRecover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("taker recover", "Drive every unfinished taker swap of --datadir to its end: finish it,\nor claim by hashlock / refund by timelock. Idempotent: running it twice,\nor after a crash in the middle, does no harm.\n\n"+takerModes, stderr)
-	cfg := daemon.Config{Role: daemon.RoleTaker}
-	cfg.RegisterFlags(fs, daemonFlags(daemon.RoleTaker))
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	var rep *control.RecoverReply
-	err := withTaker(ctx, &cfg, stderr, func(h takerAPI) error {
-		var err error
-		rep, err = h.TakerRecover(ctx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, rep)
-	}
-	for _, s := range rep.Swaps {
-		if !s.Final {
-			fmt.Fprintf(stdout, "swap %s: %s\n", s.ID, s.Phase)
-		}
-	}
-	if rep.Unfinished == 0 {
-		fmt.Fprintln(stdout, "every swap is finished")
-	} else {
-		fmt.Fprintf(stdout, "%d swap(s) still unfinished (waiting for a timelock or a confirmation): run again later, or keep a taker daemon running\n", rep.Unfinished)
-	}
-	return nil
-}
-
-func takerSwaps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("taker swaps", "List the swaps of the node running on --datadir (taker or maker).", stderr)
-	dataDir := fs.String("datadir", daemon.DefaultDataDir(), "data directory of the running node")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c := control.NewClient(*dataDir)
-	defer c.Close()
-	ss, err := c.Swaps(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, ss)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "id\trole\tphase\tamount\toutcome\tupdated\n")
-	for _, s := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Role, s.Phase, sats(s.Amount), s.Outcome, s.Updated.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return fn(ctx, lc)
 }
 
 // printReport prints a swap report for people.

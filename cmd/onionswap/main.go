@@ -1,110 +1,182 @@
 // Command onionswap is a Tor-native Bitcoin privacy node: CoinSwap taker,
 // maker and directory, offer pool and CoinJoin, each reachable only as a v3
 // onion service. See README.md.
+//
+// Exit status: 0 success (and --help), 1 failure (`status`: the node is
+// not ready or not running), 2 a command line that cannot work (unknown
+// command or flag, a required flag missing, an invalid setting).
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
+	"runtime"
+	"runtime/debug"
 	"syscall"
+
+	"github.com/onionswap/onionswap/node/daemon"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-// command is one `onionswap <name>` subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-// commands is filled by the cmd_*.go files' init functions.
-var commands = map[string]command{}
-
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("duplicate command " + c.name)
-	}
-	commands[c.name] = c
-}
-
-// errUsage marks an error whose usage text was already printed.
-var errUsage = errors.New("usage")
+// version and commit are set at build time with -ldflags
+// "-X main.version=... -X main.commit=..." (make build does); otherwise
+// the commit comes from the build's VCS stamp, when there is one.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "onionswap:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+// run is the whole program: it runs the command args names and returns the
+// exit status, having printed any error to stderr.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	path, err := runArgs(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return exitOK
+	}
+	prefix := "onionswap"
+	if path != "" {
+		prefix += " " + path
+	}
+	var ue *usageError
+	var ee *exitError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %s\n", prefix, ue.msg)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", prefix)
+		return exitUsage
+	case errors.Is(err, daemon.ErrConfig):
+		fmt.Fprintf(stderr, "%s: %s\n", prefix, err)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", prefix)
+		return exitUsage
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", prefix, ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", prefix, err)
+	return exitFailure
+}
+
+// runArgs finds the command of args and runs it; it returns the command's
+// path (for messages) and its error.
+func runArgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (string, error) {
+	if len(args) == 0 {
+		usage(stderr)
+		return "", &exitError{code: exitUsage}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.run(ctx, []string{"--help"}, stdout, stderr)
-			}
+			// `onionswap help wallet send` is `onionswap wallet send --help`.
+			return runArgs(ctx, append(args[1:len(args):len(args)], "--help"), stdin, stdout, stderr)
 		}
 		usage(stdout)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+		return "", nil
+	case "-version", "--version":
+		return "", printVersion(stdout)
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		usage(stderr)
-		return fmt.Errorf("unknown command %q", args[0])
+	if c := findCommand(args[0]); c != nil {
+		return c.path, runCommand(ctx, c, args[1:], stdin, stdout, stderr)
 	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	group := args[0]
+	if _, ok := groupSummaries[group]; !ok {
+		return "", &usageError{msg: fmt.Sprintf("unknown command %q", group)}
+	}
+	if len(args) == 1 {
+		groupUsage(stderr, group)
+		return group, &exitError{code: exitUsage}
+	}
+	switch args[1] {
+	case "-h", "-help", "--help", "help":
+		groupUsage(stdout, group)
+		return group, nil
+	}
+	c := findCommand(group + " " + args[1])
+	if c == nil {
+		return group, &usageError{path: group, msg: fmt.Sprintf("unknown command %q", args[1])}
+	}
+	return c.path, runCommand(ctx, c, args[2:], stdin, stdout, stderr)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "onionswap %s: a Tor-native Bitcoin privacy node\n\nUsage: onionswap <command> [flags]\n\nCommands:\n", version)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for _, n := range subcommands("") {
+		fmt.Fprintf(w, "  %-10s %s\n", n, summaryOf(n))
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'onionswap <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'onionswap <command> --help' for a command's flags. Settings may also come")
+	fmt.Fprintln(w, "from DATADIR/"+confName+" (see --conf).")
+	fmt.Fprintln(w, "\nExit status: 0 success, 1 failure, 2 a command line that cannot work.")
 }
 
-// newFlagSet returns a FlagSet whose --help prints a synopsis and the flags.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("onionswap "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: onionswap %s\n\n%s\n\nFlags:\n", name, strings.TrimSpace(synopsis))
-		fs.PrintDefaults()
+func groupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage: onionswap %s <command> [flags]\n\n%s.\n\nCommands:\n", group, summaryOf(group))
+	for _, n := range subcommands(group) {
+		fmt.Fprintf(w, "  %-10s %s\n", n, summaryOf(group+" "+n))
 	}
-	return fs
+	fmt.Fprintf(w, "\nRun 'onionswap %s <command> --help' for its flags.\n", group)
+}
+
+// buildVersion returns the version, the commit it was built from and the
+// Go version. The commit comes from the build's VCS stamp (go build in a
+// git checkout); -ldflags -X main.version=... sets the version.
+func buildVersion() (ver, rev, goVersion string) {
+	ver, rev, goVersion = version, "unknown", runtime.Version()
+	if commit != "" {
+		rev = commit
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	if ver == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		ver = bi.Main.Version // go install ...@v1.2.3
+	}
+	var vcsRev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			vcsRev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if commit == "" && vcsRev != "" {
+		rev = vcsRev
+		if modified == "true" {
+			rev += " (modified)"
+		}
+	}
+	if bi.GoVersion != "" {
+		goVersion = bi.GoVersion
+	}
+	return
+}
+
+func printVersion(w io.Writer) error {
+	ver, commit, gov := buildVersion()
+	_, err := fmt.Fprintf(w, "onionswap %s\ncommit %s\n%s %s/%s\n", ver, commit, gov, runtime.GOOS, runtime.GOARCH)
+	return err
 }
 
 func init() {
-	register(command{
-		name:    "version",
-		summary: "print the version",
-		run: func(_ context.Context, _ []string, stdout, _ io.Writer) error {
-			_, err := fmt.Fprintln(stdout, "onionswap", version)
-			return err
+	register(&command{
+		path:    "version",
+		summary: "print the version, the commit and the Go version",
+		help:    "Print the version, the commit it was built from and the Go version (also: onionswap --version).",
+		opts:    0,
+		setup: func(e *env) func(context.Context) error {
+			return func(context.Context) error { return printVersion(e.stdout) }
 		},
 	})
 }

@@ -29,8 +29,10 @@ type Options struct {
 	Migrations fs.FS
 	// Mode: OpenExisting, CreateNew or OpenOrCreate.
 	Mode Mode
-	// FileMode, when not 0, is set (chmod) on a file this Open created,
-	// e.g. 0o600 for a file that holds keys.
+	// FileMode is the mode of a file this Open creates; 0 means 0o600.
+	// The file is created with it before SQLite opens it, and SQLite gives
+	// its -wal and -shm files the main file's mode: no companion file is
+	// ever readable by more users than the database itself.
 	FileMode os.FileMode
 	// MaxOpenConns of the pool; 0 means DefaultMaxOpenConns.
 	MaxOpenConns int
@@ -80,8 +82,25 @@ func Open(ctx context.Context, p string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", statErr)
 	}
 	created := !exists
+	mode := opts.FileMode
+	if mode == 0 {
+		mode = 0o600
+	}
+	if created {
+		if err := createFile(p, mode); err != nil {
+			if errors.Is(err, fs.ErrExist) && opts.Mode == CreateNew {
+				return nil, errs.errorf(ErrExists, "%s", p)
+			}
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
+	} else if err := narrowCompanions(p); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	db, err := sql.Open("sqlite3", rwDSN(p, opts.busyTimeout()))
 	if err != nil {
+		if created {
+			_ = Remove(p)
+		}
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	maxConns := opts.MaxOpenConns
@@ -105,12 +124,49 @@ func Open(ctx context.Context, p string, opts Options) (*DB, error) {
 	if err := migrate(ctx, db, ms, errs); err != nil {
 		return fail(err)
 	}
-	if created && opts.FileMode != 0 {
-		if err := os.Chmod(p, opts.FileMode); err != nil {
-			return fail(fmt.Errorf("chmod database file: %w", err))
+	return &DB{db: db, path: p}, nil
+}
+
+// createFile creates the empty database file p with mode (exactly: the
+// umask may only have narrowed it), failing if p exists. SQLite takes an
+// empty file for an empty database, and creates the -wal and -shm files
+// with the mode of the main file: creating it ourselves first is what
+// keeps a new wallet's WAL, which holds the seed until the first
+// checkpoint, from being created world-readable under a 022 umask.
+func createFile(p string, mode os.FileMode) error {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		_ = os.Remove(p)
+		return err
+	}
+	return f.Close()
+}
+
+// narrowCompanions gives a -wal or -shm file left by an earlier process
+// (a crash keeps them) no more permissions than the main file: versions
+// before createFile created them 0644.
+func narrowCompanions(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	perm := st.Mode().Perm()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		cs, err := os.Stat(p + suffix)
+		if err != nil {
+			continue
+		}
+		if cs.Mode().Perm()&^perm != 0 {
+			if err := os.Chmod(p+suffix, cs.Mode().Perm()&perm); err != nil {
+				return err
+			}
 		}
 	}
-	return &DB{db: db, path: p}, nil
+	return nil
 }
 
 // SQL is the connection pool, for queries outside ExecTx.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -572,4 +573,57 @@ func TestRemove(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "r.db.bak" {
 		t.Fatalf("left %v", ents)
 	}
+}
+
+// TestFileModesFromCreation: the database and its -wal and -shm files are
+// owner-only from the moment they exist, whatever the umask lets through
+// (a wallet's WAL holds the seed until the first checkpoint), and an Open
+// narrows companions an older version left wider than the main file.
+func TestFileModesFromCreation(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "w.db")
+	db, err := Open(ctx, p, opts(v1, CreateNew))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ExecTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO a (v) VALUES ('seed')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		st, err := os.Stat(p + suffix)
+		if err != nil {
+			t.Fatalf("%s: %v", suffix, err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %#o while open, want 0600", filepath.Base(p+suffix), st.Mode().Perm())
+		}
+	}
+	db.Close()
+
+	// A -wal left 0644 by a crashed older version.
+	db, err = Open(ctx, p, opts(v1, OpenExisting))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ExecTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO a (v) VALUES ('x')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p+"-wal", 0o644)
+	db2, err := Open(ctx, p, opts(v1, OpenExisting))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(p + "-wal"); st.Mode().Perm() != 0o600 {
+		t.Errorf("-wal left %#o", st.Mode().Perm())
+	}
+	db2.Close()
+	db.Close()
 }

@@ -41,6 +41,11 @@ func NewLocalClient(h http.Handler) *Client {
 type localTransport struct{ h http.Handler }
 
 func (t localTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// What a server hands its handlers: never a nil body (a POST without
+	// one, TakerRecover, would make the handler read from nil).
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
 	rec := newRecorder()
 	t.h.ServeHTTP(rec, req)
 	return rec.response(req), nil
@@ -190,6 +195,12 @@ func (c *Client) WaitReady(ctx context.Context, poll time.Duration) (*Status, er
 		case <-t.C:
 		}
 	}
+}
+
+// Stop asks the daemon to shut down gracefully; it returns once the
+// request is accepted (the socket goes away when the daemon is done).
+func (c *Client) Stop(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/stop", Empty{}, nil)
 }
 
 // Balances by category.

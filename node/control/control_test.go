@@ -242,3 +242,20 @@ func TestSocketPathTooLong(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestLocalClientEmptyPost: a POST without a body through the in-process
+// client reaches its handler as it would through the socket (one-shot
+// `taker recover` posts none).
+func TestLocalClientEmptyPost(t *testing.T) {
+	r := NewRouter(nil)
+	called := false
+	Post(r, "/v1/x", func(context.Context, Empty) (Empty, error) {
+		called = true
+		return Empty{}, nil
+	})
+	c := NewLocalClient(r)
+	defer c.Close()
+	if _, err := Call[Empty](context.Background(), c, http.MethodPost, "/v1/x", nil); err != nil || !called {
+		t.Fatalf("err %v, called %t", err, called)
+	}
+}

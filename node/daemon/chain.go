@@ -119,9 +119,14 @@ func OpenWallet(ctx context.Context, c *Config, backend chain.Backend, log *slog
 		return nil, err
 	}
 	w, err := wallet.Open(ctx, wc)
-	if errors.Is(err, wallet.ErrWalletNotFound) {
+	switch {
+	case errors.Is(err, wallet.ErrWalletNotFound):
 		return nil, fmt.Errorf("%w: %s (create one with `onionswap wallet create --datadir %s --network %s`)",
 			ErrNoWallet, c.WalletPath(), c.DataDir, c.Network)
+	case errors.Is(err, wallet.ErrPassphraseRequired):
+		return nil, fmt.Errorf("%w: give it with --passphrase-file FILE (or passphrase-file in onionswap.conf): the file's first line is the passphrase", err)
+	case errors.Is(err, wallet.ErrWrongPassphrase) && c.PassphraseFile != "":
+		return nil, fmt.Errorf("%w (the first line of --passphrase-file %s)", err, c.PassphraseFile)
 	}
 	return w, err
 }

@@ -3,9 +3,10 @@ package daemon
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,8 @@ const (
 )
 
 // Config is a daemon's whole configuration. The zero value is not valid:
-// fill it with RegisterFlags + flag parsing (or by hand) and call Validate.
+// start from NewConfig, set what the operator chose (the command line and
+// the config file, cmd/onionswap) and call Validate.
 type Config struct {
 	// Role is one of the Role* constants.
 	Role string
@@ -83,6 +85,9 @@ type Config struct {
 
 	// PassphraseFile holds the wallet encryption passphrase (first line).
 	PassphraseFile string
+	// WalletPassphrase, when not nil, is the passphrase itself (typed at
+	// a prompt); it takes the place of PassphraseFile.
+	WalletPassphrase []byte
 
 	// ChainPoll is the wallet watcher's poll interval (0: the wallet's
 	// default); HealthInterval the chain health check's.
@@ -92,6 +97,10 @@ type Config struct {
 	// Directories are the directory onion addresses (maker registers with
 	// every one; taker lists every one).
 	Directories []string
+	// NeedMakers: this taker must be able to find makers (taker run), so
+	// Validate asks for a --directory. A taker that only recovers its
+	// swaps, or lists them, needs none: its makers may be gone.
+	NeedMakers bool
 
 	Maker MakerConfig
 	Taker TakerConfig
@@ -183,25 +192,6 @@ var Networks = map[string]*chaincfg.Params{
 	"mainnet": &chaincfg.MainNetParams,
 }
 
-// multiFlag is a repeatable string flag that also splits on commas.
-type multiFlag struct{ p *[]string }
-
-func (m multiFlag) String() string {
-	if m.p == nil {
-		return ""
-	}
-	return strings.Join(*m.p, ",")
-}
-
-func (m multiFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*m.p = append(*m.p, s)
-		}
-	}
-	return nil
-}
-
 // DefaultDataDir is ~/.onionswap (or ./onionswap-data without a home).
 func DefaultDataDir() string {
 	if h, err := os.UserHomeDir(); err == nil && h != "" {
@@ -210,108 +200,25 @@ func DefaultDataDir() string {
 	return "onionswap-data"
 }
 
-// FlagGroup selects which flags RegisterFlags adds.
-type FlagGroup int
-
-const (
-	// FlagsBase: data dir, network, logging (every command).
-	FlagsBase FlagGroup = 1 << iota
-	// FlagsChain: the RPC flags and the passphrase file.
-	FlagsChain
-	// FlagsTor: tor flags.
-	FlagsTor
-	// FlagsRole: directories, faults, poll intervals.
-	FlagsRole
-	// FlagsMaker: maker settings.
-	FlagsMaker
-	// FlagsTaker: taker settings.
-	FlagsTaker
-)
-
-// RegisterFlags adds the flags of groups to fs, writing into c. Call it on a
-// Config holding the defaults you want shown.
-func (c *Config) RegisterFlags(fs *flag.FlagSet, groups FlagGroup) {
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir()
+// NewConfig returns a Config of role holding every default: what a
+// command-line parser fills and Validate checks.
+func NewConfig(role string) Config {
+	c := Config{
+		Role:      role,
+		DataDir:   DefaultDataDir(),
+		Network:   "mainnet",
+		LogLevel:  "info",
+		LogFormat: "json",
+		LogStderr: "text",
+		LogMaxMB:  DefaultLogMaxMB,
+		LogKeep:   DefaultLogKeep,
+		Tor:       TorConfig{Mode: string(tor.ModeManaged)},
 	}
-	if c.Network == "" {
-		c.Network = "mainnet"
+	if role == RoleMaker {
+		c.Maker = MakerConfig{BondAmount: DefaultBondAmount, BaseFee: DefaultBaseFee,
+			AmountFeePPB: DefaultAmountFeePPB, TimeFeePPB: DefaultTimeFeePPB}
 	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
-	if c.LogFormat == "" {
-		c.LogFormat = "json"
-	}
-	if c.LogStderr == "" {
-		c.LogStderr = "text"
-	}
-	if c.LogMaxMB == 0 {
-		c.LogMaxMB = DefaultLogMaxMB
-	}
-	if c.LogKeep == 0 {
-		c.LogKeep = DefaultLogKeep
-	}
-	if c.Tor.Mode == "" {
-		c.Tor.Mode = string(tor.ModeManaged)
-	}
-	if groups&FlagsBase != 0 {
-		fs.StringVar(&c.DataDir, "datadir", c.DataDir, "data directory of this instance (wallet, tor, log, control socket)")
-		fs.StringVar(&c.Network, "network", c.Network, "bitcoin network: regtest, testnet, signet or mainnet")
-		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
-		fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "format of DATADIR/onionswap.log: json or text")
-		fs.StringVar(&c.LogStderr, "log-stderr", c.LogStderr, "log to stderr as text, json, or off")
-		fs.IntVar(&c.LogMaxMB, "log-max-mb", c.LogMaxMB, "rotate DATADIR/onionswap.log at this size in MiB (0: never)")
-		fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated log files to keep (onionswap.log.1 is the newest)")
-	}
-	if groups&FlagsChain != 0 {
-		fs.StringVar(&c.RPC.Host, "rpc-host", c.RPC.Host, "chain backend RPC host:port (btcd or bitcoind); default: the network's local port")
-		fs.StringVar(&c.RPC.User, "rpc-user", c.RPC.User, "RPC user")
-		fs.StringVar(&c.RPC.Pass, "rpc-pass", c.RPC.Pass, "RPC password (prefer --rpc-cookie: flags are visible in ps)")
-		fs.StringVar(&c.RPC.Cookie, "rpc-cookie", c.RPC.Cookie, "bitcoind's .cookie file (instead of --rpc-user/--rpc-pass)")
-		fs.BoolVar(&c.RPC.NoTLS, "rpc-notls", c.RPC.NoTLS, "plain-HTTP RPC (bitcoind, btcd --notls); loopback hosts only")
-		fs.StringVar(&c.RPC.Cert, "rpc-cert", c.RPC.Cert, "btcd's rpc.cert when its RPC uses TLS")
-		fs.StringVar(&c.PassphraseFile, "passphrase-file", c.PassphraseFile, "file whose first line is the wallet encryption passphrase")
-	}
-	if groups&FlagsTor != 0 {
-		fs.StringVar(&c.Tor.Mode, "tor", c.Tor.Mode, "managed (start our own tor) or attach (use a running tor's control port)")
-		fs.StringVar(&c.Tor.Control, "tor-control", c.Tor.Control, "attach: tor control address host:port or unix socket path (e.g. "+tor.DebianControlSocket+")")
-		fs.StringVar(&c.Tor.PasswordFile, "tor-password-file", c.Tor.PasswordFile, "attach: file holding the control port password (HashedControlPassword)")
-		fs.StringVar(&c.Tor.Password, "tor-password", c.Tor.Password, "attach: control port password (prefer --tor-password-file); cookie auth needs no flag")
-		fs.StringVar(&c.Tor.Exe, "tor-exe", c.Tor.Exe, "managed: tor binary (default: tor on PATH)")
-		fs.StringVar(&c.Tor.TornetDir, "tornet-dir", c.Tor.TornetDir, "managed: join the private test network in this directory (see `onionswap tornet`)")
-	}
-	if groups&FlagsRole != 0 {
-		fs.Var(multiFlag{&c.Directories}, "directory", "directory onion address host.onion:port (repeatable or comma-separated)")
-		fs.Var(multiFlag{&c.Faults}, "fault", "fault injection (regtest only; repeatable), e.g. maker:close-at=setup, crash-after=<phase>")
-		fs.DurationVar(&c.ChainPoll, "chain-poll", c.ChainPoll, "chain poll interval of the wallet watcher (default 5s)")
-		fs.DurationVar(&c.HealthInterval, "health-interval", c.HealthInterval, "chain health check interval (default 5s)")
-	}
-	if groups&FlagsMaker != 0 {
-		fs.Int64Var(&c.Maker.BondAmount, "bond-amount", c.Maker.BondAmount, "fidelity bond amount in sat when the wallet has no bond (0: default)")
-		var lock uint
-		fs.Func("bond-lock-blocks", "fidelity bond lock: tip + N blocks (0: default)", func(s string) error {
-			_, err := fmt.Sscan(s, &lock)
-			c.Maker.BondLockBlocks = uint32(lock)
-			return err
-		})
-		fs.IntVar(&c.Maker.RequiredConfirms, "required-confirms", c.Maker.RequiredConfirms, "confirmations required on incoming funding (0: default)")
-		if c.Maker.BaseFee == 0 && c.Maker.AmountFeePPB == 0 && c.Maker.TimeFeePPB == 0 {
-			c.Maker.BaseFee, c.Maker.AmountFeePPB, c.Maker.TimeFeePPB = DefaultBaseFee, DefaultAmountFeePPB, DefaultTimeFeePPB
-		}
-		if c.Maker.BondAmount == 0 {
-			c.Maker.BondAmount = DefaultBondAmount
-		}
-		fs.Int64Var(&c.Maker.BaseFee, "base-fee", c.Maker.BaseFee, "fee: base in sat per swap")
-		fs.UintVar(&c.Maker.AmountFeePPB, "amount-fee-ppb", c.Maker.AmountFeePPB, "fee: parts per billion of the amount")
-		fs.UintVar(&c.Maker.TimeFeePPB, "time-fee-ppb", c.Maker.TimeFeePPB, "fee: parts per billion of the amount per block of refund locktime")
-		fs.Int64Var(&c.Maker.MaxSize, "max-size", c.Maker.MaxSize, "largest swap in sat (0: from the spendable liquidity)")
-		fs.DurationVar(&c.Maker.IdleTimeout, "idle-timeout", c.Maker.IdleTimeout, "recover a swap whose taker is silent this long (regtest only; 0: default 15m)")
-	}
-	if groups&FlagsTaker != 0 && groups&FlagsMaker == 0 {
-		fs.IntVar(&c.Taker.RequiredConfirms, "required-confirms", c.Taker.RequiredConfirms, "confirmations the taker waits for on each hop (0: default)")
-		fs.DurationVar(&c.Taker.KeepAliveInterval, "keepalive-interval", c.Taker.KeepAliveInterval, "keep-alive interval while waiting for confirmations (regtest only; 0: default)")
-	}
+	return c
 }
 
 // Params returns the chain parameters of c.Network.
@@ -409,6 +316,9 @@ func (c *Config) Validate() error {
 			return cfgErr("--amount-fee-ppb and --time-fee-ppb are parts per billion (at most 1e9)")
 		}
 	case RoleTaker:
+		if c.NeedMakers && len(c.Directories) == 0 {
+			return cfgErr("a taker needs at least one --directory to find makers (taker recover needs none)")
+		}
 		if c.Taker.RequiredConfirms < 0 {
 			return cfgErr("--required-confirms must not be negative")
 		}
@@ -490,13 +400,20 @@ func defaultRPCHost(network string) string {
 	}
 }
 
+// isLoopbackHost accepts a literal loopback IP (127.0.0.0/8, ::1) or the
+// name localhost, with or without a port. Nothing is resolved: a name such
+// as 127.attacker.example is refused here, before anything looks it up.
 func isLoopbackHost(hostport string) bool {
 	h := hostport
-	if i := strings.LastIndex(hostport, ":"); i >= 0 && !strings.HasSuffix(hostport, "]") {
-		h = hostport[:i]
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
 	}
-	h = strings.Trim(h, "[]")
-	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // validFault accepts "[maker:|taker:]name[=value]" with a lowercase name.
@@ -551,8 +468,12 @@ func readSecretFile(path string) ([]byte, error) {
 	return []byte(line), nil
 }
 
-// Passphrase reads the wallet passphrase file (nil when none is set).
+// Passphrase returns WalletPassphrase, else reads the passphrase file (nil
+// when neither is set).
 func (c *Config) Passphrase() ([]byte, error) {
+	if c.WalletPassphrase != nil {
+		return c.WalletPassphrase, nil
+	}
 	if c.PassphraseFile == "" {
 		return nil, nil
 	}

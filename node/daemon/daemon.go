@@ -44,6 +44,16 @@ type Options struct {
 	Version string
 	// Stderr receives the stderr log (nil: none).
 	Stderr io.Writer
+	// NoLogFile: log to Stderr only, never to DATADIR/onionswap.log (a
+	// read-only command leaves no file behind).
+	NoLogFile bool
+	// NoControlSocket: the control API is served only in-process through
+	// Router (a CLI command's own node), with no socket, no cookie and no
+	// systemd notifications.
+	NoControlSocket bool
+	// FailFast: a chain backend that does not answer at start is an
+	// error, not waited for (a command someone waits on, not a service).
+	FailFast bool
 }
 
 // Daemon is one running onionswap node.
@@ -94,7 +104,7 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 	if err := EnsureDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	logs, err := NewLogging(&cfg, opts.Stderr)
+	logs, err := newLogging(&cfg, opts.Stderr, !opts.NoLogFile)
 	if err != nil {
 		return nil, err
 	}
@@ -149,19 +159,21 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	d.log.Info("starting", "role", d.cfg.Role, "network", d.cfg.Network, "datadir", d.cfg.DataDir,
 		"version", d.opts.Version, "pid", os.Getpid(), "tor", d.cfg.Tor.Mode, "faults", len(d.cfg.Faults))
-	ctrl, err := control.NewServer(control.ServerConfig{DataDir: d.cfg.DataDir, Router: d.router,
-		Logger: d.logs.For("control")})
-	if err != nil {
-		return err
+	if !d.opts.NoControlSocket {
+		ctrl, err := control.NewServer(control.ServerConfig{DataDir: d.cfg.DataDir, Router: d.router,
+			Logger: d.logs.For("control")})
+		if err != nil {
+			return err
+		}
+		if err := ctrl.Start(); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.ctrl = ctrl
+		d.mu.Unlock()
 	}
-	if err := ctrl.Start(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.ctrl = ctrl
-	d.mu.Unlock()
 	// After the control socket: a second daemon is told ErrAlreadyRunning
-	// there; the lock also keeps out an offline wallet command.
+	// there; the lock also keeps out a command's in-process node.
 	lock, err := LockDataDir(d.cfg.DataDir)
 	if err != nil {
 		return err
@@ -172,11 +184,16 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	// Chain backend: wait for it (fail closed: nothing else starts).
 	d.setState(control.StateWaitingChain)
-	backend, err := dialChainRetry(ctx, &d.cfg, d.logs.For("chain"), func(err error) {
-		d.mu.Lock()
-		d.chainErr = err
-		d.mu.Unlock()
-	})
+	var backend *chain.RPC
+	if d.opts.FailFast {
+		backend, err = DialChain(ctx, &d.cfg, d.logs.For("chain"))
+	} else {
+		backend, err = dialChainRetry(ctx, &d.cfg, d.logs.For("chain"), func(err error) {
+			d.mu.Lock()
+			d.chainErr = err
+			d.mu.Unlock()
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("chain backend %s: %w", d.cfg.RPC.Host, err)
 	}
@@ -210,8 +227,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if d.cfg.Role == RoleWallet {
 		d.setState(control.StateReady)
 		d.log.Info("ready")
-		d.wg.Add(1)
-		go d.notifyLoop()
+		d.startNotify()
 		return nil
 	}
 	env := &Env{Cfg: &d.cfg, Logs: d.logs, Backend: backend, Wallet: d.wallet, Healthy: d.healthy}
@@ -260,8 +276,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.inbound = srv
 	d.state = control.StateReady
 	d.mu.Unlock()
-	d.wg.Add(1)
-	go d.notifyLoop()
+	d.startNotify()
 	return nil
 }
 
@@ -330,6 +345,16 @@ func (d *Daemon) startTor(ctx context.Context, env *Env) (net.Listener, error) {
 	return lis, nil
 }
 
+// startNotify starts telling systemd about readiness (not for a
+// command's in-process node).
+func (d *Daemon) startNotify() {
+	if d.opts.NoControlSocket {
+		return
+	}
+	d.wg.Add(1)
+	go d.notifyLoop()
+}
+
 func (d *Daemon) setPublished() {
 	d.mu.Lock()
 	d.published = true
@@ -358,7 +383,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	d.log.Info("running; stop with SIGINT or SIGTERM")
+	d.log.Info("running; stop with SIGINT, SIGTERM or `onionswap stop`")
 	err := d.Wait(ctx)
 	if err != nil {
 		d.log.Error("stopping after a fatal error", "err", err)
@@ -386,7 +411,9 @@ func (d *Daemon) Stop() {
 	}
 	d.stopped = true
 	d.state = control.StateStopping
-	sdNotify("STOPPING=1")
+	if !d.opts.NoControlSocket {
+		sdNotify("STOPPING=1")
+	}
 	svcs, srv, tr, w, b, ctrl, lock := d.services, d.inbound, d.transport, d.wallet, d.backend, d.ctrl, d.lock
 	d.mu.Unlock()
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 
 func TestLockDataDir(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, legacyLockName), []byte("123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	l, err := LockDataDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +27,9 @@ func TestLockDataDir(t *testing.T) {
 	}
 	if want := fmt.Sprintf("process %d", os.Getpid()); !strings.Contains(err.Error(), want) {
 		t.Fatalf("second lock: %q does not name the holder (%s)", err, want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("the lock wrote into the data dir: %v", ents)
 	}
 	l.Release()
 	l.Release() // idempotent

@@ -34,28 +34,43 @@ type Logging struct {
 // NewLogging opens the log file of c.DataDir (appending) and builds the
 // handlers from c's log settings. stderr may be nil (no stderr output).
 func NewLogging(c *Config, stderr io.Writer) (*Logging, error) {
+	return newLogging(c, stderr, true)
+}
+
+// newLogging is NewLogging with the log file optional: without it (and
+// without stderr) records are dropped.
+func newLogging(c *Config, stderr io.Writer, withFile bool) (*Logging, error) {
 	lvl, err := parseLevel(c.LogLevel)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	keep := c.LogKeep
-	if keep <= 0 {
-		keep = DefaultLogKeep
-	}
-	f, err := openRotating(filepath.Join(c.DataDir, LogName), int64(c.LogMaxMB)<<20, keep)
-	if err != nil {
-		return nil, fmt.Errorf("log file: %w", err)
-	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	handlers := []slog.Handler{newHandler(f, c.LogFormat, opts)}
+	var handlers []slog.Handler
+	var f *rotatingFile
+	if withFile {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		keep := c.LogKeep
+		if keep <= 0 {
+			keep = DefaultLogKeep
+		}
+		f, err = openRotating(filepath.Join(c.DataDir, LogName), int64(c.LogMaxMB)<<20, keep)
+		if err != nil {
+			return nil, fmt.Errorf("log file: %w", err)
+		}
+		handlers = append(handlers, newHandler(f, c.LogFormat, opts))
+	}
 	if stderr != nil && c.LogStderr != "off" {
 		handlers = append(handlers, newHandler(stderr, c.LogStderr, opts))
 	}
-	var h slog.Handler = handlers[0]
-	if len(handlers) > 1 {
+	var h slog.Handler
+	switch len(handlers) {
+	case 0:
+		h = slog.DiscardHandler
+	case 1:
+		h = handlers[0]
+	default:
 		h = slog.NewMultiHandler(handlers...)
 	}
 	return &Logging{Root: slog.New(h), file: f}, nil
