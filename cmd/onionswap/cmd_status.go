@@ -89,6 +89,13 @@ func printStatus(e *env, s *control.Status) {
 	if s.TorError != "" {
 		fmt.Fprintf(tw, "tor error\t%s\n", s.TorError)
 	}
+	if s.Onion != "" {
+		pow := "off (tor 0.4.9 or later offers it)"
+		if s.TorPoWDefense {
+			pow = "on"
+		}
+		fmt.Fprintf(tw, "onion PoW defence\t%s\n", pow)
+	}
 	if len(s.Faults) > 0 {
 		fmt.Fprintf(tw, "faults\t%v\n", s.Faults)
 	}
