@@ -317,10 +317,23 @@ func (e *Engine) Sweep(ctx context.Context, kr *keys.Keyring, o *Output, rate in
 	if len(o.PeerPriv) != 32 {
 		return nil, 0, errors.New("sweep: counterparty key unknown")
 	}
-	// Idempotent per output: a sweep published before a crash is found
-	// on the node, not rebuilt (a new destination address would make it
-	// another transaction, refused as spending a spent output), and an
-	// output the sender took back with its contract is for recovery.
+	// Idempotent per output: a sweep stored or published before (a crash,
+	// a broadcast that failed while the node was unreachable) is found in
+	// the wallet or on the node and sent again, not rebuilt (a new
+	// destination address would make it another transaction, refused as
+	// spending a spent output); an output the sender took back with its
+	// contract is for recovery.
+	if h, err := e.W.CoinSpender(ctx, o.FundingOutPoint); err != nil {
+		return nil, 0, fmt.Errorf("sweep: %w", err)
+	} else if h != nil && *h != o.ContractTxid() {
+		if tx, status, err := e.W.StoredTx(ctx, *h); err == nil && status != "abandoned" {
+			fee, _ := e.W.TxFee(ctx, *h)
+			if err := e.W.PublishTx(ctx, tx, fee, "swap-sweep"); err != nil {
+				return nil, 0, err
+			}
+			return tx, int64(fee), nil
+		}
+	}
 	if spent, err := e.spender(ctx, o.FundingOutPoint); err != nil {
 		return nil, 0, fmt.Errorf("sweep: %w", err)
 	} else if spent != nil {

@@ -8,6 +8,7 @@ package swap_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -279,5 +280,59 @@ func TestResolveOutgoingNeverFunded(t *testing.T) {
 	}
 	if liq, _, _ := f.w.Liquidity(ctx); liq != liq0 {
 		t.Fatalf("liquidity %d after the abandon, want %d", liq, liq0)
+	}
+}
+
+// TestSweepIdempotent (issue 10 item 9): a sweep whose broadcast failed
+// (the node unreachable, or the process killed after storing it) is sent
+// again as the same transaction, never rebuilt to a new address (which
+// the node would refuse as spending a spent output, forever); a sweep
+// already on the node is recognised; and the sender's contract on chain
+// is reported for recovery.
+func TestSweepIdempotent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rate := int64(2000)
+
+	o, p := f.output(swap.DirIn, true)
+	b := p.ms.Key.Bytes()
+	o.PeerPriv = b[:]
+	f.net.Chain.SetUnreachable(true)
+	if _, _, err := f.eng.Sweep(ctx, f.w.Keys(), o, rate); err == nil {
+		t.Fatal("sweep with the node unreachable succeeded")
+	}
+	f.net.Chain.SetUnreachable(false)
+	first, _, err := f.eng.Sweep(ctx, f.w.Keys(), o, rate)
+	if err != nil {
+		t.Fatalf("sweep once the node is back: %v", err)
+	}
+	// The node lost it (a restart without its mempool; or our broadcast
+	// never left after the wallet stored it): the wallet's stored sweep
+	// goes out again.
+	if !f.net.Chain.Drop(first.TxHash()) {
+		t.Fatal("the sweep was not in the mempool")
+	}
+	again, _, err := f.eng.Sweep(ctx, f.w.Keys(), o, rate)
+	if err != nil || again.TxHash() != first.TxHash() {
+		t.Fatalf("second sweep: %v, %v; want the same transaction %v", again.TxHash(), err, first.TxHash())
+	}
+	if on := f.spenderOf(o.FundingOutPoint); on == nil || on.TxHash() != first.TxHash() {
+		t.Fatalf("the chain has %v spending the output, want the first sweep", on)
+	}
+	f.noRefusals()
+
+	// The sender broadcast its contract first: recovery's job.
+	c, p2 := f.output(swap.DirIn, true)
+	b2 := p2.ms.Key.Bytes()
+	c.PeerPriv = b2[:]
+	signed, err := c.SignedContractTx(f.w.Keys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.net.Chain.Broadcast(ctx, signed); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.eng.Sweep(ctx, f.w.Keys(), c, rate); !errors.Is(err, swap.ErrContractOnChain) {
+		t.Fatalf("sweep against a broadcast contract: %v, want ErrContractOnChain", err)
 	}
 }
