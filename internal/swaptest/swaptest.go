@@ -227,6 +227,9 @@ type MakerOpts struct {
 	Terms *swap.Terms
 	// IdleTimeout (30 s when 0), ReleaseAfterDisconnect (maker default).
 	IdleTimeout, ReleaseAfterDisconnect time.Duration
+	// UnfundedLifetime: the hard deadline of unfunded reservations
+	// (maker default when 0).
+	UnfundedLifetime time.Duration
 	// RequiredConfirms on the incoming hop (1 when 0).
 	RequiredConfirms uint32
 	// SwapTimeoutBlocks (maker default when 0).
@@ -275,7 +278,7 @@ func (n *Net) NewMaker(name string, o MakerOpts) *Maker {
 	}
 	m, err := maker.New(maker.Config{Wallet: w, Backend: n.Chain, Addr: lis.Addr().String(), Network: protocol.Regtest,
 		Terms: terms, RequiredConfirms: o.RequiredConfirms, IdleTimeout: o.IdleTimeout,
-		ReleaseAfterDisconnect: o.ReleaseAfterDisconnect, RecoveryInterval: RecoveryInterval, BondPoll: RecoveryInterval,
+		ReleaseAfterDisconnect: o.ReleaseAfterDisconnect, UnfundedLifetime: o.UnfundedLifetime, RecoveryInterval: RecoveryInterval, BondPoll: RecoveryInterval,
 		FundHopWait: 10 * time.Second, CertValidityBlocks: 1000, SwapTimeoutBlocks: o.SwapTimeoutBlocks, Faults: plan,
 		Logger: Logger(name).With("subsystem", "maker")})
 	if err != nil {

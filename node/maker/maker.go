@@ -52,6 +52,23 @@ const (
 	// with room, while a taker that crashed or walked away before funding
 	// no longer holds our liquidity for the whole idle timeout.
 	DefaultReleaseAfterDisconnect = 2 * time.Minute
+	// DefaultUnfundedLifetime: a reservation whose incoming funding has
+	// not appeared on our node this long after the setup is released,
+	// whatever keep-alives say (keep-alives reset the idle timeout only).
+	// The incoming hop of the k-th maker is funded once the k−1 hops
+	// before it confirmed: with the default 1 confirmation per hop and up
+	// to 4 makers that is ~3 blocks (~30 min, an hour with unlucky block
+	// times); two hours bounds how long a locker holds coins that it
+	// never funds, and leaves an honest deep route room.
+	DefaultUnfundedLifetime = 2 * time.Hour
+	// DefaultMaxUnfundedPercent: reservations whose incoming funding is
+	// not on our node yet may together hold at most this share of the
+	// liquidity (spendable + so reserved); a single one may be as large
+	// as the offer allows. They cost nothing to ask for, so whoever asks,
+	// with any number of connections and fake outpoints, locks at most
+	// one offer's worth or half of the liquidity, each reservation for at
+	// most DefaultUnfundedLifetime (issue 10 item 1).
+	DefaultMaxUnfundedPercent = 50
 	// DefaultRecoveryInterval: how often non-final swaps are driven
 	// (deadlines, recovery passes). A block is ~600 s; 10 s is ample.
 	DefaultRecoveryInterval = 10 * time.Second
@@ -112,7 +129,12 @@ type Config struct {
 	// ReleaseAfterDisconnect (min(DefaultReleaseAfterDisconnect,
 	// IdleTimeout) when 0).
 	ReleaseAfterDisconnect time.Duration
-	RecoveryInterval       time.Duration
+	// UnfundedLifetime and MaxUnfundedPercent bound reservations whose
+	// incoming funding has not appeared (DefaultUnfundedLifetime,
+	// DefaultMaxUnfundedPercent when 0).
+	UnfundedLifetime   time.Duration
+	MaxUnfundedPercent int
+	RecoveryInterval   time.Duration
 	FundHopWait            time.Duration
 	MaxConns               int
 	CertValidityBlocks     uint32 // bond certificate lifetime (script.DefaultCertValidityBlocks when 0)
@@ -141,6 +163,8 @@ func (c *Config) checkValues() error {
 	c.SwapTimeoutBlocks = cmp.Or(c.SwapTimeoutBlocks, swap.DefaultMakerSwapTimeoutBlocks)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
 	c.ReleaseAfterDisconnect = cmp.Or(c.ReleaseAfterDisconnect, min(DefaultReleaseAfterDisconnect, c.IdleTimeout))
+	c.UnfundedLifetime = cmp.Or(c.UnfundedLifetime, DefaultUnfundedLifetime)
+	c.MaxUnfundedPercent = cmp.Or(c.MaxUnfundedPercent, DefaultMaxUnfundedPercent)
 	c.RecoveryInterval = cmp.Or(c.RecoveryInterval, DefaultRecoveryInterval)
 	c.FundHopWait = cmp.Or(c.FundHopWait, DefaultFundHopWait)
 	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
@@ -208,6 +232,9 @@ type Maker struct {
 	// concurrent takers cost about one setup each, not the sum.
 	setupMu  sync.Mutex
 	inflight map[wire.OutPoint]struct{}
+	// pending: the outgoing totals of setups between their reservation
+	// and their record's commit (counted against MaxUnfundedPercent).
+	pending int64
 }
 
 // New checks cfg (unsafe timelock settings are refused) and returns a

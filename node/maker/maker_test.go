@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/internal/swaptest"
+	"github.com/onionswap/onionswap/node/maker"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
 	"github.com/onionswap/onionswap/protocol"
@@ -366,4 +367,67 @@ func waitPhase(t *testing.T, m *swaptest.Maker, id protocol.SwapID, want swap.Ph
 		}
 		return rec.Phase == want, string(rec.Phase)
 	})
+}
+
+// TestMakerLiquidityLockBounded is the attack of issue 10 item 1: well
+// formed SetupHops for funding outputs that never appear, from several
+// connections, each kept alive. Together they never hold more than
+// MaxUnfundedPercent of the liquidity (beyond a single reservation), and
+// each is released at UnfundedLifetime whatever the keep-alives say.
+func TestMakerLiquidityLockBounded(t *testing.T) {
+	const lifetime = 1500 * time.Millisecond
+	net := swaptest.New(t)
+	// 1,000,000 sat: each SetupHop reserves ~200,000.
+	m := net.NewMaker("m", swaptest.MakerOpts{Coins: []int64{250_000, 250_000, 250_000, 250_000},
+		IdleTimeout: time.Minute, ReleaseAfterDisconnect: time.Minute, UnfundedLifetime: lifetime})
+	c := newClient(t, net, m)
+	ctx := swaptest.Ctx(t, swaptest.Timeout)
+	liq0, _, err := m.W.Liquidity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []protocol.SwapID
+	var refused *protocol.PeerError
+	for i := 0; i < 5 && refused == nil; i++ {
+		pc := c.dial()
+		h := c.setupHop(knobs{})
+		if err := pc.Send(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.Receive(ctx); err != nil {
+			if !errors.As(err, &refused) {
+				t.Fatal(err)
+			}
+			break
+		}
+		held = append(held, h.SwapID)
+		// Keep-alives every 100 ms on every held reservation.
+		go func() {
+			for ctx.Err() == nil {
+				if pc.Send(ctx, &protocol.WaitingFundingConfirmation{SwapID: h.SwapID}) != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	if refused == nil || refused.Code != protocol.CodeBusy {
+		t.Fatalf("%d reservations for funding that never comes, then %v; want Busy", len(held), refused)
+	}
+	liq, _, _ := m.W.Liquidity(ctx)
+	// At most half the liquidity, plus the overshoot of one reservation.
+	if locked := liq0 - liq; locked > liq0*maker.DefaultMaxUnfundedPercent/100+liq0/4 {
+		t.Fatalf("a locker holds %d of %d sat", locked, liq0)
+	}
+	t.Logf("%d reservations held %d of %d sat before the next was refused", len(held), liq0-liq, liq0)
+	start := time.Now()
+	for _, id := range held {
+		waitPhase(t, m, id, swap.PhaseAbandoned)
+	}
+	if took := time.Since(start); took > lifetime+10*time.Second {
+		t.Fatalf("released after %s", took)
+	}
+	if liq, _, _ := m.W.Liquidity(ctx); liq != liq0 {
+		t.Fatalf("liquidity %d after the deadline, want %d", liq, liq0)
+	}
 }

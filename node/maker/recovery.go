@@ -94,9 +94,12 @@ func (m *Maker) drive(ctx context.Context, id protocol.SwapID) error {
 		// to come back (a restarted taker resumes).
 		detached := m.detachedFor(id)
 		gone := detached > m.cfg.ReleaseAfterDisconnect && m.incomingUnfunded(ctx, rec)
-		if contractSeen || idle > m.cfg.IdleTimeout || gone {
+		// The hard deadline: keep-alives do not extend it.
+		expired := rec.ReservedAt > 0 && time.Since(time.Unix(rec.ReservedAt, 0)) > m.cfg.UnfundedLifetime &&
+			rec.Phase == swap.MakerReserved && m.incomingUnfunded(ctx, rec)
+		if contractSeen || idle > m.cfg.IdleTimeout || gone || expired {
 			m.log.Info("abandoning swap that funded nothing", "swap", id, "idle", idle.Round(time.Second),
-				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen)
+				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen, "unfunded_past_deadline", expired)
 			return m.abandon(ctx, rec)
 		}
 	case swap.MakerFundingBroadcast, swap.MakerPreimageKnown, swap.MakerKeysSent:

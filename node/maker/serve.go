@@ -299,8 +299,10 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		ms, pk       []byte
 		tlPub        *btcec.PublicKey
 		sent         *wallet.SentTx
+		locked       int64 // the coins its held funding tx spends
 	}
 	outs := make([]outgoing, len(h.Outgoing))
+	var pendingAdd int64
 	for k := range h.Outgoing {
 		o := &outs[k]
 		o.msKey, o.tlKey = swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutMultisigSlot(k)), swap.SwapKeyRef(rec.SwapIndex, swap.MakerOutTimelockSlot(k))
@@ -319,6 +321,9 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 	if err := func() error {
 		m.setupMu.Lock()
 		defer m.setupMu.Unlock()
+		if err := m.checkUnfundedShare(ctx, rec.OutTotal); err != nil {
+			return err
+		}
 		for k := range outs {
 			o := &outs[k]
 			sent, err := m.cfg.Wallet.FundOutputs(ctx, []*wire.TxOut{wire.NewTxOut(parts[k], o.pk)}, rec.FundingFeeRate, wallet.Regular)
@@ -334,11 +339,26 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 				m.cfg.Faults.AfterCommit(swap.CrashFundingHeld)
 			}
 		}
+		for _, o := range outs {
+			fee, _ := m.cfg.Wallet.TxFee(ctx, o.sent.Txid)
+			o.locked = int64(fee)
+			for _, out := range o.sent.Tx.TxOut {
+				o.locked += out.Value
+			}
+			pendingAdd += o.locked
+		}
+		m.pending += pendingAdd
 		return nil
 	}(); err != nil {
 		release()
 		return nil, err
 	}
+	defer func() {
+		m.setupMu.Lock()
+		m.pending -= pendingAdd
+		m.setupMu.Unlock()
+	}()
+	rec.ReservedAt = time.Now().Unix()
 	for k := range outs {
 		o, next := &outs[k], &h.Outgoing[k]
 		op, _ := outpointOf(o.sent.Tx, o.pk)
@@ -389,6 +409,58 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		"reimbursement", rec.Reimbursement, "tx_count", rec.TxCount, "in_locktime", h.InLocktime, "out_locktime", h.OutLocktime)
 	m.cfg.Faults.AfterCommit(rec.Phase)
 	return reply, nil
+}
+
+// checkUnfundedShare refuses a reservation of out that would bring the
+// reservations whose incoming funding is not on our node yet above
+// MaxUnfundedPercent of the liquidity. Called with setupMu held.
+func (m *Maker) checkUnfundedShare(ctx context.Context, out int64) error {
+	liq, _, err := m.cfg.Wallet.Liquidity(ctx)
+	if err != nil {
+		return err
+	}
+	swaps, err := m.st.MakerSwaps(ctx)
+	if err != nil {
+		return err
+	}
+	unfunded := m.pending
+	for _, r := range swaps {
+		if r.Phase == swap.MakerReserved && m.incomingUnfunded(ctx, r) {
+			unfunded += m.lockedBy(ctx, r)
+		}
+	}
+	// liq is what is left after every reservation (held txs spent
+	// their coins); the unfunded ones count back into the whole.
+	whole := int64(liq) + unfunded
+	// One reservation may be as large as the offer allows when it is the
+	// only one waiting for its funding; several share the limit.
+	if limit := whole * int64(m.cfg.MaxUnfundedPercent) / 100; unfunded > 0 && unfunded+out > limit {
+		return fmt.Errorf("%w: reservations not yet funded hold %d of %d sat, the limit is %d%%; retry later",
+			swap.ErrBusy, unfunded, whole, m.cfg.MaxUnfundedPercent)
+	}
+	return nil
+}
+
+// lockedBy is what a reservation takes out of the liquidity: the coins its
+// held funding txs spend (their change is not spendable either until they
+// confirm), at least its outgoing total.
+func (m *Maker) lockedBy(ctx context.Context, r *swap.MakerSwap) int64 {
+	var locked int64
+	for _, o := range r.Out {
+		if o.FundingTxid == nil {
+			continue
+		}
+		tx, _, err := m.cfg.Wallet.StoredTx(ctx, *o.FundingTxid)
+		if err != nil {
+			continue
+		}
+		fee, _ := m.cfg.Wallet.TxFee(ctx, *o.FundingTxid)
+		locked += int64(fee)
+		for _, out := range tx.TxOut {
+			locked += out.Value
+		}
+	}
+	return max(locked, r.OutTotal)
 }
 
 // claimIncoming checks that no swap (stored, or being set up right now)

@@ -286,7 +286,10 @@ type MakerSwap struct {
 	Request []byte `json:"request,omitempty"`
 	// IncomingConfHeight is the height at which all incoming funding was
 	// confirmed (checked at FundHop); the block deadline counts from it.
-	IncomingConfHeight int32  `json:"incoming_conf_height,omitempty"`
+	IncomingConfHeight int32 `json:"incoming_conf_height,omitempty"`
+	// ReservedAt is when the setup reserved our liquidity (unix seconds):
+	// the hard deadline for the incoming funding to appear counts from it.
+	ReservedAt int64 `json:"reserved_at,omitempty"`
 	Error              string `json:"error,omitempty"`
 }
 
