@@ -565,6 +565,35 @@ func abandonTx(ctx context.Context, tx *sql.Tx, txid chainhash.Hash, conflicted 
 	return err
 }
 
+// StoredSpender returns our stored (not abandoned) transaction labelled
+// label that spends op, or nil. It reads the stored transactions
+// themselves, not the coins' spent_by (which follows what the node shows),
+// so it finds a transaction the node has lost or never received.
+func (w *Wallet) StoredSpender(ctx context.Context, op wire.OutPoint, label string) (*wire.MsgTx, error) {
+	rows, err := w.store.db.QueryContext(ctx, `SELECT raw FROM transactions WHERE label = ? AND status != 'abandoned'
+		ORDER BY created_at`, label)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		msg := new(wire.MsgTx)
+		if err := msg.Deserialize(bytes.NewReader(raw)); err != nil {
+			return nil, fmt.Errorf("%w: stored transaction: %w", ErrCorrupt, err)
+		}
+		for _, in := range msg.TxIn {
+			if in.PreviousOutPoint == op {
+				return msg, nil
+			}
+		}
+	}
+	return nil, rows.Err()
+}
+
 // HeldTxids lists the transactions stored as held: signed swap funding
 // not to be broadcast until its swap says so.
 func (w *Wallet) HeldTxids(ctx context.Context) ([]chainhash.Hash, error) {

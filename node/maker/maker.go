@@ -135,13 +135,13 @@ type Config struct {
 	UnfundedLifetime   time.Duration
 	MaxUnfundedPercent int
 	RecoveryInterval   time.Duration
-	FundHopWait            time.Duration
-	MaxConns               int
-	CertValidityBlocks     uint32 // bond certificate lifetime (script.DefaultCertValidityBlocks when 0)
-	ConnConfig             protocol.ConnConfig
-	UserAgent              string
-	Faults                 *swap.FaultPlan
-	Logger                 *slog.Logger
+	FundHopWait        time.Duration
+	MaxConns           int
+	CertValidityBlocks uint32 // bond certificate lifetime (script.DefaultCertValidityBlocks when 0)
+	ConnConfig         protocol.ConnConfig
+	UserAgent          string
+	Faults             *swap.FaultPlan
+	Logger             *slog.Logger
 }
 
 func (c *Config) check() error {

@@ -323,17 +323,6 @@ func (e *Engine) Sweep(ctx context.Context, kr *keys.Keyring, o *Output, rate in
 	// destination address would make it another transaction, refused as
 	// spending a spent output); an output the sender took back with its
 	// contract is for recovery.
-	if h, err := e.W.CoinSpender(ctx, o.FundingOutPoint); err != nil {
-		return nil, 0, fmt.Errorf("sweep: %w", err)
-	} else if h != nil && *h != o.ContractTxid() {
-		if tx, status, err := e.W.StoredTx(ctx, *h); err == nil && status != "abandoned" {
-			fee, _ := e.W.TxFee(ctx, *h)
-			if err := e.W.PublishTx(ctx, tx, fee, "swap-sweep"); err != nil {
-				return nil, 0, err
-			}
-			return tx, int64(fee), nil
-		}
-	}
 	if spent, err := e.spender(ctx, o.FundingOutPoint); err != nil {
 		return nil, 0, fmt.Errorf("sweep: %w", err)
 	} else if spent != nil {
@@ -345,6 +334,15 @@ func (e *Engine) Sweep(ctx context.Context, kr *keys.Keyring, o *Output, rate in
 			fee -= out.Value
 		}
 		return spent, fee, nil
+	}
+	if tx, err := e.W.StoredSpender(ctx, o.FundingOutPoint, sweepLabel); err != nil {
+		return nil, 0, fmt.Errorf("sweep: %w", err)
+	} else if tx != nil {
+		fee, _ := e.W.TxFee(ctx, tx.TxHash())
+		if err := e.W.PublishTx(ctx, tx, fee, sweepLabel); err != nil {
+			return nil, 0, err
+		}
+		return tx, int64(fee), nil
 	}
 	mine, err := o.MyKey.Priv(kr)
 	if err != nil {
@@ -361,11 +359,15 @@ func (e *Engine) Sweep(ctx context.Context, kr *keys.Keyring, o *Output, rate in
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := e.W.PublishTx(ctx, tx, btcutil.Amount(fee), "swap-sweep"); err != nil {
+	if err := e.W.PublishTx(ctx, tx, btcutil.Amount(fee), sweepLabel); err != nil {
 		return nil, 0, err
 	}
 	return tx, fee, nil
 }
+
+// sweepLabel marks our cooperative sweeps in the wallet, where Sweep
+// finds one published before.
+const sweepLabel = "swap-sweep"
 
 // spender returns the transaction spending op (mempool or chain), or nil
 // when op is unspent (or unknown to our node).

@@ -289,8 +289,8 @@ type MakerSwap struct {
 	IncomingConfHeight int32 `json:"incoming_conf_height,omitempty"`
 	// ReservedAt is when the setup reserved our liquidity (unix seconds):
 	// the hard deadline for the incoming funding to appear counts from it.
-	ReservedAt int64 `json:"reserved_at,omitempty"`
-	Error              string `json:"error,omitempty"`
+	ReservedAt int64  `json:"reserved_at,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // Outputs returns every output of the record.
