@@ -59,17 +59,20 @@ func (p *Pool) ServeConn(ctx context.Context, c *protocol.Conn, first protocol.M
 	pr.run(ctx)
 }
 
-// Readiness implements service.Service: ready with at least one peer.
+// Readiness implements service.Service: ready with at least one peer
+// (or with no peer to wait for).
 func (p *Pool) Readiness(context.Context) service.Readiness {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.peers) == 0 {
-		if len(p.table) == 0 {
-			return service.NotReady("no pool peer known: configure bootstrap pool peers")
-		}
-		return service.NotReady("no pool peer connected yet")
+	switch {
+	case len(p.peers) > 0:
+		return service.ReadyNow
+	case len(p.table) == 0 && len(p.cfg.Bootstrap) == 0:
+		// Nothing configured and nobody has found us: there is nothing to
+		// wait for, and the node's other services must not look blocked.
+		return service.ReadyNow
 	}
-	return service.ReadyNow
+	return service.NotReady("no pool peer connected yet")
 }
 
 // PeersReply is GET /v1/pool/peers.
