@@ -149,6 +149,7 @@ func PrintTable(w io.Writer, rs ...Result) {
 	row("", func(r Result) string { return r.Name })
 	row("nodes", func(r Result) string { return fmt.Sprint(r.Nodes) })
 	row("messages × mean size (B)", func(r Result) string { return fmt.Sprintf("%d × %.0f", r.Messages, r.MsgSize) })
+	row("bytes sent per node per msg", func(r Result) string { return fmt.Sprintf("%.0f", r.BytesRatio*r.MsgSize) })
 	row("bytes sent per node per msg ÷ size", func(r Result) string { return fmt.Sprintf("%.2f", r.BytesRatio) })
 	row("latency to 50 %", func(r Result) string { return r.Lat50.Round(time.Millisecond).String() })
 	row("latency to 99 %", func(r Result) string { return r.Lat99.Round(time.Millisecond).String() })
