@@ -455,9 +455,9 @@ func TestConnByteRateLimit(t *testing.T) {
 func TestConnUnknownTypes(t *testing.T) {
 	c, y := handshakenRaw(t, transports[0], testCfg())
 	go func() {
-		_, _ = y.Write(frameOf(0x0301, []byte("future pool gossip")))
+		_, _ = y.Write(frameOf(0x0601, []byte("future optional message")))
 		_, _ = WriteMessage(y, &RegisterAck{TTLSeconds: 7})
-		_, _ = y.Write(frameOf(0x0300, nil))
+		_, _ = y.Write(frameOf(0x0600, nil)) // unassigned range: unknown and required
 		_, _ = io.Copy(io.Discard, y)
 	}()
 	m, err := c.Receive(context.Background())

@@ -142,7 +142,7 @@ func sampleMessages() []Message {
 	for i := range pre {
 		pre[i] = byte(0x50 + i)
 	}
-	return []Message{
+	return append([]Message{
 		&hello,
 		&Error{Code: CodeWrongNetwork, SwapID: &id, Text: "we are on regtest, peer on mainnet"},
 		&Ping{Nonce: 0x0102030405060708, PongPadding: 16},
@@ -173,5 +173,5 @@ func sampleMessages() []Message {
 			{Addr: testOnion(3), Proof: testFidelity(3), LastSeen: 1_700_000_000},
 			{Addr: testOnion(4), Proof: testFidelity(4), LastSeen: 1_700_000_600},
 		}},
-	}
+	}, samplePoolMessages()...)
 }

@@ -13,7 +13,7 @@ import (
 //	0x0000–0x00FF  core: hello, error, ping, pong
 //	0x0100–0x01FF  CoinSwap, taker ↔ maker
 //	0x0200–0x02FF  directory (register, list)
-//	0x0300–0x03FF  offer pool            (reserved, not defined yet)
+//	0x0300–0x03FF  message pool (msg_pool.go)
 //	0x0400–0x04FF  chat                  (reserved, not defined yet)
 //	0x0500–0x05FF  CoinJoin              (reserved, not defined yet)
 //	0x0600–0xFFFF  unassigned

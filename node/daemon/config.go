@@ -104,6 +104,9 @@ type Config struct {
 
 	Maker MakerConfig
 	Taker TakerConfig
+	// Pool configures the message pool of makers and takers
+	// (config_pool.go).
+	Pool PoolConfig
 
 	// Faults is the fault-injection plan (node/swap FaultPlan strings),
 	// refused on every network but regtest.

@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"context"
+
+	"path/filepath"
+
+	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/node/service"
+)
+
+// The message pool runs on every maker and taker node (issue 11), behind
+// the node's one onion service: registered here rather than in
+// services.go so that the pool is one file of the daemon.
+func init() {
+	for _, role := range []string{RoleMaker, RoleTaker} {
+		serviceFactories[role] = append(serviceFactories[role], newPool)
+	}
+}
+
+// poolDisabled is a placeholder service for a node configured without a
+// pool: nothing runs, and status says so.
+type poolDisabled struct{}
+
+func (poolDisabled) Name() string                                { return "pool" }
+func (poolDisabled) Start(context.Context) error                 { return nil }
+func (poolDisabled) Stop()                                       {}
+func (poolDisabled) Readiness(context.Context) service.Readiness { return service.ReadyNow }
+
+func newPool(env *Env) (service.Service, error) {
+	pc := env.Cfg.Pool
+	if pc.Disabled {
+		return poolDisabled{}, nil
+	}
+	return pool.New(pool.Config{
+		Network:         ProtocolNetwork(env.Cfg.Network),
+		ListenAddr:      env.Onion,
+		Dialer:          env.Transport,
+		Bootstrap:       pc.Bootstrap,
+		DBPath:          filepath.Join(env.Cfg.DataDir, PoolDBName),
+		Outbound:        pc.Outbound,
+		MaxPeers:        pc.MaxPeers,
+		TrickleOutbound: pc.TrickleOutbound,
+		TrickleInbound:  pc.TrickleInbound,
+		Logger:          env.Logs.For("pool"),
+	})
+}

@@ -1,0 +1,65 @@
+// Package pool is onionswap's message pool: signed messages on topics,
+// flooded peer to peer over the node's onion links, that wallets publish
+// and listen to (seed 002; issue 11). The swap marketplace's offers and
+// CoinJoin announcements ride on it.
+//
+// # Envelope
+//
+// protocol.PoolEnvelope: topic, origin (BIP340 x-only key: the node's
+// long-lived identity, or a fresh one-use key), item, a sequence strictly
+// increasing per (topic, origin, item), creation and expiry, an optional
+// recipient hash, a body, and a signature over the id, which is the
+// tagged SHA-256 of everything but the signature. A removal is an
+// envelope of the same item with a higher sequence and no body: a signed
+// tombstone that outlives the item, so stale copies never come back.
+//
+// # Validation, cheapest check first
+//
+// size → decode → network and topic (and the topic's body cap) → clock
+// (nothing created in the future, no expiry beyond the topic's TTL;
+// expired in flight is ignored, not blamed) → already held → signature →
+// sequence newer than the held one → per-origin and per-topic buckets
+// (for envelopes arriving by relay) → the topic's own Validator. The
+// outcome is Accept, Ignore or Reject (validate.go); a Reject costs the
+// sending peer score, and a peer at BanScore is banned with a reason and
+// an expiry.
+//
+// # Relay
+//
+// Bitcoin's inv/getdata: a node announces short ids (the id's first 8
+// bytes) and peers fetch the bodies they lack, from one peer at a time
+// (another announcer is asked after FetchTimeout). Announcements to each
+// peer are batched after a random (exponential) trickle delay, never sent
+// to a peer that sent or announced the id, and a newer sequence replaces
+// an older one still queued. Bodies are fetched once per node, so a
+// message costs each node about its size plus 8 bytes per link.
+//
+// # Join sync
+//
+// The dialer pipelines PoolHello and a PoolSync behind its protocol Hello:
+// its whole set as 2^bits buckets of (count, digest). The peer replies
+// with its short ids in the buckets that differ; the joiner fetches what
+// it lacks and announces at once what the peer lacks. A node that joins
+// or returns has every live message two round trips after its first
+// connection, fetching each missing envelope once. Reconciliation runs
+// with one peer at a time; the later peers' digests then mostly match.
+// Every SyncInterval the node also reconciles with a random outbound peer
+// (anti-entropy).
+//
+// # Peers and limits
+//
+// 8 outbound connections (2 of them protected: only filled from
+// configured addresses or peers connected before, never from peer
+// exchange), inbound up to MaxPeers in all (node/service enforces the
+// inbound cap). Token buckets per connection (announcements, unsolicited
+// bodies, served fetches, sync requests, addresses), per origin and per
+// topic; global caps on envelopes and bytes held evict the envelope
+// expiring first, never the node's own. Every limit is a named constant
+// with its derivation (params.go).
+//
+// # Persistence
+//
+// pool.db (SQLite, internal/sqlitedb): envelopes, the peer table, bans and
+// the identity key, written in batches every second; a restart re-checks
+// what it loads and resyncs only the difference.
+package pool

@@ -1,0 +1,604 @@
+package pool
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/onionswap/onionswap/internal/ratelimit"
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// peer is one pool connection, in either direction.
+type peer struct {
+	p         *Pool
+	conn      *protocol.Conn
+	addr      string // dialed address, or the inbound peer's claim ("")
+	outbound  bool
+	protected bool
+	connected time.Time
+
+	sendq chan protocol.Message
+	wake  chan struct{}
+
+	// guarded by p.mu
+	known      *rollingSet
+	pending    []protocol.ShortID
+	pendingSet map[protocol.ShortID]struct{}
+	inflight   int
+	score      float64
+	scoreAt    time.Time
+	closed     bool
+	banned     bool
+	gaveAddrs  bool
+	awaitSync  bool
+
+	relay, serve, sync, addrs *ratelimit.Bucket
+	closeOnce                 sync.Once
+}
+
+func (p *Pool) newPeer(c *protocol.Conn, addr string, outbound bool) *peer {
+	now := p.cfg.Now()
+	return &peer{
+		p: p, conn: c, addr: addr, outbound: outbound, connected: now,
+		sendq: make(chan protocol.Message, sendQueue), wake: make(chan struct{}, 1),
+		known: newRollingSet(knownPerPeer), pendingSet: map[protocol.ShortID]struct{}{},
+		scoreAt: now,
+		relay:   ratelimit.New(p.cfg.PeerRate, float64(p.cfg.PeerBurst), p.cfg.Now),
+		serve:   ratelimit.New(p.cfg.ServeRate, float64(p.cfg.ServeBurst), p.cfg.Now),
+		sync:    ratelimit.New(p.cfg.SyncRate, float64(p.cfg.SyncBurst), p.cfg.Now),
+		addrs:   ratelimit.New(DefaultAddrRate, float64(DefaultAddrBurst), p.cfg.Now),
+	}
+}
+
+// queueInvLocked adds short to the next announcement batch.
+func (pr *peer) queueInvLocked(short protocol.ShortID) {
+	if _, ok := pr.pendingSet[short]; ok {
+		return
+	}
+	pr.pendingSet[short] = struct{}{}
+	pr.pending = append(pr.pending, short)
+	select {
+	case pr.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send queues m for the writer; a peer whose queue is full is too slow
+// to keep and is dropped.
+func (pr *peer) send(m protocol.Message) bool {
+	select {
+	case pr.sendq <- m:
+		return true
+	default:
+		pr.p.slowShed.Add(1)
+		go pr.close(protocol.CodeBusy, "pool: peer too slow to read")
+		return false
+	}
+}
+
+func (pr *peer) close(code protocol.ErrorCode, why string) {
+	pr.closeOnce.Do(func() {
+		_ = pr.conn.CloseWithError(code, why)
+	})
+}
+
+// trickleDelay draws the Poisson delay before the next batch.
+func (pr *peer) trickleDelay() time.Duration {
+	mean := pr.p.cfg.TrickleInbound
+	if pr.outbound {
+		mean = pr.p.cfg.TrickleOutbound
+	}
+	return time.Duration(rand.ExpFloat64() * float64(mean))
+}
+
+// run serves the peer until its connection ends: the writer runs in its
+// own goroutine, the reader in the caller's.
+func (pr *peer) run(ctx context.Context) {
+	p := pr.p
+	p.mu.Lock()
+	if p.ctx.Err() != nil {
+		p.mu.Unlock()
+		pr.close(protocol.CodeShutdown, "node shutting down")
+		return
+	}
+	p.peers[pr] = struct{}{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pr.writeLoop(ctx)
+	}()
+	pr.readLoop(ctx)
+	pr.close(protocol.CodeShutdown, "pool: connection ends")
+	wg.Wait()
+	p.detach(pr)
+}
+
+func (pr *peer) writeLoop(ctx context.Context) {
+	var timer *time.Timer
+	var fire <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pr.conn.Done():
+			return
+		case m := <-pr.sendq:
+			if err := pr.conn.Send(ctx, m); err != nil {
+				return
+			}
+		case <-pr.wake:
+			if fire == nil {
+				timer = time.NewTimer(pr.trickleDelay())
+				fire = timer.C
+			}
+		case <-fire:
+			fire = nil
+			for _, inv := range pr.takeInv() {
+				if err := pr.conn.Send(ctx, inv); err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// takeInv empties the batch into PoolInv messages: ids still held (a
+// newer sequence replaced an older one still queued: only the newer is
+// announced) and not known to the peer meanwhile.
+func (pr *peer) takeInv() []protocol.Message {
+	p := pr.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]protocol.ShortID, 0, len(pr.pending))
+	for _, s := range pr.pending {
+		if _, held := p.msgs[s]; !held {
+			continue
+		}
+		if _, ok := pr.known.has(s); ok {
+			continue
+		}
+		pr.known.add(s)
+		ids = append(ids, s)
+	}
+	pr.pending = pr.pending[:0]
+	clear(pr.pendingSet)
+	var out []protocol.Message
+	for len(ids) > 0 {
+		n := min(len(ids), protocol.MaxPoolIDs)
+		out = append(out, &protocol.PoolInv{IDs: ids[:n:n]})
+		ids = ids[n:]
+	}
+	return out
+}
+
+func (pr *peer) readLoop(ctx context.Context) {
+	for {
+		m, err := pr.conn.Receive(ctx)
+		if err != nil {
+			return
+		}
+		if !pr.handle(ctx, m) {
+			return
+		}
+	}
+}
+
+// handle processes one message; false ends the connection.
+func (pr *peer) handle(ctx context.Context, m protocol.Message) bool {
+	switch m := m.(type) {
+	case *protocol.PoolInv:
+		pr.onInv(m.IDs)
+	case *protocol.PoolGetData:
+		pr.onGetData(m.IDs)
+	case *protocol.PoolMsgs:
+		pr.onMsgs(ctx, m.Envelopes)
+	case *protocol.PoolSync:
+		pr.onSync(m)
+	case *protocol.PoolSyncReply:
+		pr.onSyncReply(m)
+	case *protocol.PoolGetAddrs:
+		pr.onGetAddrs()
+	case *protocol.PoolAddrs:
+		pr.onAddrs(m.Addrs)
+	case *protocol.PoolHello:
+		pr.penalize(penaltyFatal, "second PoolHello")
+	default:
+		pr.close(protocol.CodeProtocolViolation, "not a pool message: "+m.Type().String())
+		return false
+	}
+	pr.p.mu.Lock()
+	banned := pr.banned
+	pr.p.mu.Unlock()
+	return !banned
+}
+
+// penalize adds pts to the peer's decaying score and bans it at BanScore.
+func (pr *peer) penalize(pts float64, why string) {
+	p := pr.p
+	now := p.cfg.Now()
+	p.mu.Lock()
+	el := now.Sub(pr.scoreAt)
+	if el > 0 {
+		pr.score *= math.Exp2(-el.Seconds() / scoreHalfLife.Seconds())
+		pr.scoreAt = now
+	}
+	pr.score += pts
+	ban := pr.score >= BanScore && !pr.banned
+	if ban {
+		pr.banned = true
+		p.stats.PeersBanned++
+		if pr.addr != "" {
+			p.banLocked(pr.addr, why, now)
+		}
+	}
+	p.mu.Unlock()
+	if ban {
+		p.log.Info("pool peer banned", "reason", why, "outbound", pr.outbound)
+		code := protocol.CodeProtocolViolation
+		if pts <= penaltyFlood {
+			code = protocol.CodeRateLimited
+		}
+		pr.close(code, "pool: banned: "+why)
+	}
+}
+
+func (pr *peer) onInv(ids []protocol.ShortID) {
+	p := pr.p
+	now := p.cfg.Now()
+	var want []protocol.ShortID
+	flood := 0
+	p.mu.Lock()
+	for _, s := range ids {
+		pr.known.add(s)
+		if _, held := p.msgs[s]; held {
+			continue
+		}
+		if _, bad := p.rejected.has(s); bad {
+			continue
+		}
+		if r := p.requested[s]; r != nil {
+			if r.peer != pr && len(r.alts) < maxAlts && !slices.Contains(r.alts, pr) {
+				r.alts = append(r.alts, pr)
+			}
+			continue
+		}
+		if pr.inflight >= maxInFlightPerPeer {
+			continue
+		}
+		if !pr.relay.Allow() {
+			flood++
+			continue
+		}
+		p.requested[s] = &request{peer: pr, at: now}
+		pr.inflight++
+		want = append(want, s)
+	}
+	p.stats.FloodDropped += uint64(flood)
+	p.mu.Unlock()
+	if flood > 0 {
+		pr.penalize(float64(flood)*penaltyFlood, "announcements beyond the per-connection budget")
+	}
+	if len(want) > 0 {
+		pr.send(&protocol.PoolGetData{IDs: want})
+	}
+}
+
+func (pr *peer) onGetData(ids []protocol.ShortID) {
+	p := pr.p
+	var batches [][][]byte
+	var cur [][]byte
+	size := 0
+	flood := 0
+	p.mu.Lock()
+	for _, s := range ids {
+		e := p.msgs[s]
+		if e == nil {
+			continue
+		}
+		if !pr.serve.Allow() {
+			flood++
+			continue
+		}
+		pr.known.add(s)
+		if len(cur) > 0 && (size+len(e.raw) > batchBytes || len(cur) == protocol.MaxPoolBatch) {
+			batches = append(batches, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, e.raw)
+		size += len(e.raw) + protocol.PoolMsgsPerEnvelope
+	}
+	p.mu.Unlock()
+	if len(cur) > 0 {
+		batches = append(batches, cur)
+	}
+	for _, b := range batches {
+		if !pr.send(&protocol.PoolMsgs{Envelopes: b}) {
+			return
+		}
+	}
+	if flood > 0 {
+		pr.penalize(float64(flood)*penaltyFlood, "fetches beyond the per-connection budget")
+	}
+}
+
+func (pr *peer) onMsgs(ctx context.Context, envs [][]byte) {
+	p := pr.p
+	for _, raw := range envs {
+		if len(raw) < protocol.MinPoolEnvelopeSize {
+			pr.refuse(nil, ReasonMalformed)
+			continue
+		}
+		short := protocol.PoolIDOf(raw).Short()
+		p.mu.Lock()
+		r := p.requested[short]
+		solicited := r != nil && r.peer == pr
+		sync := solicited && r.sync
+		if !solicited {
+			p.stats.UnsolicitedIn++
+		}
+		pr.known.add(short)
+		p.mu.Unlock()
+		if !solicited && !pr.relay.Allow() {
+			p.mu.Lock()
+			p.stats.FloodDropped++
+			p.mu.Unlock()
+			pr.penalize(penaltyFlood, "unsolicited envelopes beyond the per-connection budget")
+			continue
+		}
+		c, reason := p.check(ctx, raw, !sync)
+		if obs := p.cfg.Observer; obs != nil && c != nil {
+			obs.Received(c.id, reason == ReasonDuplicate)
+		}
+		if reason != ReasonNone {
+			pr.refuse(c, reason)
+		}
+		// The fetch stays outstanding until the envelope is held or
+		// refused, so no other peer's announcement fetches it meanwhile.
+		p.mu.Lock()
+		if reason == ReasonNone && p.insertLocked(c, false) {
+			p.relayLocked(c.short, pr)
+		}
+		if solicited && p.requested[short] == r {
+			delete(p.requested, short)
+			pr.inflight--
+			if sync {
+				p.syncFetchedLocked()
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// refuse records a refused envelope and charges its sender.
+func (pr *peer) refuse(c *checked, r Reason) {
+	p := pr.p
+	v, pts := r.verdict()
+	p.mu.Lock()
+	p.refusedLocked(r)
+	if r == ReasonDuplicate {
+		p.stats.Duplicates++
+	} else if c != nil && r != ReasonKnownBad {
+		p.rejected.add(c.short)
+	}
+	p.mu.Unlock()
+	if v == Reject {
+		pr.penalize(pts, r.String())
+	}
+}
+
+// onSync answers a PoolSync with our ids in every bucket that differs.
+func (pr *peer) onSync(m *protocol.PoolSync) {
+	if !pr.sync.Allow() {
+		pr.penalize(penaltyMinor, "sync requests beyond the per-connection budget")
+		return
+	}
+	p := pr.p
+	p.mu.Lock()
+	buckets := p.bucketsLocked(m.Bits)
+	p.stats.Syncs++
+	p.mu.Unlock()
+	reply := &protocol.PoolSyncReply{Bits: m.Bits}
+	for i, ids := range buckets {
+		if int(m.Buckets[i].Count) == len(ids) && m.Buckets[i].Digest == protocol.SyncDigest(ids) {
+			continue
+		}
+		reply.Buckets = append(reply.Buckets, uint16(i))
+		reply.IDs = append(reply.IDs, ids...)
+	}
+	if len(reply.IDs) > protocol.MaxSyncIDs {
+		reply.IDs = reply.IDs[:protocol.MaxSyncIDs]
+	}
+	pr.send(reply)
+}
+
+// bucketsLocked groups our short ids by their top bits, each bucket
+// sorted.
+func (p *Pool) bucketsLocked(bits uint8) [][]protocol.ShortID {
+	out := make([][]protocol.ShortID, 1<<bits)
+	for s := range p.msgs {
+		b := protocol.SyncBucket(s, bits)
+		out[b] = append(out[b], s)
+	}
+	for _, ids := range out {
+		slices.SortFunc(ids, func(a, b protocol.ShortID) int {
+			return cmpU64(a.Uint64(), b.Uint64())
+		})
+	}
+	return out
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// syncRequestLocked builds our PoolSync: about syncBucketTarget envelopes
+// per bucket.
+func (p *Pool) syncRequestLocked() *protocol.PoolSync {
+	bits := uint8(0)
+	for bits < protocol.MaxSyncBits && len(p.msgs)>>bits > syncBucketTarget {
+		bits++
+	}
+	buckets := p.bucketsLocked(bits)
+	m := &protocol.PoolSync{Bits: bits, Buckets: make([]protocol.PoolBucket, len(buckets))}
+	for i, ids := range buckets {
+		m.Buckets[i] = protocol.PoolBucket{Count: uint16(min(len(ids), math.MaxUint16)), Digest: protocol.SyncDigest(ids)}
+	}
+	return m
+}
+
+// onSyncReply fetches what the peer has and we lack, and announces at
+// once what we have and it lacks in the buckets that differed.
+func (pr *peer) onSyncReply(m *protocol.PoolSyncReply) {
+	p := pr.p
+	now := p.cfg.Now()
+	p.mu.Lock()
+	if !pr.awaitSync {
+		p.mu.Unlock()
+		pr.penalize(penaltyMinor, "unrequested sync reply")
+		return
+	}
+	pr.awaitSync = false
+	theirs := make(map[protocol.ShortID]struct{}, len(m.IDs))
+	var want []protocol.ShortID
+	for _, s := range m.IDs {
+		theirs[s] = struct{}{}
+		pr.known.add(s)
+		if _, held := p.msgs[s]; held {
+			continue
+		}
+		if _, bad := p.rejected.has(s); bad {
+			continue
+		}
+		if r := p.requested[s]; r != nil {
+			if r.peer != pr && len(r.alts) < maxAlts {
+				r.alts = append(r.alts, pr)
+			}
+			continue
+		}
+		if len(p.requested) >= 2*p.cfg.MaxMessages {
+			break // more than we could hold anyway
+		}
+		p.requested[s] = &request{peer: pr, at: now, sync: true}
+		pr.inflight++
+		want = append(want, s)
+	}
+	differs := make(map[int]bool, len(m.Buckets))
+	for _, b := range m.Buckets {
+		differs[int(b)] = true
+	}
+	var offer []protocol.ShortID
+	for s := range p.msgs {
+		if !differs[protocol.SyncBucket(s, m.Bits)] {
+			continue
+		}
+		if _, ok := theirs[s]; ok {
+			continue
+		}
+		if _, ok := pr.known.has(s); ok {
+			continue
+		}
+		pr.known.add(s)
+		offer = append(offer, s)
+	}
+	if p.syncing == pr {
+		p.syncLeft += len(want)
+		p.stats.SyncIDsFetched += uint64(len(want))
+		if p.syncLeft == 0 {
+			p.syncDoneLocked()
+		}
+	}
+	p.mu.Unlock()
+	for len(want) > 0 {
+		n := min(len(want), protocol.MaxPoolIDs)
+		pr.send(&protocol.PoolGetData{IDs: want[:n:n]})
+		want = want[n:]
+	}
+	for len(offer) > 0 {
+		n := min(len(offer), protocol.MaxPoolIDs)
+		pr.send(&protocol.PoolInv{IDs: offer[:n:n]})
+		offer = offer[n:]
+	}
+}
+
+// syncFetchedLocked counts one envelope of the running sync arrived.
+func (p *Pool) syncFetchedLocked() {
+	if p.syncing == nil {
+		return
+	}
+	p.syncLeft--
+	if p.syncLeft <= 0 {
+		p.syncDoneLocked()
+	}
+}
+
+// syncDoneLocked ends the running sync and starts the next queued one:
+// reconciling with one peer at a time means a joining node fetches each
+// missing envelope once, and the later syncs only fix what the first
+// peer lacked (their digests mostly match).
+func (p *Pool) syncDoneLocked() {
+	p.syncing, p.syncLeft = nil, 0
+	for len(p.syncQueue) > 0 {
+		next := p.syncQueue[0]
+		p.syncQueue = p.syncQueue[1:]
+		if next.closed {
+			continue
+		}
+		p.startSyncLocked(next)
+		return
+	}
+}
+
+// startSyncLocked sends a PoolSync to pr (queued, not pipelined).
+func (p *Pool) startSyncLocked(pr *peer) {
+	p.syncing, p.syncSince, p.syncLeft = pr, p.cfg.Now(), 0
+	pr.awaitSync = true
+	pr.send(p.syncRequestLocked())
+}
+
+func (pr *peer) onGetAddrs() {
+	p := pr.p
+	p.mu.Lock()
+	if pr.gaveAddrs {
+		p.mu.Unlock()
+		return // once per connection (Core answers getaddr once)
+	}
+	pr.gaveAddrs = true
+	sample := p.addrSampleLocked(pexSample, pr.addr)
+	p.mu.Unlock()
+	if len(sample) > 0 {
+		pr.send(&protocol.PoolAddrs{Addrs: sample})
+	}
+}
+
+func (pr *peer) onAddrs(as []protocol.PoolAddr) {
+	p := pr.p
+	now := p.cfg.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range as {
+		if !pr.addrs.Allow() {
+			return // Core drops addresses beyond the bucket silently
+		}
+		if a.Addr == p.cfg.ListenAddr {
+			continue
+		}
+		p.learnLocked(a.Addr, srcPex, now)
+	}
+}
