@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
+	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/daemon"
 )
 
@@ -19,47 +19,29 @@ Unfinished swaps are resumed or recovered at start.`,
 		role:  daemon.RoleMaker,
 		opts:  useMaker,
 		setup: runNode,
-	}, &command{
-		path:    "maker status",
-		summary: "show a running maker's bond, registrations and reservations",
-		help:    "Show the bond, directory registrations, offer and reservations of the\nmaker running on --datadir.",
-		opts:    useInfo,
-		setup: func(e *env) func(context.Context) error {
-			asJSON := e.fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context) error {
-				c, err := infoClient(e)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				m, err := c.MakerStatus(ctx)
-				if err != nil {
-					return err
-				}
-				if *asJSON {
-					return printJSON(e.stdout, m)
-				}
-				w := e.stdout
-				fmt.Fprintf(w, "onion: %s\n", m.Onion)
-				if m.Bond != nil {
-					fmt.Fprintf(w, "bond: %s %s BTC, locked until height %d (%s)\n", m.Bond.OutPoint, sats(m.Bond.Amount), m.Bond.LockHeight, m.Bond.Status)
-				}
-				if m.BondNeeded != "" {
-					fmt.Fprintf(w, "bond: %s\n", m.BondNeeded)
-				}
-				for d, t := range m.Registered {
-					when := "never"
-					if !t.IsZero() {
-						when = t.Format(time.RFC3339)
-					}
-					fmt.Fprintf(w, "directory %s: registered %s\n", d, when)
-				}
-				fmt.Fprintf(w, "active swaps: %d\n", m.ActiveSwaps)
-				for _, r := range m.Reservations {
-					fmt.Fprintf(w, "reserved %s BTC for swap %s\n", sats(r.Amount), r.SwapID)
-				}
-				return nil
+	}, infoCommand("maker status", "show a running maker's bond, registrations and reservations",
+		"Show the bond, directory registrations, offer and reservations of the\nmaker running on --datadir.",
+		(*control.Client).MakerStatus,
+		func(e *env, m *control.MakerStatus) error {
+			w := e.stdout
+			fmt.Fprintf(w, "onion: %s\n", m.Onion)
+			if m.Bond != nil {
+				fmt.Fprintf(w, "bond: %s %s BTC, locked until height %d (%s)\n", m.Bond.OutPoint, sats(m.Bond.Amount), m.Bond.LockHeight, m.Bond.Status)
 			}
-		},
-	})
+			if m.BondNeeded != "" {
+				fmt.Fprintf(w, "bond: %s\n", m.BondNeeded)
+			}
+			for d, t := range m.Registered {
+				when := "never"
+				if !t.IsZero() {
+					when = t.Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "directory %s: registered %s\n", d, when)
+			}
+			fmt.Fprintf(w, "active swaps: %d\n", m.ActiveSwaps)
+			for _, r := range m.Reservations {
+				fmt.Fprintf(w, "reserved %s BTC for swap %s\n", sats(r.Amount), r.SwapID)
+			}
+			return nil
+		}))
 }

@@ -116,35 +116,17 @@ makers of a swap to recover may be gone.
 				return nil
 			}
 		},
-	}, &command{
-		path:    "taker swaps",
-		summary: "list the swaps of a running node",
-		help:    "List the swaps of the node running on --datadir (taker or maker).",
-		opts:    useInfo,
-		setup: func(e *env) func(context.Context) error {
-			asJSON := e.fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context) error {
-				c, err := infoClient(e)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				ss, err := c.Swaps(ctx)
-				if err != nil {
-					return err
-				}
-				if *asJSON {
-					return printJSON(e.stdout, ss)
-				}
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "id\trole\tphase\tamount\toutcome\tupdated\n")
-				for _, s := range ss {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Role, s.Phase, sats(s.Amount), s.Outcome, s.Updated.Format(time.RFC3339))
-				}
-				return tw.Flush()
+	}, infoCommand("taker swaps", "list the swaps of a running node",
+		"List the swaps of the node running on --datadir (taker or maker).",
+		(*control.Client).Swaps,
+		func(e *env, ss []control.SwapInfo) error {
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "id\trole\tphase\tamount\toutcome\tupdated\n")
+			for _, s := range ss {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Role, s.Phase, sats(s.Amount), s.Outcome, s.Updated.Format(time.RFC3339))
 			}
-		},
-	})
+			return tw.Flush()
+		}))
 }
 
 // takerAPI is what both a control.Client and an in-process daemon offer.
