@@ -122,6 +122,7 @@ func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, l
 	}
 	target := local.Addr().String()
 	base := "ADD_ONION " + string(control.KeyTypeED25519V3) + ":" + (&control.ED25519Key{KeyPair: key}).Blob() +
+		" Flags=MaxStreamsCloseCircuit MaxStreams=" + strconv.Itoa(MaxStreamsPerCircuit) +
 		" Port=" + strconv.Itoa(port) + "," + target
 	resp, err := t.Control.SendRequest("%s %s", base, powKeywords)
 	pow = err == nil
@@ -141,6 +142,14 @@ func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, l
 	}
 	return id, pow, nil
 }
+
+// MaxStreamsPerCircuit caps the streams one client circuit may hold open
+// to our service; a circuit that asks for more is closed
+// (MaxStreamsCloseCircuit). Streams on an existing circuit cost a flooder
+// nothing, circuits cost it a rendezvous (and PoW under attack). An
+// honest peer holds one stream per service it uses (swap, pool, chat,
+// CoinJoin) plus a re-dial or two: 16 is several times that.
+const MaxStreamsPerCircuit = 16
 
 // powKeywords turn on the proof-of-work defence with tor's default queue
 // (rate 250/s, burst 2500 introductions: far above what a swap node

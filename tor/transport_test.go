@@ -67,6 +67,9 @@ func TestAttachListenPublish(t *testing.T) {
 	// Inbound streams reach Accept through the local listener.
 	local, _, _ := strings.Cut(add[strings.Index(add, " Port=80,")+len(" Port=80,"):], " ")
 	// The proof-of-work defence is asked for, and reported.
+	if !strings.Contains(add, " MaxStreams=16") || !strings.Contains(add, "Flags=MaxStreamsCloseCircuit") {
+		t.Fatalf("ADD_ONION without the per-circuit stream cap: %q", add)
+	}
 	if !strings.Contains(add, " PoWDefensesEnabled=1") || !tr.Status().PoWDefense {
 		t.Fatalf("ADD_ONION without the PoW defence (%q), status %+v", add, tr.Status())
 	}
