@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/onionswap/onionswap/internal/testutil"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -64,7 +66,7 @@ func TestMissingTorBinary(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
+			testutil.LeakCheck(t)
 			if tc.path != "" {
 				t.Setenv("PATH", tc.path)
 			}

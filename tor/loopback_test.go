@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/onionswap/onionswap/internal/testutil"
 )
 
 func TestLoopback(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	ctx := context.Background()
 	lb := NewLoopback()
 	l, err := lb.Listen(ctx)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/onionswap/onionswap/internal/testutil"
 )
 
 func TestOnionKeyPersists(t *testing.T) {
@@ -103,7 +105,7 @@ func TestOnionKeyBadFiles(t *testing.T) {
 // TestListenRefusesBadKey: the transport reports the key problem instead
 // of publishing under a new address.
 func TestListenRefusesBadKey(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	cfg := attachConfig(f)
 	cfg.KeyFile = filepath.Join(t.TempDir(), "onion.key")

@@ -1,13 +1,18 @@
 package tor
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/onionswap/onionswap/internal/testutil"
 )
 
 func TestReapOrphanTor(t *testing.T) {
@@ -23,6 +28,12 @@ func TestReapOrphanTor(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		// Until the child has exec'd, /proc shows the test binary's
+		// command line: wait for the one the reaper reads.
+		testutil.Eventually(t, 5*time.Second, "the child's command line", testutil.Holds(func() bool {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+			return strings.Contains(string(b), "--DataDirectory")
+		}))
 		return cmd
 	}
 	writePID := func(pid int) {

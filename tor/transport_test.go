@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onionswap/onionswap/internal/testutil"
 )
 
 func attachConfig(f *fakeTor) Config {
@@ -22,7 +24,7 @@ func attachConfig(f *fakeTor) Config {
 }
 
 func TestAttachListenPublish(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -133,7 +135,7 @@ func TestAttachAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
+			testutil.LeakCheck(t)
 			f := newFakeTor(t)
 			f.set(func(f *fakeTor) {
 				f.methods, f.cookieFile, f.cookie, f.password = tc.methods, tc.file, tc.serverCk, tc.serverPw
@@ -201,7 +203,7 @@ func TestControlErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
+			testutil.LeakCheck(t)
 			f := newFakeTor(t)
 			if tc.setup != nil {
 				f.set(tc.setup)
@@ -233,7 +235,7 @@ func TestControlErrors(t *testing.T) {
 }
 
 func TestNeverBootstraps(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	f.set(func(f *fakeTor) { f.bootstrap = `NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY="Starting"` })
 	var mu sync.Mutex
@@ -267,7 +269,7 @@ func TestNeverBootstraps(t *testing.T) {
 }
 
 func TestPublishTimeoutThenLate(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	f.set(func(f *fakeTor) { f.autoUpload = false })
 	cfg := attachConfig(f)
@@ -292,13 +294,13 @@ func TestPublishTimeoutThenLate(t *testing.T) {
 	}
 	wantErrContains(t, err, "1 uploads attempted", "UPLOAD_REJECTED")
 	f.emit("HS_DESC UPLOADED " + ol.addr.ServiceID + " UNKNOWN $AAAA~a0")
-	eventually(t, 2*time.Second, "late publication", func() bool { return ol.WaitPublished(ctx) == nil })
+	testutil.Eventually(t, 2*time.Second, "late publication", testutil.Holds(func() bool { return ol.WaitPublished(ctx) == nil }))
 }
 
 // TestReconnectRepublish: the control connection drops (tor restarted);
 // the health loop reconnects and re-adds the service with the same key.
 func TestReconnectRepublish(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	cfg := attachConfig(f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -317,11 +319,11 @@ func TestReconnectRepublish(t *testing.T) {
 	}
 	f.set(func(f *fakeTor) { f.autoUpload = false })
 	f.dropAll()
-	eventually(t, 5*time.Second, "re-ADD_ONION", func() bool {
+	testutil.Eventually(t, 5*time.Second, "re-ADD_ONION", testutil.Holds(func() bool {
 		var n int
 		f.set(func(f *fakeTor) { n = len(f.addOnions) })
 		return n == 2
-	})
+	}))
 	f.set(func(f *fakeTor) {
 		if f.addOnions[0] != f.addOnions[1] {
 			t.Error("re-published with a different key")
@@ -340,7 +342,7 @@ func TestReconnectRepublish(t *testing.T) {
 // TestHungTor: tor stops answering; the ping times out, the session is
 // replaced once tor answers again.
 func TestHungTor(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	cfg := attachConfig(f)
 	cfg.HealthInterval = 100 * time.Millisecond
@@ -352,11 +354,11 @@ func TestHungTor(t *testing.T) {
 	}
 	defer tr.Close()
 	f.set(func(f *fakeTor) { f.hang = true })
-	eventually(t, 5*time.Second, "hung session replaced", func() bool { return tr.Status().Restarts >= 1 })
+	testutil.Eventually(t, 5*time.Second, "hung session replaced", testutil.Holds(func() bool { return tr.Status().Restarts >= 1 }))
 	f.set(func(f *fakeTor) { f.hang = false })
-	eventually(t, 5*time.Second, "recovery", func() bool { return tr.Status().Connected })
+	testutil.Eventually(t, 5*time.Second, "recovery", testutil.Holds(func() bool { return tr.Status().Connected }))
 	time.Sleep(3 * cfg.HealthInterval) // a ping sent while hung may still time out
-	eventually(t, 5*time.Second, "recovery", func() bool { return tr.Status().Connected })
+	testutil.Eventually(t, 5*time.Second, "recovery", testutil.Holds(func() bool { return tr.Status().Connected }))
 	r := tr.Status().Restarts
 	time.Sleep(5 * cfg.HealthInterval)
 	if st := tr.Status(); st.Restarts != r || !st.Connected {
@@ -365,7 +367,7 @@ func TestHungTor(t *testing.T) {
 }
 
 func TestDialIsolationAndErrors(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	s := newFakeSOCKS(t)
 	f.set(func(f *fakeTor) { f.socks = `"` + s.addr() + `" "unix:/run/tor/socks"` })
@@ -457,7 +459,7 @@ func TestDialIsolationAndErrors(t *testing.T) {
 // ADD_ONION (before 0.4.9) still gets the onion service, without the
 // defence, and status says so.
 func TestListenWithoutPoW(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	f := newFakeTor(t)
 	f.on["ADD_ONION"] = func(args string) []string {
 		if strings.Contains(args, "PoWDefensesEnabled") {

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/node/maker"
 	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/node/swap"
@@ -78,7 +78,7 @@ type Net struct {
 // test is left.
 func New(t testing.TB) *Net {
 	t.Helper()
-	checkLeaks(t)
+	testutil.LeakCheck(t)
 	return &Net{T: t, Chain: chaintest.New(chaintest.Options{})}
 }
 
@@ -364,17 +364,7 @@ func (n *Net) NewTaker(name string, src taker.MakerSource, o TakerOpts) (*taker.
 // test after d with cond's last explanation.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %s", what, d, why)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, what, cond)
 }
 
 // MakerFinal waits until every swap of m is final and returns them.
@@ -427,23 +417,4 @@ func (n *Net) Fee(txid chainhash.Hash) int64 {
 		n.T.Fatal(err)
 	}
 	return f
-}
-
-// checkLeaks registers a cleanup, run after the test's others, that waits
-// for the goroutine count to return to what it was and fails with the
-// stacks of the goroutines left.
-func checkLeaks(t testing.TB) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutine leak: %d goroutines, %d at the start:\n%s", runtime.NumGoroutine(), before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }

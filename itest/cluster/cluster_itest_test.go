@@ -158,12 +158,8 @@ func TestKillRestartAndChainOutage(t *testing.T) {
 
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting: %s", what)
-		case <-time.After(200 * time.Millisecond):
-		}
+	if err := Poll(ctx, 200*time.Millisecond, what, Holds(cond)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -196,19 +196,7 @@ func waitSettledWallet(ctx context.Context, p *cluster.Proc) error {
 
 // poll calls cond every 250 ms until it holds or ctx ends.
 func poll(ctx context.Context, what string, cond func() (bool, string)) error {
-	var last string
-	for {
-		ok, why := cond()
-		if ok {
-			return nil
-		}
-		last = why
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("timed out waiting for %s (last: %s)", what, last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return cluster.Poll(ctx, 250*time.Millisecond, what, cond)
 }
 
 // Swap detail as the control API reports it (node/daemon outputsJSON).

@@ -199,16 +199,5 @@ func logf(tb testing.TB, format string, args ...any) {
 
 // waitCond polls cond until it holds or ctx ends.
 func waitCond(ctx context.Context, what string, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return &timeoutError{what}
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return nil
+	return cluster.Poll(ctx, 200*time.Millisecond, what, cluster.Holds(cond))
 }
-
-type timeoutError struct{ what string }
-
-func (e *timeoutError) Error() string { return "timed out waiting: " + e.what }

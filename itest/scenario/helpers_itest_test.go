@@ -35,18 +35,8 @@ func tctx(t *testing.T, d time.Duration) context.Context {
 // with cond's last explanation.
 func waitUntil(t *testing.T, ctx context.Context, what string, cond func() (bool, string)) {
 	t.Helper()
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s (last: %s)", what, last)
-		case <-time.After(poll):
-		}
+	if err := cluster.Poll(ctx, poll, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 

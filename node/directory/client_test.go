@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -28,7 +29,7 @@ func deadAddr(t *testing.T) string {
 // TTL runs out, retries a dead directory with back-off, re-registers at
 // once on Refresh, and Start/Stop are idempotent.
 func TestRegistrar(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	const ttl = 2 * time.Second
 	short := func(c *ServerConfig) { c.EntryTTL = ttl }
 	// Real clocks (nil): the registrar sleeps for real.
@@ -64,7 +65,7 @@ func TestRegistrar(t *testing.T) {
 		es, err := d.Entries(ctx)
 		return err == nil && len(es) == 1 && es[0].Addr == want
 	}
-	waitFor(t, 5*time.Second, "registered at both", func() bool { return listed(d1, onion(1)) && listed(d2, onion(1)) })
+	testutil.Eventually(t, 5*time.Second, "registered at both", testutil.Holds(func() bool { return listed(d1, onion(1)) && listed(d2, onion(1)) }))
 	// Past two TTLs the entries are still there: refreshed at ~TTL/2.
 	time.Sleep(2*ttl + ttl/2)
 	if !listed(d1, onion(1)) || !listed(d2, onion(1)) {
@@ -82,14 +83,14 @@ func TestRegistrar(t *testing.T) {
 	addr = onion(2)
 	mu.Unlock()
 	r.Refresh()
-	waitFor(t, ttl/4, "new address listed", func() bool { return listed(d1, onion(2)) && listed(d2, onion(2)) })
+	testutil.Eventually(t, ttl/4, "new address listed", testutil.Holds(func() bool { return listed(d1, onion(2)) && listed(d2, onion(2)) }))
 	r.Stop()
 	r.Stop()
 }
 
 // TestRegistrarRefused: a refused proof is reported in Status and retried.
 func TestRegistrarRefused(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	chain := newFakeChain()
 	d := startDir(t, "", chain, newFakeClock(), nil)
 	b := newTestBond(t)
@@ -104,12 +105,12 @@ func TestRegistrarRefused(t *testing.T) {
 	}
 	r.Start()
 	defer r.Stop()
-	waitFor(t, 5*time.Second, "refusal", func() bool {
+	testutil.Eventually(t, 5*time.Second, "refusal", testutil.Holds(func() bool {
 		st := r.Status()[0]
 		return st.Failures >= 2 && errors.Is(st.LastErr, script.ErrBondUnconfirmed)
-	})
+	}))
 	chain.set(b.op, nil) // the bond confirms
-	waitFor(t, 5*time.Second, "registered", func() bool { return r.Status()[0].Registered })
+	testutil.Eventually(t, 5*time.Second, "registered", testutil.Holds(func() bool { return r.Status()[0].Registered }))
 }
 
 // TestSource: entries from two directories are merged by bond; the
@@ -117,7 +118,7 @@ func TestRegistrarRefused(t *testing.T) {
 // moved maker loses to its newer certificate; one dead directory does
 // not fail the fetch, all dead does.
 func TestSource(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	ctx := testCtx(t)
 	d1 := startDir(t, "", newFakeChain(), newFakeClock(), nil)
 	d2 := startDir(t, "", newFakeChain(), newFakeClock(), nil)

@@ -10,13 +10,14 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
 func TestRegisterAndList(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), nil)
 	ctx := testCtx(t)
 	tr := tor.NewLoopback()
@@ -45,7 +46,7 @@ func TestRegisterAndList(t *testing.T) {
 // on the client by errors.Is with the script sentinel; a forged
 // certificate also ends the connection, the others keep it.
 func TestRefusals(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	chain := newFakeChain()
 	d := startDir(t, "", chain, newFakeClock(), nil)
 	other := newTestBond(t)
@@ -134,7 +135,7 @@ func TestChainDown(t *testing.T) {
 }
 
 func TestReplaceAddress(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), nil)
 	ctx := testCtx(t)
 	tr := tor.NewLoopback()
@@ -166,7 +167,7 @@ func TestReplaceAddress(t *testing.T) {
 // TestExpiry: an entry older than the TTL is invisible at once (lazy) and
 // removed by the sweep; a refresh keeps it alive.
 func TestExpiry(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), func(c *ServerConfig) { c.EntryTTL = time.Minute })
 	ctx := testCtx(t)
 	tr := tor.NewLoopback()
@@ -200,7 +201,7 @@ func TestExpiry(t *testing.T) {
 // TestPersistence: entries survive a restart; those that expired while
 // the directory was down are dropped on load.
 func TestPersistence(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	db := filepath.Join(t.TempDir(), "dir.db")
 	clock := newFakeClock()
 	chain := newFakeChain()
@@ -235,7 +236,7 @@ func TestPersistence(t *testing.T) {
 // TestReverify: a bond that stops verifying (spent) disappears at the
 // next re-verification; a chain outage removes nothing.
 func TestReverify(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	chain := newFakeChain()
 	d := startDir(t, "", chain, newFakeClock(), nil)
 	ctx := testCtx(t)
@@ -270,7 +271,7 @@ func TestReverify(t *testing.T) {
 // TestRateLimit: registrations beyond the per-connection burst end that
 // connection with RateLimited; other connections are served.
 func TestRateLimit(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), nil)
 	ctx := testCtx(t)
 	b := newTestBond(t)
@@ -338,7 +339,7 @@ func TestGlobalRateLimit(t *testing.T) {
 // TestMalformed: garbage, an unexpected message type and a wrong network
 // each get an explicit Error and a disconnect; the server keeps serving.
 func TestMalformed(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), nil)
 	ctx := testCtx(t)
 	tests := []struct {
@@ -401,7 +402,7 @@ func TestMalformed(t *testing.T) {
 // session is evicted with an explicit Busy (a peer cannot lock honest
 // takers out by holding idle sessions).
 func TestMaxConns(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), func(c *ServerConfig) { c.MaxConns = 1 })
 	ctx := testCtx(t)
 	held := rawSession(t, d.Addr())
@@ -456,7 +457,7 @@ func TestCapacity(t *testing.T) {
 }
 
 func TestStartStopIdempotent(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	d := startDir(t, "", newFakeChain(), newFakeClock(), nil)
 	if err := d.Start(testCtx(t)); err != nil {
 		t.Fatal(err)

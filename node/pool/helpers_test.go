@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
@@ -28,13 +28,7 @@ func (c *clock) Unix() uint64            { return uint64(c.Now().Unix()) }
 // never sleep for correctness.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, what, testutil.Holds(cond))
 }
 
 // node is one in-process pool node on the loopback transport, with the
@@ -143,23 +137,6 @@ func cluster(t testing.TB, clk *clock, count int, links func(i int) []int, tweak
 		}
 	})
 	return nodes
-}
-
-// leakCheck fails the test if goroutines started during it outlive it.
-func leakCheck(t *testing.T) func() {
-	before := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(),
-					buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 }
 
 func testKey(n byte) *btcec.PrivateKey {

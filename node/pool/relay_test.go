@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -41,7 +42,7 @@ func connected(nodes []*node, min int) func() bool {
 // at one node reaches all; its signed removal replaces it everywhere;
 // expiry drops it everywhere.
 func TestRelayPublishRemoveExpire(t *testing.T) {
-	defer leakCheck(t)()
+	testutil.LeakCheck(t)
 	ctx := context.Background()
 	clk := &clock{}
 	nodes := cluster(t, clk, 8, ring(8), nil)
@@ -93,7 +94,7 @@ func TestRelayPublishRemoveExpire(t *testing.T) {
 // missing messages get the whole pool by reconciliation, fetching only
 // the difference.
 func TestJoinAndRestartSync(t *testing.T) {
-	defer leakCheck(t)()
+	testutil.LeakCheck(t)
 	ctx := context.Background()
 	clk := &clock{}
 	dir := t.TempDir()
@@ -196,7 +197,7 @@ func TestJoinAndRestartSync(t *testing.T) {
 // reason), while an honest message published during the flood reaches
 // every node.
 func TestFloodingPeerBanned(t *testing.T) {
-	defer leakCheck(t)()
+	testutil.LeakCheck(t)
 	ctx := context.Background()
 	clk := &clock{}
 	nodes := cluster(t, clk, 5, ring(5), nil)
