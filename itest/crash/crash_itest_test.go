@@ -405,6 +405,28 @@ func checkCase(t *testing.T, ctx context.Context, tk, m1, m2 *cluster.Proc, befo
 	}
 	var res caseResult
 	var err error
+	if want == outNothing {
+		// Killed before its first record (crash-after=funding_held): the
+		// taker has no swap at all, and the held funding transaction it
+		// left is released at the restart, so its wallet is back where it
+		// started (Engine.ReleaseOrphanHeld).
+		if ts, err := swapsOf(ctx, tk); err == nil && len(ts) == 0 {
+			err = poll(ctx, "the taker's wallet back where it started", func() (bool, string) {
+				if ok, why := settledWallet(ctx, tk); !ok {
+					return false, why
+				}
+				got, err := spendable(ctx, tk)
+				if err != nil {
+					return false, err.Error()
+				}
+				return got == before[tk.Name], fmt.Sprintf("spendable %d, was %d", got, before[tk.Name])
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "nothing funded", "T:no swap (held funding released)"
+		}
+	}
 	// Wait until every party's swap of this case is final and its wallet
 	// settled, then check exact balances.
 	var parts []*partyView
