@@ -108,6 +108,7 @@ var groupSummaries = map[string]string{
 	"directory": "run a maker directory (onion service), or list its entries",
 	"maker":     "run a CoinSwap maker (onion service with a fidelity bond), or show its state",
 	"taker":     "swap coins through a route of makers; recover unfinished swaps",
+	"pool":      "the message pool of a running node: peers, counters, messages",
 }
 
 // subcommands returns the visible commands under group ("" for the top

@@ -256,6 +256,11 @@ var options = []*option{
 	int64Opt("max-size", grpMaker, useMaker, "SAT", "largest swap in sat (0: from the spendable liquidity)",
 		func(c *daemon.Config) *int64 { return &c.Maker.MaxSize }),
 
+	listOpt("pool-peer", grpNode, useMaker|useTaker, "ONION:PORT", "message pool peer to dial first (repeatable or comma-separated)",
+		func(c *daemon.Config) *[]string { return &c.Pool.Bootstrap }),
+	boolOpt("pool-off", grpNode, useMaker|useTaker, "run no message pool (a node that only swaps)",
+		func(c *daemon.Config) *bool { return &c.Pool.Disabled }),
+
 	strOpt("log-level", grpLogging, useNode, "LEVEL", "debug, info, warn or error",
 		func(c *daemon.Config) *string { return &c.LogLevel }).choices("debug", "info", "warn", "error"),
 	strOpt("log-format", grpLogging, useNode, "FORMAT", "format of DATADIR/onionswap.log: json or text",

@@ -5,6 +5,7 @@ import (
 
 	"path/filepath"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/service"
 )
@@ -32,7 +33,20 @@ func newPool(env *Env) (service.Service, error) {
 	if pc.Disabled {
 		return poolDisabled{}, nil
 	}
+	// A maker's offers are signed by its long-lived pool identity (the key
+	// stored in pool.db); a taker signs with a key new at every start, as
+	// its onion address is, so that its pool presence does not link one
+	// run to the next.
+	var identity *btcec.PrivateKey
+	if env.Cfg.Role == RoleTaker {
+		k, err := btcec.NewPrivateKey()
+		if err != nil {
+			return nil, err
+		}
+		identity = k
+	}
 	return pool.New(pool.Config{
+		Identity:        identity,
 		Network:         ProtocolNetwork(env.Cfg.Network),
 		ListenAddr:      env.Onion,
 		Dialer:          env.Transport,
