@@ -116,7 +116,7 @@ func enableNetwork(ctx context.Context, t *bine.Tor) error {
 //
 // The command is sent by hand rather than through bine's Listen, which
 // has no way to pass the keyword.
-func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, local net.Listener) (id string, pow bool, err error) {
+func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, local net.Listener, wantPoW bool) (id string, pow bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
@@ -124,9 +124,12 @@ func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, l
 	base := "ADD_ONION " + string(control.KeyTypeED25519V3) + ":" + (&control.ED25519Key{KeyPair: key}).Blob() +
 		" Flags=MaxStreamsCloseCircuit MaxStreams=" + strconv.Itoa(MaxStreamsPerCircuit) +
 		" Port=" + strconv.Itoa(port) + "," + target
-	resp, err := t.Control.SendRequest("%s %s", base, powKeywords)
-	pow = err == nil
-	if err != nil && unknownKeyword(err) {
+	var resp *control.Response
+	if wantPoW {
+		resp, err = t.Control.SendRequest("%s %s", base, powKeywords)
+		pow = err == nil
+	}
+	if !wantPoW || (err != nil && unknownKeyword(err)) {
 		resp, err = t.Control.SendRequest("%s", base)
 	}
 	if err != nil {

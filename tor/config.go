@@ -80,6 +80,12 @@ type Config struct {
 	// address survives restarts. Created (mode 0600) on first Listen.
 	// Empty means a key that lives only as long as the transport.
 	KeyFile string
+	// PoWDefense asks tor for its proof-of-work defence on our onion
+	// service (when the installed tor offers it). Under a backlog of
+	// introductions tor raises the puzzle effort, which a CPU-starved test
+	// machine's own clients then pay: the daemon leaves it off on regtest,
+	// whose private test networks have no attacker.
+	PoWDefense bool
 	// OnionPort is the service's virtual port; 0 means DefaultOnionPort.
 	OnionPort int
 

@@ -132,9 +132,9 @@ func (t *TorTransport) publish(ctx context.Context, s *session, l *OnionListener
 	var err error
 	for i := 0; i < collisionAttempts; i++ {
 		err = s.cmd(ctx, func(c *control.Conn) error {
-			_, pow, err := addOnion(ctx, s.bt, l.key.kp, l.addr.Port, l.local)
+			_, pow, err := addOnion(ctx, s.bt, l.key.kp, l.addr.Port, l.local, t.cfg.PoWDefense)
 			if err == nil {
-				t.setPoW(pow)
+				t.setPoW(pow, t.cfg.PoWDefense)
 			}
 			return err
 		})

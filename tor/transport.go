@@ -222,8 +222,8 @@ type Status struct {
 	PoWDefense bool
 }
 
-func (t *TorTransport) setPoW(on bool) {
-	if t.pow.Swap(on) != on && !on {
+func (t *TorTransport) setPoW(on, wanted bool) {
+	if t.pow.Swap(on) != on && !on && wanted {
 		t.log.Warn("this tor does not offer the proof-of-work defence for onion services (tor 0.4.9 or later does); running without it")
 	}
 }

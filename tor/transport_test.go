@@ -30,6 +30,7 @@ func TestAttachListenPublish(t *testing.T) {
 	defer cancel()
 	cfg := attachConfig(f)
 	cfg.KeyFile = filepath.Join(t.TempDir(), "onion.key")
+	cfg.PoWDefense = true
 	tr, err := NewTorTransport(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -471,6 +472,7 @@ func TestListenWithoutPoW(t *testing.T) {
 	defer cancel()
 	cfg := attachConfig(f)
 	cfg.KeyFile = filepath.Join(t.TempDir(), "onion.key")
+	cfg.PoWDefense = true
 	tr, err := NewTorTransport(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ func printStatus(e *env, s *control.Status) {
 		fmt.Fprintf(tw, "tor error\t%s\n", s.TorError)
 	}
 	if s.Onion != "" {
-		pow := "off (tor 0.4.9 or later offers it)"
+		pow := "off (on needs tor 0.4.9 or later; off on regtest)"
 		if s.TorPoWDefense {
 			pow = "on"
 		}

@@ -27,7 +27,9 @@ func (c *Config) TorTransportConfig(log *slog.Logger) (tor.Config, error) {
 	tc := tor.Config{
 		Mode:    tor.Mode(c.Tor.Mode),
 		KeyFile: c.OnionKeyPath(),
-		Logger:  log,
+		// Off on regtest: see tor.Config.PoWDefense.
+		PoWDefense: c.Network != "regtest",
+		Logger:     log,
 	}
 	switch tc.Mode {
 	case tor.ModeManaged:
