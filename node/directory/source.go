@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 )
 
@@ -129,6 +130,15 @@ func (s *Source) Candidates(ctx context.Context) ([]Candidate, error) {
 			fctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 			defer cancel()
 			results[i].entries, results[i].err = List(fctx, s.cfg.Dialer, d, s.cfg.Client)
+			// One more try when the onion could not be reached: a
+			// rendezvous that stalls fails one circuit, not the service
+			// (tor builds new circuits for the next try), and the fetch
+			// deadline leaves room for a second dial.
+			if err := results[i].err; fctx.Err() == nil &&
+				(errors.Is(err, tor.ErrDialTimeout) || errors.Is(err, tor.ErrOnionUnreachable)) {
+				s.log.Info("directory unreachable; trying once more", "dir", i)
+				results[i].entries, results[i].err = List(fctx, s.cfg.Dialer, d, s.cfg.Client)
+			}
 		}()
 	}
 	wg.Wait()
