@@ -624,13 +624,17 @@ func (m *Maker) handleFund(ctx context.Context, f *protocol.FundHop) (*protocol.
 	m.log.Info("funding broadcast", "swap", rec.ID, "incoming_confs", minConfs, "txs", len(rec.Out))
 	var after func() error
 	if m.cfg.Faults.Has(swap.FaultMakerBroadcastContracts) {
+		// The contracts go out with the funding, before the reply: a
+		// block mined between the two broadcasts would otherwise let the
+		// taker see a clean hop first (a race that made the scenario
+		// flaky, not a different attack).
+		m.mu.Lock()
+		m.vanished[rec.ID] = true
+		m.mu.Unlock()
+		if err := m.eng.BroadcastContracts(context.WithoutCancel(ctx), m.cfg.Wallet.Keys(), rec.Outputs()); err != nil {
+			m.log.Warn("fault injection: contract broadcast failed", "err", err)
+		}
 		after = func() error {
-			m.mu.Lock()
-			m.vanished[rec.ID] = true
-			m.mu.Unlock()
-			if err := m.eng.BroadcastContracts(context.WithoutCancel(ctx), m.cfg.Wallet.Keys(), rec.Outputs()); err != nil {
-				m.log.Warn("fault injection: contract broadcast failed", "err", err)
-			}
 			m.log.Info("fault injection: contracts broadcast, vanishing", "swap", rec.ID)
 			return errDrop
 		}
