@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"fmt"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
@@ -89,7 +90,8 @@ func (m *Offer) Decode(r *Reader) error {
 //
 //	outpoint FundingOutPoint | u64 FundingValue | script MultisigScript |
 //	[32] MultisigNonce | [32] HashlockNonce | [33] TimelockPubKey |
-//	tx ContractTx (unsigned, ≤ MaxContractTxSize) | sig SenderSig
+//	tx ContractTx (unsigned, ≤ MaxContractTxSize) | sig SenderSig |
+//	FundingProof Proof
 type IncomingOutput struct {
 	FundingOutPoint wire.OutPoint
 	FundingValue    int64 // sat
@@ -99,11 +101,13 @@ type IncomingOutput struct {
 	TimelockPubKey  *btcec.PublicKey
 	ContractTx      *wire.MsgTx
 	SenderSig       []byte // the hop sender's signature on ContractTx
+	// Proof: the hop sender's funding tx spends its own unspent coins.
+	Proof FundingProof
 }
 
 const (
-	maxIncomingOutput = OutPointSize + amountSize + maxScriptField + 2*ScalarSize + PubKeySize + maxContractTxField + maxSigField
-	minIncomingOutput = OutPointSize + amountSize + u16Size + 2*ScalarSize + PubKeySize + minTxField + u16Size + MinSigLen
+	maxIncomingOutput = OutPointSize + amountSize + maxScriptField + 2*ScalarSize + PubKeySize + maxContractTxField + maxSigField + maxFundingProof
+	minIncomingOutput = OutPointSize + amountSize + u16Size + 2*ScalarSize + PubKeySize + minTxField + u16Size + MinSigLen + minFundingProof
 )
 
 func (o *IncomingOutput) encode(w *Writer) {
@@ -115,6 +119,7 @@ func (o *IncomingOutput) encode(w *Writer) {
 	w.PubKey("Incoming[].TimelockPubKey", o.TimelockPubKey)
 	w.Tx("Incoming[].ContractTx", o.ContractTx, MaxContractTxSize)
 	w.Sig("Incoming[].SenderSig", o.SenderSig)
+	o.Proof.encode(w, "Incoming[].Proof")
 }
 
 func (o *IncomingOutput) decode(r *Reader) {
@@ -126,6 +131,7 @@ func (o *IncomingOutput) decode(r *Reader) {
 	o.TimelockPubKey = r.PubKey("Incoming[].TimelockPubKey")
 	o.ContractTx = r.Tx("Incoming[].ContractTx", MaxContractTxSize)
 	o.SenderSig = r.Sig("Incoming[].SenderSig")
+	o.Proof.decode(r, "Incoming[].Proof")
 }
 
 // NextHopKeys are the receiver's keys of one outgoing output (hop i),
@@ -227,7 +233,8 @@ func (m *SetupHop) Decode(r *Reader) error {
 // its unsigned funding transaction (whose txid is final: segwit).
 //
 //	outpoint FundingOutPoint | u64 FundingValue | script MultisigScript |
-//	[33] TimelockPubKey | tx ContractTx (unsigned) | sig SenderSig
+//	[33] TimelockPubKey | tx ContractTx (unsigned) | sig SenderSig |
+//	FundingProof Proof
 type OutgoingOutput struct {
 	FundingOutPoint wire.OutPoint
 	FundingValue    int64
@@ -235,11 +242,14 @@ type OutgoingOutput struct {
 	TimelockPubKey  *btcec.PublicKey
 	ContractTx      *wire.MsgTx
 	SenderSig       []byte
+	// Proof: the maker's funding tx spends its own unspent coins (the
+	// taker passes it on to the next maker as Incoming[].Proof).
+	Proof FundingProof
 }
 
 const (
-	maxOutgoingOutput = OutPointSize + amountSize + maxScriptField + PubKeySize + maxContractTxField + maxSigField
-	minOutgoingOutput = OutPointSize + amountSize + u16Size + PubKeySize + minTxField + u16Size + MinSigLen
+	maxOutgoingOutput = OutPointSize + amountSize + maxScriptField + PubKeySize + maxContractTxField + maxSigField + maxFundingProof
+	minOutgoingOutput = OutPointSize + amountSize + u16Size + PubKeySize + minTxField + u16Size + MinSigLen + minFundingProof
 )
 
 // SetupHopReply: the maker's receiver signatures on its incoming contracts
@@ -271,6 +281,7 @@ func (m *SetupHopReply) Encode(w *Writer) error {
 		w.PubKey("Outgoing[].TimelockPubKey", o.TimelockPubKey)
 		w.Tx("Outgoing[].ContractTx", o.ContractTx, MaxContractTxSize)
 		w.Sig("Outgoing[].SenderSig", o.SenderSig)
+		o.Proof.encode(w, "Outgoing[].Proof")
 	}
 	w.SetIndex(-1)
 	return w.Err()
@@ -294,6 +305,7 @@ func (m *SetupHopReply) Decode(r *Reader) error {
 		o.TimelockPubKey = r.PubKey("Outgoing[].TimelockPubKey")
 		o.ContractTx = r.Tx("Outgoing[].ContractTx", MaxContractTxSize)
 		o.SenderSig = r.Sig("Outgoing[].SenderSig")
+		o.Proof.decode(r, "Outgoing[].Proof")
 	}
 	r.SetIndex(-1)
 	return r.Err()
@@ -496,4 +508,83 @@ func (m *Abort) Decode(r *Reader) error {
 	r.Fixed("SwapID", m.SwapID[:])
 	m.Reason = r.String("Reason", MaxErrorTextLen)
 	return r.Err()
+}
+
+// FundingProof shows that the funding transaction of an output spends
+// real, unspent coins of whoever will fund it, without handing over
+// anything that could be broadcast: the transaction without its witnesses
+// (its txid is final, segwit) and, per input, the coin's P2WPKH key and
+// its signature over script.FundingProofDigest(txid, input). A maker
+// reserves its liquidity only against such a proof, and a coin backs one
+// unfunded reservation at a time, so locking a maker's coins takes as many
+// of one's own (issue 10 item 1).
+//
+//	tx Tx (no witness, ≤ MaxFundingProofTxSize) |
+//	u16 count = inputs of Tx ≤ MaxProofInputs, ([33] PubKey | sig Sig) × count
+type FundingProof struct {
+	Tx     *wire.MsgTx
+	Inputs []InputProof
+}
+
+// InputProof is one input's owner key and signature.
+type InputProof struct {
+	PubKey *btcec.PublicKey
+	Sig    []byte
+}
+
+const (
+	// MaxProofInputs bounds the inputs of a proven funding tx. Coin
+	// selection for one swap output takes a handful of coins; 100 leaves
+	// a dusty wallet room, and bounds what a maker checks per output (two
+	// local RPCs per input, stopping at the first that fails).
+	MaxProofInputs = 100
+	// MaxFundingProofTxSize: a witness-free tx of MaxProofInputs inputs
+	// (41 bytes each) and a few outputs (≤ 43 bytes each) is ~4.5 kB.
+	MaxFundingProofTxSize = 10_000
+
+	inputProofMax   = PubKeySize + maxSigField
+	inputProofMin   = PubKeySize + u16Size + MinSigLen
+	maxFundingProof = u32Size + MaxFundingProofTxSize + u16Size + MaxProofInputs*inputProofMax
+	minFundingProof = minTxField + u16Size + inputProofMin
+)
+
+func (p *FundingProof) encode(w *Writer, field string) {
+	if w.err == nil && p.Tx != nil && p.Tx.HasWitness() {
+		w.fail(field+".Tx", fmt.Errorf("%w: a funding proof carries no witness (it would be broadcastable)", ErrInvalidField))
+		return
+	}
+	w.Tx(field+".Tx", p.Tx, MaxFundingProofTxSize)
+	if w.err == nil && len(p.Inputs) != len(p.Tx.TxIn) {
+		w.fail(field+".Inputs", fmt.Errorf("%w: %d proofs for %d inputs", ErrInvalidField, len(p.Inputs), len(p.Tx.TxIn)))
+		return
+	}
+	w.Count(field+".Inputs", len(p.Inputs), MaxProofInputs)
+	for i := range p.Inputs {
+		w.PubKey(field+".Inputs[].PubKey", p.Inputs[i].PubKey)
+		w.Sig(field+".Inputs[].Sig", p.Inputs[i].Sig)
+	}
+}
+
+func (p *FundingProof) decode(r *Reader, field string) {
+	p.Tx = r.Tx(field+".Tx", MaxFundingProofTxSize)
+	if r.err != nil {
+		return
+	}
+	if p.Tx.HasWitness() {
+		r.Fail(field+".Tx", fmt.Errorf("%w: a funding proof carries no witness", ErrInvalidField))
+		return
+	}
+	n := r.Count(field+".Inputs", MaxProofInputs, inputProofMin)
+	if r.err != nil {
+		return
+	}
+	if n != len(p.Tx.TxIn) {
+		r.Fail(field+".Inputs", fmt.Errorf("%w: %d proofs for %d inputs", ErrInvalidField, n, len(p.Tx.TxIn)))
+		return
+	}
+	p.Inputs = make([]InputProof, n)
+	for i := range p.Inputs {
+		p.Inputs[i].PubKey = r.PubKey(field + ".Inputs[].PubKey")
+		p.Inputs[i].Sig = r.Sig(field + ".Inputs[].Sig")
+	}
 }

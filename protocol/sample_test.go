@@ -92,6 +92,21 @@ func testContractTx(n byte) *wire.MsgTx {
 
 func ptr[T any](v T) *T { return &v }
 
+// testFundingProof: a 2-input funding tx paying 250,000 sat to a P2WSH
+// and change, without witnesses, and each input's key and signature.
+func testFundingProof(n byte) FundingProof {
+	tx := wire.NewMsgTx(2)
+	for i := byte(0); i < 2; i++ {
+		tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(ptr(testHash(n+i)), uint32(i)), nil, nil))
+	}
+	tx.AddTxOut(wire.NewTxOut(250_000, append([]byte{0x00, 0x20}, bytes.Repeat([]byte{n}, 32)...)))
+	tx.AddTxOut(wire.NewTxOut(31_337, append([]byte{0x00, 0x14}, bytes.Repeat([]byte{n + 1}, 20)...)))
+	return FundingProof{Tx: tx, Inputs: []InputProof{
+		{PubKey: testPub(n + 2), Sig: testSig(n + 2)},
+		{PubKey: testPub(n + 3), Sig: testSig(n + 3)},
+	}}
+}
+
 func testFidelity(n byte) FidelityProof {
 	return FidelityProof{
 		BondOutPoint: wire.OutPoint{Hash: testHash(0xb0 + n), Index: 1},
@@ -124,6 +139,7 @@ func testSetupHop(txs int) *SetupHop {
 			TimelockPubKey:  testPub(n + 4),
 			ContractTx:      testContractTx(n + 5),
 			SenderSig:       testSig(n + 6),
+			Proof:           testFundingProof(n + 9),
 		})
 		m.Outgoing = append(m.Outgoing, NextHopKeys{MultisigPubKey: testPub(n + 7), HashlockPubKey: testPub(n + 8)})
 	}
@@ -155,7 +171,8 @@ func sampleMessages() []Message {
 		testSetupHop(2),
 		&SetupHopReply{SwapID: id, ReceiverSigs: [][]byte{testSig(1), testSig(2)}, Outgoing: []OutgoingOutput{
 			{FundingOutPoint: wire.OutPoint{Hash: testHash(20), Index: 1}, FundingValue: 240_000, MultisigScript: testMultisig(21),
-				TimelockPubKey: testPub(22), ContractTx: testContractTx(23), SenderSig: testSig(24)},
+				TimelockPubKey: testPub(22), ContractTx: testContractTx(23), SenderSig: testSig(24),
+				Proof: testFundingProof(25)},
 		}},
 		&FundHop{SwapID: id, ReceiverSigs: [][]byte{testSig(3), testSig(4)}},
 		&FundingBroadcast{SwapID: id, Txids: []chainhash.Hash{testHash(30), testHash(31)}},

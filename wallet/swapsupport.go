@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/wallet/chain"
+	"github.com/onionswap/onionswap/wallet/keys"
+	"github.com/onionswap/onionswap/wallet/script"
 )
 
 // Support for the swap engine (node/swap): its own tables live in the
@@ -195,4 +198,43 @@ func (w *Wallet) CoinSpender(ctx context.Context, op wire.OutPoint) (*chainhash.
 		return nil, err
 	}
 	return &h, nil
+}
+
+// InputOwnership is one input's owner key and its signature over
+// script.FundingProofDigest.
+type InputOwnership struct {
+	PubKey *btcec.PublicKey
+	Sig    []byte
+}
+
+// ProveFunding signs, for every input of tx (a transaction the wallet
+// built, such as a held funding tx), the funding-proof digest with the
+// coin's key: proof that tx spends our coins, which, unlike the
+// transaction's own signatures, cannot be broadcast.
+func (w *Wallet) ProveFunding(ctx context.Context, tx *wire.MsgTx) ([]InputOwnership, error) {
+	if err := w.checkOpen(); err != nil {
+		return nil, err
+	}
+	txid := tx.TxHash()
+	out := make([]InputOwnership, len(tx.TxIn))
+	for i, in := range tx.TxIn {
+		op := in.PreviousOutPoint
+		var b keys.Branch
+		var index uint32
+		err := w.store.db.QueryRowContext(ctx, `SELECT a.branch, a.idx FROM coins c JOIN addresses a ON a.pk_script = c.pk_script
+			WHERE c.txid = ? AND c.vout = ?`, op.Hash[:], op.Index).Scan(&b, &index)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("prove funding: input %d (%v) is not a wallet coin", i, op)
+		}
+		if err != nil {
+			return nil, err
+		}
+		key, err := w.keys.P2WPKHKey(b, index)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = InputOwnership{PubKey: key.PubKey(), Sig: script.SignFundingProof(key, txid, uint32(i))}
+		key.Zero()
+	}
+	return out, nil
 }

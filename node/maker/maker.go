@@ -64,10 +64,11 @@ const (
 	// DefaultMaxUnfundedPercent: reservations whose incoming funding is
 	// not on our node yet may together hold at most this share of the
 	// liquidity (spendable + so reserved); a single one may be as large
-	// as the offer allows. They cost nothing to ask for, so whoever asks,
-	// with any number of connections and fake outpoints, locks at most
-	// one offer's worth or half of the liquidity, each reservation for at
-	// most DefaultUnfundedLifetime (issue 10 item 1).
+	// as the offer allows. Each must be backed by coins of the asker
+	// (funding proofs, one reservation per coin: swap.CheckFundingProof);
+	// this cap bounds what a rich asker, with any number of connections,
+	// can lock: one offer's worth or half of the liquidity, each
+	// reservation for at most DefaultUnfundedLifetime (issue 10 item 1).
 	DefaultMaxUnfundedPercent = 50
 	// DefaultRecoveryInterval: how often non-final swaps are driven
 	// (deadlines, recovery passes). A block is ~600 s; 10 s is ample.

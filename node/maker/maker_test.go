@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,9 @@ type client struct {
 	// sender keys of the incoming 2-of-2s and contracts
 	sender, senderTL *btcec.PrivateKey
 	hash             [20]byte
+	// the coins (and keys) behind the funding proofs of the last setupHop
+	lastCoins []wire.OutPoint
+	lastKeys  []*btcec.PrivateKey
 }
 
 func newClient(t *testing.T, net *swaptest.Net, m *swaptest.Maker) *client {
@@ -84,6 +88,56 @@ type knobs struct {
 	reimb      int64    // reimbursement (0: the formula)
 	samePoint  bool     // both outputs on one outpoint
 	onChain    bool     // funding outpoint confirmed, paying another script
+	// Funding proofs (issue 10 item 1).
+	proofNoCoin   bool            // the proof spends a coin that does not exist
+	proofOtherKey bool            // signed by a key that does not own the coin
+	proofShort    bool            // the coin holds less than the output
+	proofOtherTx  bool            // the proof is of another transaction
+	coins         []wire.OutPoint // spend these coins (reuse) instead of new ones
+	coinKeys      []*btcec.PrivateKey
+}
+
+// coin funds a new P2WPKH coin of value on the chain and returns it with
+// its key.
+func (c *client) coin(value int64) (wire.OutPoint, *btcec.PrivateKey) {
+	key, _ := btcec.NewPrivateKey()
+	tx := c.net.Chain.Fund(script.P2WPKHPkScript(key.PubKey()), value)
+	return wire.OutPoint{Hash: tx.TxHash(), Index: 0}, key
+}
+
+// funding builds the funding tx of one incoming output (value to the
+// 2-of-2 ms) from a coin of the client, and its proof, broken as k says.
+// It returns the coin it spends and its key.
+func (c *client) funding(k knobs, i int, ms []byte, value int64) (wire.OutPoint, protocol.FundingProof, wire.OutPoint, *btcec.PrivateKey) {
+	var coin wire.OutPoint
+	var key *btcec.PrivateKey
+	switch {
+	case i < len(k.coins):
+		coin, key = k.coins[i], k.coinKeys[i]
+	case k.proofNoCoin:
+		key, _ = btcec.NewPrivateKey()
+		_, _ = rand.Read(coin.Hash[:])
+	case k.proofShort:
+		coin, key = c.coin(value - 1)
+	default:
+		coin, key = c.coin(value + 2_000)
+	}
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&coin, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(value, script.WitnessScriptHash(ms)))
+	op := wire.OutPoint{Hash: tx.TxHash(), Index: 0}
+	signer := key
+	if k.proofOtherKey {
+		signer, _ = btcec.NewPrivateKey()
+	}
+	proofTx := tx
+	if k.proofOtherTx {
+		proofTx = tx.Copy()
+		proofTx.LockTime = 1
+	}
+	p := protocol.FundingProof{Tx: proofTx, Inputs: []protocol.InputProof{
+		{PubKey: signer.PubKey(), Sig: script.SignFundingProof(signer, proofTx.TxHash(), 0)}}}
+	return op, p, coin, key
 }
 
 // setupHop returns a SetupHop with 2 incoming outputs of 100,000 sat
@@ -91,6 +145,7 @@ type knobs struct {
 // locktime of 60, broken as k says.
 func (c *client) setupHop(k knobs) *protocol.SetupHop {
 	t := c.t
+	c.lastCoins, c.lastKeys = nil, nil
 	const cfr, value = 4000, int64(100_000)
 	h := &protocol.SetupHop{Hash: c.hash, InLocktime: 60, OutLocktime: 40, FundingFeeRate: 2000, ContractFeeRate: cfr,
 		Reimbursement: swap.Reimbursement(2, 2000)}
@@ -113,14 +168,14 @@ func (c *client) setupHop(k knobs) *protocol.SetupHop {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var op wire.OutPoint
-		_, _ = rand.Read(op.Hash[:])
+		op, proof, coin, key := c.funding(k, i, ms, value)
+		c.lastCoins, c.lastKeys = append(c.lastCoins, coin), append(c.lastKeys, key)
 		if k.onChain {
 			other, _ := btcec.NewPrivateKey()
 			op = wire.OutPoint{Hash: c.net.Chain.Fund(script.P2WPKHPkScript(other.PubKey()), value).TxHash()}
 		}
 		if k.samePoint && i == 1 {
-			op = h.Incoming[0].FundingOutPoint
+			op, proof = h.Incoming[0].FundingOutPoint, h.Incoming[0].Proof
 		}
 		ch := c.hash
 		if k.hash != ([20]byte{}) {
@@ -149,7 +204,8 @@ func (c *client) setupHop(k knobs) *protocol.SetupHop {
 		nmn, _ := script.NewNonce()
 		nhn, _ := script.NewNonce()
 		h.Incoming = append(h.Incoming, protocol.IncomingOutput{FundingOutPoint: op, FundingValue: claimed, MultisigScript: ms,
-			MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: c.senderTL.PubKey(), ContractTx: ctx, SenderSig: sig})
+			MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: c.senderTL.PubKey(), ContractTx: ctx, SenderSig: sig,
+			Proof: proof})
 		h.Outgoing = append(h.Outgoing, protocol.NextHopKeys{MultisigPubKey: script.TweakPubKey(c.point, nmn),
 			HashlockPubKey: script.TweakPubKey(c.point, nhn)})
 	}
@@ -185,6 +241,10 @@ func TestMakerRefusesInvalidSetupHop(t *testing.T) {
 		{"reimbursement not the formula", knobs{reimb: 5000}, protocol.CodeInvalidRequest},
 		{"funding outpoint twice", knobs{samePoint: true}, protocol.CodeInvalidRequest},
 		{"confirmed funding paying another script", knobs{onChain: true}, protocol.CodeInvalidRequest},
+		{"funding proof of a coin that does not exist", knobs{proofNoCoin: true}, protocol.CodeInvalidRequest},
+		{"funding proof signed by a key that does not own the coin", knobs{proofOtherKey: true}, protocol.CodeInvalidRequest},
+		{"funding proof whose coin holds less than the output", knobs{proofShort: true}, protocol.CodeInvalidRequest},
+		{"funding proof of another transaction", knobs{proofOtherTx: true}, protocol.CodeInvalidRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,6 +257,9 @@ func TestMakerRefusesInvalidSetupHop(t *testing.T) {
 			var pe *protocol.PeerError
 			if !errors.As(err, &pe) || pe.Code != tc.code {
 				t.Fatalf("got %v, want a peer error %s", err, tc.code)
+			}
+			if strings.HasPrefix(tc.name, "funding proof") && !strings.Contains(pe.Text, swap.ErrFundingProof.Error()) {
+				t.Fatalf("refused for another reason: %v", pe)
 			}
 			if _, err := m.Swap(ctx, h.SwapID); !errors.Is(err, swap.ErrUnknownSwap) {
 				t.Fatalf("refused swap stored: %v", err)
@@ -369,11 +432,13 @@ func waitPhase(t *testing.T, m *swaptest.Maker, id protocol.SwapID, want swap.Ph
 	})
 }
 
-// TestMakerLiquidityLockBounded is the attack of issue 10 item 1: well
-// formed SetupHops for funding outputs that never appear, from several
-// connections, each kept alive. Together they never hold more than
-// MaxUnfundedPercent of the liquidity (beyond a single reservation), and
-// each is released at UnfundedLifetime whatever the keep-alives say.
+// TestMakerLiquidityLockBounded is the attack of issue 10 item 1 by a
+// locker that owns coins (one without is refused: see the funding proof
+// cases of TestMakerRefusesInvalidSetupHop): well formed SetupHops whose
+// funding never comes, from several connections, each kept alive.
+// Together they never hold more than MaxUnfundedPercent of the liquidity
+// (beyond a single reservation), and each is released at
+// UnfundedLifetime whatever the keep-alives say.
 func TestMakerLiquidityLockBounded(t *testing.T) {
 	const lifetime = 1500 * time.Millisecond
 	net := swaptest.New(t)
@@ -429,5 +494,63 @@ func TestMakerLiquidityLockBounded(t *testing.T) {
 	}
 	if liq, _, _ := m.W.Liquidity(ctx); liq != liq0 {
 		t.Fatalf("liquidity %d after the deadline, want %d", liq, liq0)
+	}
+}
+
+// TestMakerFundingProofCoinsBackOneReservation: locking a maker's coins
+// takes as many of one's own. The coins behind one reservation's funding
+// proofs cannot back a second one while the first waits for its funding,
+// and once they move elsewhere the reservation is released at the next
+// recovery pass, not at the unfunded deadline.
+func TestMakerFundingProofCoinsBackOneReservation(t *testing.T) {
+	net := swaptest.New(t)
+	m := net.NewMaker("m", swaptest.MakerOpts{IdleTimeout: time.Minute, ReleaseAfterDisconnect: time.Minute})
+	c := newClient(t, net, m)
+	ctx := swaptest.Ctx(t, swaptest.Timeout)
+	liq0, _, err := m.W.Liquidity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := c.dial()
+	h := c.setupHop(knobs{})
+	if err := pc.Send(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.Receive(ctx); err != nil {
+		t.Fatalf("first reservation: %v", err)
+	}
+	coins, keys := c.lastCoins, c.lastKeys
+
+	// The same coins, other funding txs (new 2-of-2s), another swap id.
+	pc2 := c.dial()
+	if err := pc2.Send(ctx, c.setupHop(knobs{coins: coins, coinKeys: keys})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pc2.Receive(ctx)
+	var pe *protocol.PeerError
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidRequest {
+		t.Fatalf("coins reused for a second reservation: %v", err)
+	}
+	t.Logf("reuse refused: %v", pe)
+
+	// The locker moves one coin: the reservation goes at once.
+	spend := wire.NewMsgTx(2)
+	spend.AddTxIn(wire.NewTxIn(&coins[0], nil, nil))
+	prev, _, err := net.Chain.UTXO(ctx, coins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend.AddTxOut(wire.NewTxOut(prev.Value-1_000, prev.PkScript))
+	sig, err := script.SignInput(spend, 0, nil, prev.Value, prev.PkScript, keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend.TxIn[0].Witness = script.P2WPKHWitness(sig, keys[0].PubKey())
+	if _, err := net.Chain.Broadcast(ctx, spend); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, m, h.SwapID, swap.PhaseAbandoned)
+	if liq, _, _ := m.W.Liquidity(ctx); liq != liq0 {
+		t.Fatalf("liquidity %d after the coins moved, want %d", liq, liq0)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet/chain"
 )
 
 func (m *Maker) recoveryLoop(ctx context.Context) {
@@ -97,9 +98,13 @@ func (m *Maker) drive(ctx context.Context, id protocol.SwapID) error {
 		// The hard deadline: keep-alives do not extend it.
 		expired := rec.ReservedAt > 0 && time.Since(time.Unix(rec.ReservedAt, 0)) > m.cfg.UnfundedLifetime &&
 			rec.Phase == swap.MakerReserved && m.incomingUnfunded(ctx, rec)
-		if contractSeen || idle > m.cfg.IdleTimeout || gone || expired {
+		// The coins that proved the incoming funding moved elsewhere: it
+		// can no longer come, and the lock would be free from now on.
+		moved := rec.Phase == swap.MakerReserved && m.backingMoved(ctx, rec) && m.incomingUnfunded(ctx, rec)
+		if contractSeen || idle > m.cfg.IdleTimeout || gone || expired || moved {
 			m.log.Info("abandoning swap that funded nothing", "swap", id, "idle", idle.Round(time.Second),
-				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen, "unfunded_past_deadline", expired)
+				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen, "unfunded_past_deadline", expired,
+				"backing_moved", moved)
 			return m.abandon(ctx, rec)
 		}
 	case swap.MakerFundingBroadcast, swap.MakerPreimageKnown, swap.MakerKeysSent:
@@ -155,6 +160,18 @@ func (m *Maker) recoverStep(ctx context.Context, rec *swap.MakerSwap) error {
 		m.log.Info("swap recovered", "swap", rec.ID, "preimage_known", rec.Preimage != nil)
 	}
 	return m.st.Save(ctx, rec)
+}
+
+// backingMoved: a coin that backed the reservation's funding proof is
+// spent, and not by the incoming funding (the caller checks that it is
+// not on our node). An unreachable node answers false.
+func (m *Maker) backingMoved(ctx context.Context, rec *swap.MakerSwap) bool {
+	for _, c := range rec.Backing {
+		if _, _, err := m.cfg.Backend.UTXO(ctx, c); errors.Is(err, chain.ErrNotFound) {
+			return true
+		}
+	}
+	return false
 }
 
 // incomingUnfunded: none of the swap's incoming funding outputs is on our

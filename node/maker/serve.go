@@ -219,6 +219,7 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		InLocktime: h.InLocktime, OutLocktime: h.OutLocktime, FundingFeeRate: int64(h.FundingFeeRate),
 		ContractFeeRate: cfr, Reimbursement: h.Reimbursement, InTotal: inTotal}
 	reply := &protocol.SetupHopReply{SwapID: h.SwapID}
+	backedBy := map[wire.OutPoint]chainhash.Hash{}
 
 	// Incoming: keys from our tweakable point, exact scripts and tx, the
 	// sender's signature, no outpoint bound twice.
@@ -241,10 +242,26 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 			return nil, fmt.Errorf("incoming %d sender signature: %w", i, err)
 		}
 		// An outpoint of a transaction already in the chain must be
-		// unspent and exactly as described.
+		// unspent and exactly as described; one that is not (the usual
+		// case: funding comes after the setup) must come with proof that
+		// its funding tx spends the sender's own unspent coins, and no
+		// coin may back two reservations waiting for their funding.
 		if _, _, err := m.cfg.Backend.Tx(ctx, in.FundingOutPoint.Hash); err == nil {
 			if _, err := m.eng.FundingConfs(ctx, in.FundingOutPoint, in.MultisigScript, in.FundingValue); err != nil {
 				return nil, fmt.Errorf("incoming %d: %w", i, err)
+			}
+		} else {
+			coins, err := swap.CheckFundingProof(ctx, m.cfg.Backend, &in.Proof, in.FundingOutPoint, in.FundingValue, in.MultisigScript)
+			if err != nil {
+				return nil, fmt.Errorf("incoming %d: %w", i, err)
+			}
+			for _, c := range coins {
+				if txid, dup := backedBy[c]; dup && txid != in.FundingOutPoint.Hash {
+					return nil, fmt.Errorf("%w: coin %v backs two funding txs", swap.ErrFundingProof, c)
+				} else if !dup {
+					backedBy[c] = in.FundingOutPoint.Hash
+					rec.Backing = append(rec.Backing, c)
+				}
 			}
 		}
 		msKey := swap.TweakKeyRef(in.MultisigNonce)
@@ -273,7 +290,7 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 	// The incoming outpoints are ours to bind until the record is saved
 	// (no other setup may bind them meanwhile), and the swap index is
 	// allocated: all of it checked and claimed under setupMu, briefly.
-	unclaim, err := m.claimIncoming(ctx, h)
+	unclaim, err := m.claimIncoming(ctx, h, rec.Backing)
 	if err != nil {
 		return nil, err
 	}
@@ -387,8 +404,13 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		rec.Out = append(rec.Out, &swap.Output{Hop: 1, Dir: swap.DirOut, Idx: k, FundingOutPoint: op, Value: parts[k],
 			MultisigScript: o.ms, ContractScript: cs, ContractTx: swap.SerializeTx(ctxn), MyKey: o.msKey, LockKey: o.tlKey,
 			PeerPub: next.MultisigPubKey.SerializeCompressed(), MySig: sig, FundingTxid: &txid, Status: swap.StatusLive})
+		proof, err := swap.ProveFunding(ctx, m.cfg.Wallet, o.sent.Tx)
+		if err != nil {
+			release()
+			return nil, err
+		}
 		reply.Outgoing = append(reply.Outgoing, protocol.OutgoingOutput{FundingOutPoint: op, FundingValue: parts[k],
-			MultisigScript: o.ms, TimelockPubKey: o.tlPub, ContractTx: ctxn, SenderSig: sig})
+			MultisigScript: o.ms, TimelockPubKey: o.tlPub, ContractTx: ctxn, SenderSig: sig, Proof: proof})
 	}
 	frame, err := protocol.EncodeMessage(reply)
 	if err != nil {
@@ -464,9 +486,11 @@ func (m *Maker) lockedBy(ctx context.Context, r *swap.MakerSwap) int64 {
 }
 
 // claimIncoming checks that no swap (stored, or being set up right now)
-// binds any of h's incoming outpoints, and claims them until the returned
-// func is called (after the record is saved or the setup failed).
-func (m *Maker) claimIncoming(ctx context.Context, h *protocol.SetupHop) (func(), error) {
+// binds any of h's incoming outpoints, and that none of the coins backing
+// their funding proofs backs another reservation still waiting for its
+// funding, and claims both until the returned func is called (after the
+// record is saved or the setup failed).
+func (m *Maker) claimIncoming(ctx context.Context, h *protocol.SetupHop, backing []wire.OutPoint) (func(), error) {
 	m.setupMu.Lock()
 	defer m.setupMu.Unlock()
 	for i := range h.Incoming {
@@ -480,14 +504,43 @@ func (m *Maker) claimIncoming(ctx context.Context, h *protocol.SetupHop) (func()
 			return nil, fmt.Errorf("%w: %v", swap.ErrOutpointBound, op)
 		}
 	}
+	if len(backing) > 0 {
+		for _, c := range backing {
+			if _, busy := m.inflight[c]; busy {
+				return nil, fmt.Errorf("%w: coin %v backs a reservation being set up", swap.ErrFundingProof, c)
+			}
+		}
+		swaps, err := m.st.MakerSwaps(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mine := make(map[wire.OutPoint]bool, len(backing))
+		for _, c := range backing {
+			mine[c] = true
+		}
+		for _, r := range swaps {
+			if r.Phase != swap.MakerReserved {
+				continue
+			}
+			for _, c := range r.Backing {
+				if mine[c] {
+					return nil, fmt.Errorf("%w: coin %v already backs a reservation waiting for its funding", swap.ErrFundingProof, c)
+				}
+			}
+		}
+	}
+	claimed := append([]wire.OutPoint(nil), backing...)
 	for i := range h.Incoming {
-		m.inflight[h.Incoming[i].FundingOutPoint] = struct{}{}
+		claimed = append(claimed, h.Incoming[i].FundingOutPoint)
+	}
+	for _, op := range claimed {
+		m.inflight[op] = struct{}{}
 	}
 	return func() {
 		m.setupMu.Lock()
 		defer m.setupMu.Unlock()
-		for i := range h.Incoming {
-			delete(m.inflight, h.Incoming[i].FundingOutPoint)
+		for _, op := range claimed {
+			delete(m.inflight, op)
 		}
 	}, nil
 }

@@ -37,6 +37,7 @@ var (
 	ErrNotEnoughMakers  = errors.New("not enough makers")
 	ErrFundedRecovering = errors.New("swap failed after funding; recovering")
 	ErrContractOnChain  = errors.New("a contract of the swap is on chain")
+	ErrFundingProof     = errors.New("funding proof refused")
 )
 
 // Code maps an error to the protocol ErrorCode to send.
@@ -57,7 +58,7 @@ func Code(err error) protocol.ErrorCode {
 		errors.Is(err, ErrFeeSkim), errors.Is(err, ErrScript), errors.Is(err, ErrKeyNotMine),
 		errors.Is(err, ErrKeyMismatch), errors.Is(err, ErrContractTx), errors.Is(err, ErrHash),
 		errors.Is(err, ErrOutpointBound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrFundingMissing),
-		errors.Is(err, ErrNotConfirmed):
+		errors.Is(err, ErrNotConfirmed), errors.Is(err, ErrFundingProof):
 		return protocol.CodeInvalidRequest
 	}
 	return protocol.CodeInternal

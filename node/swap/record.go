@@ -289,8 +289,13 @@ type MakerSwap struct {
 	IncomingConfHeight int32 `json:"incoming_conf_height,omitempty"`
 	// ReservedAt is when the setup reserved our liquidity (unix seconds):
 	// the hard deadline for the incoming funding to appear counts from it.
-	ReservedAt int64  `json:"reserved_at,omitempty"`
-	Error      string `json:"error,omitempty"`
+	ReservedAt int64 `json:"reserved_at,omitempty"`
+	// Backing are the coins whose funding proofs backed the reservation
+	// (the inputs of the incoming funding txs): each backs one
+	// reservation waiting for its funding at a time, and one spent
+	// elsewhere ends it.
+	Backing []wire.OutPoint `json:"backing,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }
 
 // Outputs returns every output of the record.

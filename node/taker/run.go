@@ -49,6 +49,10 @@ type run struct {
 	// claims: the records this run created (one per setup attempt),
 	// released when Swap returns.
 	claims []protocol.SwapID
+	// proofs[h][k]: the funding proof of output k of hop h (ours for hop
+	// 0, maker h's from its reply), passed on in the SetupHop of the hop's
+	// receiver. Setups are not resumed after a restart, so memory will do.
+	proofs [][]protocol.FundingProof
 }
 
 func (r *run) phase(name string) {

@@ -71,6 +71,10 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 		in = leg.OutTotal
 	}
 	rec.Hops = make([][]swap.HopOutput, n+1)
+	r.proofs = make([][]protocol.FundingProof, n+1)
+	for h := range r.proofs {
+		r.proofs[h] = make([]protocol.FundingProof, req.TxCount)
+	}
 	// Receiver keys of every hop, chosen now: nonces for makers, our keys
 	// for the last hop.
 	for h := 0; h <= n; h++ {
@@ -141,6 +145,11 @@ func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt in
 		}
 		if k == 0 {
 			t.cfg.Faults.AfterCommit(swap.CrashFundingHeld)
+		}
+		if r.proofs[0][k], err = swap.ProveFunding(ctx, t.cfg.Wallet, sent.Tx); err != nil {
+			msPriv.Zero()
+			abandon()
+			return err
 		}
 		op := outpointOf(sent.Tx, pk)
 		cs, err := swap.ContractFor(rec.Hash, hl, tlPub, locks[0])
@@ -267,7 +276,7 @@ func (r *run) setupMaker(ctx context.Context, i int) error {
 		}
 		msg.Incoming = append(msg.Incoming, protocol.IncomingOutput{FundingOutPoint: ho.FundingOutPoint, FundingValue: ho.Value,
 			MultisigScript: ho.MultisigScript, MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: tl, ContractTx: tx,
-			SenderSig: ho.SenderSig})
+			SenderSig: ho.SenderSig, Proof: r.proofs[i-1][k]})
 	}
 	for k := range rec.Hops[i] {
 		ms, _ := btcec.ParsePubKey(rec.Hops[i][k].ReceiverPub)
@@ -278,7 +287,7 @@ func (r *run) setupMaker(ctx context.Context, i int) error {
 	if err != nil {
 		return &errMaker{i - 1, err}
 	}
-	if err := r.checkReply(i, reply); err != nil {
+	if err := r.checkReply(ctx, i, reply); err != nil {
 		return &errMaker{i - 1, err}
 	}
 	if err := t.st.Save(ctx, rec); err != nil {
@@ -292,7 +301,7 @@ func (r *run) setupMaker(ctx context.Context, i int) error {
 // checkReply verifies maker i's receiver signatures on hop i−1 and its
 // outgoing hop i: the exact forwarded total, our receiver keys in every
 // 2-of-2, the exact contracts and its sender signatures.
-func (r *run) checkReply(i int, reply *protocol.SetupHopReply) error {
+func (r *run) checkReply(ctx context.Context, i int, reply *protocol.SetupHopReply) error {
 	rec := r.rec
 	leg := &rec.Makers[i-1]
 	if reply.SwapID != leg.SwapID {
@@ -345,6 +354,12 @@ func (r *run) checkReply(i int, reply *protocol.SetupHopReply) error {
 		if err := swap.CheckSig(o.ContractTx, o.MultisigScript, o.FundingValue, sender, o.SenderSig); err != nil {
 			return fmt.Errorf("outgoing %d sender signature: %w", k, err)
 		}
+		// Checked here, so that a maker whose proof the next maker would
+		// refuse is blamed itself.
+		if _, err := swap.CheckFundingProof(ctx, r.t.cfg.Backend, &o.Proof, o.FundingOutPoint, o.FundingValue, o.MultisigScript); err != nil {
+			return fmt.Errorf("outgoing %d: %w", k, err)
+		}
+		r.proofs[i][k] = o.Proof
 		ho.FundingOutPoint, ho.Value, ho.MultisigScript, ho.ContractScript = o.FundingOutPoint, o.FundingValue, o.MultisigScript, cs
 		ho.ContractTx, ho.SenderPub, ho.TimelockPub, ho.SenderSig = swap.SerializeTx(o.ContractTx), sender.SerializeCompressed(),
 			o.TimelockPubKey.SerializeCompressed(), o.SenderSig

@@ -2,12 +2,14 @@ package script
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 )
@@ -198,4 +200,47 @@ func P2WPKHPkScript(pub *btcec.PublicKey) []byte {
 // P2WPKHWitness returns the witness {sig, compressed pub} of a P2WPKH input.
 func P2WPKHWitness(sig []byte, pub *btcec.PublicKey) wire.TxWitness {
 	return wire.TxWitness{sig, pub.SerializeCompressed()}
+}
+
+// FundingProofTag tags the digest a coin's owner signs to show, without a
+// broadcastable signature, that a funding tx spends its coin
+// (protocol.FundingProof).
+const FundingProofTag = "onionswap/funding-proof"
+
+// FundingProofDigest is what the owner of input idx of the funding tx
+// txid signs: the tag keeps the signature from being anything else (a
+// sighash, a bond certificate), txid and idx bind it to one input of one
+// transaction.
+func FundingProofDigest(txid chainhash.Hash, idx uint32) [32]byte {
+	var b [chainhash.HashSize + 4]byte
+	copy(b[:], txid[:])
+	binary.LittleEndian.PutUint32(b[chainhash.HashSize:], idx)
+	return *chainhash.TaggedHash([]byte(FundingProofTag), b[:])
+}
+
+// SignFundingProof signs input idx of txid with the coin's key (DER, no
+// sighash byte).
+func SignFundingProof(key *btcec.PrivateKey, txid chainhash.Hash, idx uint32) []byte {
+	d := FundingProofDigest(txid, idx)
+	return ecdsa.Sign(key, d[:]).Serialize()
+}
+
+// VerifyFundingProof checks an input owner's signature and that the spent
+// output (pkScript) is P2WPKH of pub.
+func VerifyFundingProof(pub *btcec.PublicKey, pkScript []byte, txid chainhash.Hash, idx uint32, sig []byte) error {
+	if pub == nil {
+		return ErrNilKey
+	}
+	if !bytes.Equal(P2WPKHPkScript(pub), pkScript) {
+		return fmt.Errorf("%w: input %d is not P2WPKH of the proof's key", ErrScriptMismatch, idx)
+	}
+	s, err := ecdsa.ParseDERSignature(sig)
+	if err != nil {
+		return fmt.Errorf("%w: input %d: %v", ErrBadSignature, idx, err)
+	}
+	d := FundingProofDigest(txid, idx)
+	if !s.Verify(d[:], pub) {
+		return fmt.Errorf("%w: input %d funding proof", ErrBadSignature, idx)
+	}
+	return nil
 }
