@@ -236,6 +236,11 @@ type Maker struct {
 	// pending: the outgoing totals of setups between their reservation
 	// and their record's commit (counted against MaxUnfundedPercent).
 	pending int64
+	// funded: reserved swaps whose incoming funding the recovery pass saw
+	// on our node. The share check reads it instead of asking the chain
+	// under setupMu; a swap not checked yet counts as unfunded (for at
+	// most one RecoveryInterval).
+	funded map[protocol.SwapID]bool
 }
 
 // New checks cfg (unsafe timelock settings are refused) and returns a
@@ -247,7 +252,7 @@ func New(cfg Config) (*Maker, error) {
 	m := &Maker{cfg: cfg, log: cfg.Logger, conns: map[*protocol.Conn]map[protocol.SwapID]struct{}{},
 		bondNeeded: "bond not checked yet",
 		locks:      map[protocol.SwapID]*swapLock{}, activity: map[protocol.SwapID]time.Time{},
-		detached: map[protocol.SwapID]time.Time{}, inflight: map[wire.OutPoint]struct{}{}, vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
+		detached: map[protocol.SwapID]time.Time{}, inflight: map[wire.OutPoint]struct{}{}, funded: map[protocol.SwapID]bool{}, vanished: map[protocol.SwapID]bool{}, wake: make(chan struct{}, 1)}
 	m.eng = swap.NewEngine(cfg.Wallet, cfg.Backend, cfg.Logger.With("component", "engine"))
 	m.eng.OnSignal = func(protocol.SwapID) { m.poke() }
 	m.st = m.eng.Store

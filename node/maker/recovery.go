@@ -86,6 +86,11 @@ func (m *Maker) drive(ctx context.Context, id protocol.SwapID) error {
 		m.log.Info("preimage learned from the chain", "swap", id)
 	}
 	idle := m.idle(id)
+	if rec.Phase != swap.MakerReserved {
+		m.setupMu.Lock()
+		delete(m.funded, id)
+		m.setupMu.Unlock()
+	}
 	switch rec.Phase {
 	case swap.MakerReserved, swap.MakerIncomingConfirmed:
 		// Nothing of ours is funded (funding_broadcast is committed before
@@ -94,13 +99,21 @@ func (m *Maker) drive(ctx context.Context, id protocol.SwapID) error {
 		// release; once its coins are in, it gets the whole idle timeout
 		// to come back (a restarted taker resumes).
 		detached := m.detachedFor(id)
-		gone := detached > m.cfg.ReleaseAfterDisconnect && m.incomingUnfunded(ctx, rec)
+		unfunded := m.incomingUnfunded(ctx, rec)
+		if rec.Phase == swap.MakerReserved {
+			m.setupMu.Lock()
+			m.funded[id] = !unfunded
+			m.setupMu.Unlock()
+		}
+		gone := detached > m.cfg.ReleaseAfterDisconnect && unfunded
 		// The hard deadline: keep-alives do not extend it.
 		expired := rec.ReservedAt > 0 && time.Since(time.Unix(rec.ReservedAt, 0)) > m.cfg.UnfundedLifetime &&
-			rec.Phase == swap.MakerReserved && m.incomingUnfunded(ctx, rec)
+			rec.Phase == swap.MakerReserved && unfunded
 		// The coins that proved the incoming funding moved elsewhere: it
-		// can no longer come, and the lock would be free from now on.
-		moved := rec.Phase == swap.MakerReserved && m.backingMoved(ctx, rec) && m.incomingUnfunded(ctx, rec)
+		// can no longer come, and the lock would be free from now on. The
+		// funding itself spends them, so it is looked for again after
+		// the coins were seen spent, never before.
+		moved := rec.Phase == swap.MakerReserved && unfunded && m.backingMoved(ctx, rec) && m.incomingUnfunded(ctx, rec)
 		if contractSeen || idle > m.cfg.IdleTimeout || gone || expired || moved {
 			m.log.Info("abandoning swap that funded nothing", "swap", id, "idle", idle.Round(time.Second),
 				"taker_gone", detached.Round(time.Second), "contract_seen", contractSeen, "unfunded_past_deadline", expired,

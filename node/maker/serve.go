@@ -447,7 +447,7 @@ func (m *Maker) checkUnfundedShare(ctx context.Context, out int64) error {
 	}
 	unfunded := m.pending
 	for _, r := range swaps {
-		if r.Phase == swap.MakerReserved && m.incomingUnfunded(ctx, r) {
+		if r.Phase == swap.MakerReserved && !m.funded[r.ID] {
 			unfunded += m.lockedBy(ctx, r)
 		}
 	}
@@ -914,6 +914,9 @@ func (m *Maker) abandon(ctx context.Context, rec *swap.MakerSwap) error {
 		o.Status = swap.StatusAbandoned
 	}
 	rec.Phase = swap.PhaseAbandoned
+	m.setupMu.Lock()
+	delete(m.funded, rec.ID)
+	m.setupMu.Unlock()
 	return m.st.Save(ctx, rec)
 }
 
