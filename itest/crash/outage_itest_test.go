@@ -229,7 +229,7 @@ func setupHopRefusal(t *testing.T, ctx context.Context, tr tor.Transport, addr s
 	msg := &protocol.SetupHop{InLocktime: 60, OutLocktime: 40, FundingFeeRate: 1000, ContractFeeRate: 3000,
 		Incoming: []protocol.IncomingOutput{{FundingOutPoint: wire.OutPoint{Index: 1}, FundingValue: 60_000,
 			MultisigScript: make([]byte, 71), MultisigNonce: key(), HashlockNonce: key(), TimelockPubKey: k.PubKey(),
-			ContractTx: tx, SenderSig: sig}},
+			ContractTx: tx, SenderSig: sig, Proof: protocol.FundingProof{Tx: tx, Inputs: []protocol.InputProof{{PubKey: k.PubKey(), Sig: sig}}}}},
 		Outgoing: []protocol.NextHopKeys{{MultisigPubKey: key().PubKey(), HashlockPubKey: key().PubKey()}}}
 	_, _ = rand.Read(msg.SwapID[:])
 	if err := c.Send(ctx, msg); err != nil {

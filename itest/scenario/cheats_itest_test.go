@@ -11,8 +11,10 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/internal/swaptest"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
@@ -28,7 +30,10 @@ type cheatKnobs struct {
 	badSig     bool           // sender signature over another value
 	outLock    uint16         // outgoing CSV (0: 40, a 20-block gap)
 	samePoint  bool           // both outputs on one outpoint
-	outpoint   *wire.OutPoint // first output's funding outpoint (nil: random)
+	outpoint   *wire.OutPoint // first output's funding outpoint (nil: a held funding tx of ours)
+	// proofOtherKey: the funding proofs are signed by a key that does
+	// not own the coins they spend.
+	proofOtherKey bool
 }
 
 // cheatClient speaks the maker protocol as a taker would, from the test
@@ -41,6 +46,40 @@ type cheatClient struct {
 	sender *btcec.PrivateKey
 	tl     *btcec.PrivateKey
 	hash   [20]byte
+	ctx    context.Context
+}
+
+// funding builds a funding tx paying value to the 2-of-2 ms from a coin
+// of the client (paid by the cluster's faucet, not mined: a maker accepts
+// mempool coins) and its funding proof, signed by the coin's key or, with
+// otherKey, by a key that does not own it.
+func (c *cheatClient) funding(ms []byte, value int64, otherKey bool) (wire.OutPoint, protocol.FundingProof) {
+	t := c.t
+	key, _ := btcec.NewPrivateKey()
+	pk := script.P2WPKHPkScript(key.PubKey())
+	addr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(key.PubKey().SerializeCompressed()), clu.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	txid, err := clu.FundAddress(c.ctx, addr.String(), btcutil.Amount(value+10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftx, _, err := clu.Backend().Tx(c.ctx, txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coin := wire.OutPoint{Hash: txid}
+	for i, o := range ftx.TxOut {
+		if string(o.PkScript) == string(pk) {
+			coin.Index = uint32(i)
+		}
+	}
+	signer := key
+	if otherKey {
+		signer, _ = btcec.NewPrivateKey()
+	}
+	return swaptest.FundingProof(coin, signer, ms, value)
 }
 
 // contractFeeRate and fundingFeeRate of the hand-made SetupHops (sat/kvB):
@@ -86,15 +125,14 @@ func (c *cheatClient) build(k cheatKnobs) *protocol.SetupHop {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var op wire.OutPoint
-		_, _ = rand.Read(op.Hash[:])
+		value := int64(cheatValue)
+		op, proof := c.funding(ms, value, k.proofOtherKey)
 		if k.outpoint != nil && i == 0 {
-			op = *k.outpoint
+			op = *k.outpoint // on chain: no proof is looked at
 		}
 		if k.samePoint && i == 1 {
-			op = h.Incoming[0].FundingOutPoint
+			op, proof = h.Incoming[0].FundingOutPoint, h.Incoming[0].Proof
 		}
-		value := int64(cheatValue)
 		ch := c.hash
 		if k.hash != ([20]byte{}) {
 			ch = k.hash
@@ -120,7 +158,7 @@ func (c *cheatClient) build(k cheatKnobs) *protocol.SetupHop {
 		nmn, _ := script.NewNonce()
 		nhn, _ := script.NewNonce()
 		h.Incoming = append(h.Incoming, protocol.IncomingOutput{FundingOutPoint: op, FundingValue: value, MultisigScript: ms,
-			MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: c.tl.PubKey(), ContractTx: ctx, SenderSig: sig})
+			MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: c.tl.PubKey(), ContractTx: ctx, SenderSig: sig, Proof: proof})
 		h.Outgoing = append(h.Outgoing, protocol.NextHopKeys{MultisigPubKey: script.TweakPubKey(c.point, nmn),
 			HashlockPubKey: script.TweakPubKey(c.point, nhn)})
 	}
@@ -170,7 +208,7 @@ func TestScenarioProtocolCheatsRefused(t *testing.T) {
 	t.Cleanup(func() { tr.Close() })
 	before := quiet(t, ctx, fx.h1)
 
-	c := &cheatClient{t: t, tr: tr, addr: fx.h1.Onion()}
+	c := &cheatClient{t: t, tr: tr, addr: fx.h1.Onion(), ctx: ctx}
 	pc := c.dial(ctx)
 	if err := pc.Send(ctx, &protocol.OfferRequest{}); err != nil {
 		t.Fatal(err)
@@ -206,6 +244,7 @@ func TestScenarioProtocolCheatsRefused(t *testing.T) {
 		{"locktime gap below reaction time", cheatKnobs{outLock: 45}, protocol.CodeInvalidRequest, swap.ErrReactionTime},
 		{"multisig without the maker's key", cheatKnobs{noMakerKey: true}, protocol.CodeInvalidRequest, swap.ErrKeyNotMine},
 		{"bad sender signature", cheatKnobs{badSig: true}, protocol.CodeInvalidSignature, swap.ErrSignature},
+		{"funding proof of coins that are not the sender's", cheatKnobs{proofOtherKey: true}, protocol.CodeInvalidRequest, swap.ErrFundingProof},
 	}
 	var refused []protocol.SwapID
 	for _, tc := range tests {

@@ -122,21 +122,15 @@ func (c *client) funding(k knobs, i int, ms []byte, value int64) (wire.OutPoint,
 	default:
 		coin, key = c.coin(value + 2_000)
 	}
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(&coin, nil, nil))
-	tx.AddTxOut(wire.NewTxOut(value, script.WitnessScriptHash(ms)))
-	op := wire.OutPoint{Hash: tx.TxHash(), Index: 0}
 	signer := key
 	if k.proofOtherKey {
 		signer, _ = btcec.NewPrivateKey()
 	}
-	proofTx := tx
+	op, p := swaptest.FundingProof(coin, signer, ms, value)
 	if k.proofOtherTx {
-		proofTx = tx.Copy()
-		proofTx.LockTime = 1
+		p.Tx.LockTime = 1
+		p.Inputs[0].Sig = script.SignFundingProof(signer, p.Tx.TxHash(), 0)
 	}
-	p := protocol.FundingProof{Tx: proofTx, Inputs: []protocol.InputProof{
-		{PubKey: signer.PubKey(), Sig: script.SignFundingProof(signer, proofTx.TxHash(), 0)}}}
 	return op, p, coin, key
 }
 

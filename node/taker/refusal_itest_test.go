@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/internal/swaptest"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
@@ -90,12 +92,11 @@ func TestMakerRefusesCheats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var op wire.OutPoint
-			_, _ = rand.Read(op.Hash[:])
-			if k.samePoint && i == 1 {
-				op = h.Incoming[0].FundingOutPoint
-			}
 			value := int64(100_000)
+			op, proof := provenFunding(t, ctx, ms, value)
+			if k.samePoint && i == 1 {
+				op, proof = h.Incoming[0].FundingOutPoint, h.Incoming[0].Proof
+			}
 			ch := hash
 			if k.hash != ([20]byte{}) {
 				ch = k.hash
@@ -121,7 +122,8 @@ func TestMakerRefusesCheats(t *testing.T) {
 			nmn, _ := script.NewNonce()
 			nhn, _ := script.NewNonce()
 			h.Incoming = append(h.Incoming, protocol.IncomingOutput{FundingOutPoint: op, FundingValue: value, MultisigScript: ms,
-				MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: senderTL.PubKey(), ContractTx: ctx, SenderSig: sig})
+				MultisigNonce: mn, HashlockNonce: hn, TimelockPubKey: senderTL.PubKey(), ContractTx: ctx, SenderSig: sig,
+				Proof: proof})
 			h.Outgoing = append(h.Outgoing, protocol.NextHopKeys{MultisigPubKey: script.TweakPubKey(P, nmn),
 				HashlockPubKey: script.TweakPubKey(P, nhn)})
 		}
@@ -269,4 +271,24 @@ func waitAbandoned(t *testing.T, m *testMaker, id protocol.SwapID, within time.D
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// provenFunding pays a new coin from the regtest faucet (not mined: a
+// maker accepts mempool coins) and returns a funding outpoint paying
+// value to ms from it, with its funding proof.
+func provenFunding(t *testing.T, ctx context.Context, ms []byte, value int64) (wire.OutPoint, protocol.FundingProof) {
+	t.Helper()
+	key, _ := btcec.NewPrivateKey()
+	pk := script.P2WPKHPkScript(key.PubKey())
+	tx, err := node.FundScript(ctx, pk, btcutil.Amount(value+10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coin := wire.OutPoint{Hash: tx.TxHash()}
+	for i, o := range tx.TxOut {
+		if string(o.PkScript) == string(pk) {
+			coin.Index = uint32(i)
+		}
+	}
+	return swaptest.FundingProof(coin, key, ms, value)
 }
