@@ -39,6 +39,17 @@ func (p *FidelityProof) encode(w *Writer, prefix string) {
 	w.Sig(prefix+"CertSig", p.CertSig)
 }
 
+// EncodeFidelityProof returns the proof's encoding (as inside Offer and
+// Register): a stable name for a certificate, e.g. a cache key.
+func EncodeFidelityProof(p *FidelityProof) ([]byte, error) {
+	w := NewWriter("FidelityProof", nil)
+	p.encode(w, "")
+	if err := w.Err(); err != nil {
+		return nil, err
+	}
+	return w.Bytes(), nil
+}
+
 func (p *FidelityProof) decode(r *Reader, prefix string) {
 	p.BondOutPoint = r.OutPoint(prefix + "BondOutPoint")
 	p.BondValue = r.Amount(prefix + "BondValue")

@@ -109,6 +109,7 @@ var groupSummaries = map[string]string{
 	"maker":     "run a CoinSwap maker (onion service with a fidelity bond), or show its state",
 	"taker":     "swap coins through a route of makers; recover unfinished swaps",
 	"pool":      "the message pool of a running node: peers, counters, messages",
+	"market":    "the swap marketplace of a running node: the offer book, our offer",
 }
 
 // subcommands returns the visible commands under group ("" for the top

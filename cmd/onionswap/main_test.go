@@ -139,7 +139,7 @@ func TestUsageErrors(t *testing.T) {
 		{"regtest without dir", []string{"regtest"}, "onionswap regtest: --dir is required"},
 		{"fault on mainnet", []string{"maker", "run", "--datadir", dir, "--rpc-user", "u", "--rpc-pass", "p",
 			"--directory", testOnion, "--fault", "crash-after=setup"}, "onionswap maker run: invalid configuration: --fault is accepted only on regtest (network is mainnet)"},
-		{"taker run without directory", append([]string{"taker", "run"}, reg...), "onionswap taker run: invalid configuration: a taker needs at least one --directory"},
+		{"taker run without directory", append([]string{"taker", "run"}, reg...), "onionswap taker run: invalid configuration: a taker needs at least one --directory or --pool-peer"},
 		{"notls to a name", []string{"wallet", "balance", "--datadir", dir, "--rpc-host", "127.attacker.invalid:8332", "--rpc-notls", "--rpc-user", "u", "--rpc-pass", "p"},
 			"onionswap wallet balance: invalid configuration: --rpc-notls to 127.attacker.invalid:8332"},
 	}

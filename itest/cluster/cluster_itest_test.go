@@ -188,11 +188,11 @@ func TestTwoMakerSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	spendable := func(p *Proc) int64 {
-		b, err := p.Balances(ctx)
+		v, err := p.Spendable(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b.Categories["regular"].Total() + b.Categories["swept"].Total()
+		return v
 	}
 	waitFor(t, ctx, "taker funds confirmed", func() bool {
 		b, err := tk.Balances(ctx)
@@ -208,29 +208,8 @@ func TestTwoMakerSwap(t *testing.T) {
 	}
 	t.Logf("swap: %s total, %s block waits, %d round trips, %d connections, %d/%d bytes",
 		rep.Duration, rep.BlockWait, rep.RoundTrips, rep.Connections, rep.BytesSent, rep.BytesReceived)
-	settled := func(p *Proc) bool {
-		b, err := p.Balances(ctx)
-		if err != nil {
-			return false
-		}
-		for cat, v := range b.Categories {
-			if v.Unconfirmed != 0 || (cat != "regular" && cat != "swept" && cat != "fidelity_bond" && v.Total() != 0) {
-				return false
-			}
-		}
-		ss, err := p.Client().Swaps(ctx)
-		if err != nil || len(ss) == 0 {
-			return false
-		}
-		for _, s := range ss {
-			if !s.Final {
-				return false
-			}
-		}
-		return true
-	}
 	for _, p := range append(makers, tk) {
-		waitFor(t, ctx, p.Name+" settled", func() bool { return settled(p) })
+		waitFor(t, ctx, p.Name+" settled", func() bool { ok, _ := p.Settled(ctx); return ok })
 	}
 	var cost int64
 	for _, f := range rep.MakerFees {

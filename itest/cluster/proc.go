@@ -452,6 +452,42 @@ func (p *Proc) Balances(ctx context.Context) (*control.Balances, error) {
 	return p.client.Balances(ctx)
 }
 
+// Spendable is what p's wallet can spend: regular and swept coins.
+func (p *Proc) Spendable(ctx context.Context) (int64, error) {
+	b, err := p.Balances(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return b.Categories["regular"].Total() + b.Categories["swept"].Total(), nil
+}
+
+// Settled: p's wallet holds nothing unconfirmed and nothing outside
+// regular, swept and bond coins, and it has swaps, all of them final.
+func (p *Proc) Settled(ctx context.Context) (bool, string) {
+	b, err := p.Balances(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	for cat, v := range b.Categories {
+		if v.Unconfirmed != 0 || (cat != "regular" && cat != "swept" && cat != "fidelity_bond" && v.Total() != 0) {
+			return false, fmt.Sprintf("%s: %d unconfirmed, %d in all", cat, v.Unconfirmed, v.Total())
+		}
+	}
+	ss, err := p.Client().Swaps(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	if len(ss) == 0 {
+		return false, "no swap"
+	}
+	for _, s := range ss {
+		if !s.Final {
+			return false, fmt.Sprintf("swap %s in phase %s", s.ID, s.Phase)
+		}
+	}
+	return true, ""
+}
+
 // LogRecord is one line of a process's JSON log.
 type LogRecord struct {
 	Time      time.Time

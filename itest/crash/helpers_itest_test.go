@@ -109,13 +109,7 @@ func spawnAll(ctx context.Context, specs []cluster.Spec) ([]*cluster.Proc, error
 }
 
 // spendable is what the wallet can spend: regular + swept coins.
-func spendable(ctx context.Context, p *cluster.Proc) (int64, error) {
-	b, err := p.Balances(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return b.Categories["regular"].Total() + b.Categories["swept"].Total(), nil
-}
+func spendable(ctx context.Context, p *cluster.Proc) (int64, error) { return p.Spendable(ctx) }
 
 // heldEffect is what a held (never broadcast) tx of p's wallet does to
 // its spendable balance: + its change coins − the coins it spends.

@@ -319,8 +319,10 @@ func (c *Config) Validate() error {
 			return cfgErr("--amount-fee-ppb and --time-fee-ppb are parts per billion (at most 1e9)")
 		}
 	case RoleTaker:
-		if c.NeedMakers && len(c.Directories) == 0 {
-			return cfgErr("a taker needs at least one --directory to find makers (taker recover needs none)")
+		// Makers come from the pool's offer book, which needs a peer to
+		// join through, or from directories.
+		if c.NeedMakers && len(c.Directories) == 0 && (c.Pool.Disabled || len(c.Pool.Bootstrap) == 0) {
+			return cfgErr("a taker needs at least one --directory or --pool-peer to find makers (taker recover needs none)")
 		}
 		if c.Taker.RequiredConfirms < 0 {
 			return cfgErr("--required-confirms must not be negative")

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/maker"
+	"github.com/onionswap/onionswap/node/market"
+	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
@@ -36,6 +39,13 @@ type Env struct {
 	// Healthy reports whether the chain backend answered the last
 	// health check: services fail closed on it.
 	Healthy func() bool
+
+	// Filled in by the factories as the services are built, for the ones
+	// built after them: the pool (nil when it is off) and its offer
+	// validator, the maker.
+	pool   *pool.Pool
+	offers *market.Validator
+	maker  *maker.Maker
 }
 
 // Options are the daemon's non-config inputs.

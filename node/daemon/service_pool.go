@@ -6,32 +6,27 @@ import (
 	"path/filepath"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/service"
 )
 
-// The message pool runs on every maker and taker node (issue 11), behind
-// the node's one onion service: registered here rather than in
-// services.go so that the pool is one file of the daemon.
-func init() {
-	for _, role := range []string{RoleMaker, RoleTaker} {
-		serviceFactories[role] = append(serviceFactories[role], newPool)
-	}
-}
+// disabled is a placeholder service for one the node is configured
+// without: nothing runs, and status lists it.
+type disabled string
 
-// poolDisabled is a placeholder service for a node configured without a
-// pool: nothing runs, and status says so.
-type poolDisabled struct{}
+func (d disabled) Name() string                              { return string(d) }
+func (disabled) Start(context.Context) error                 { return nil }
+func (disabled) Stop()                                       {}
+func (disabled) Readiness(context.Context) service.Readiness { return service.ReadyNow }
 
-func (poolDisabled) Name() string                                { return "pool" }
-func (poolDisabled) Start(context.Context) error                 { return nil }
-func (poolDisabled) Stop()                                       {}
-func (poolDisabled) Readiness(context.Context) service.Readiness { return service.ReadyNow }
-
+// newPool: the message pool of every maker and taker node (issue 11),
+// behind the node's one onion service, relaying the market's offers
+// (checked by market.Validator on our own chain backend).
 func newPool(env *Env) (service.Service, error) {
 	pc := env.Cfg.Pool
 	if pc.Disabled {
-		return poolDisabled{}, nil
+		return disabled("pool"), nil
 	}
 	// A maker's offers are signed by its long-lived pool identity (the key
 	// stored in pool.db); a taker signs with a key new at every start, as
@@ -45,7 +40,8 @@ func newPool(env *Env) (service.Service, error) {
 		}
 		identity = k
 	}
-	return pool.New(pool.Config{
+	offers := market.NewValidator(env.Backend, env.Cfg.BondPolicy(), nil)
+	p, err := pool.New(pool.Config{
 		Identity:        identity,
 		Network:         ProtocolNetwork(env.Cfg.Network),
 		ListenAddr:      env.Onion,
@@ -56,6 +52,12 @@ func newPool(env *Env) (service.Service, error) {
 		MaxPeers:        pc.MaxPeers,
 		TrickleOutbound: pc.TrickleOutbound,
 		TrickleInbound:  pc.TrickleInbound,
+		Topics:          []pool.Topic{offers.Topic()},
 		Logger:          env.Logs.For("pool"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	env.pool, env.offers = p, offers
+	return p, nil
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -8,13 +9,16 @@ import (
 	"syscall"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/maker"
+	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -58,10 +62,14 @@ func (c *Config) FaultPlan(log *slog.Logger) (*swap.FaultPlan, error) {
 
 // serviceFactories build the services of each role. Adding a service to
 // the node is its package plus one line here.
+//
+// The message pool comes first (the maker's offers and the taker's book
+// need it) and the market last (it publishes the maker's offer and is
+// stopped first, so its removal goes out while the pool still runs).
 var serviceFactories = map[string][]func(env *Env) (service.Service, error){
 	RoleDirectory: {newDirectory},
-	RoleMaker:     {newMaker},
-	RoleTaker:     {newTaker},
+	RoleMaker:     {newPool, newMaker, newMarket},
+	RoleTaker:     {newPool, newTaker, newMarket},
 }
 
 func newDirectory(env *Env) (service.Service, error) {
@@ -81,7 +89,7 @@ func newMaker(env *Env) (service.Service, error) {
 		return nil, err
 	}
 	mc := env.Cfg.Maker
-	return maker.New(maker.Config{
+	m, err := maker.New(maker.Config{
 		Wallet:           env.Wallet,
 		Backend:          env.Backend,
 		Network:          ProtocolNetwork(env.Cfg.Network),
@@ -97,6 +105,8 @@ func newMaker(env *Env) (service.Service, error) {
 		Faults:           fp,
 		Logger:           log,
 	})
+	env.maker = m
+	return m, err
 }
 
 func newTaker(env *Env) (service.Service, error) {
@@ -115,11 +125,22 @@ func newTaker(env *Env) (service.Service, error) {
 			Logger:      env.Logs.For("directory"),
 		})
 	}
-	var src taker.MakerSource
+	// Makers come from the pool's offer book first, then from the
+	// configured directories (bootstrap and fallback).
+	var srcs taker.Sources
+	if env.pool != nil {
+		srcs = append(srcs, market.NewBook(env.pool, env.offers))
+	}
 	if len(env.Cfg.Directories) > 0 {
-		if src, err = sourceFor(env.Cfg.Directories); err != nil {
+		dir, err := sourceFor(env.Cfg.Directories)
+		if err != nil {
 			return nil, err
 		}
+		srcs = append(srcs, dir)
+	}
+	var src taker.MakerSource
+	if len(srcs) > 0 {
+		src = srcs
 	}
 	return taker.NewService(taker.ServiceConfig{
 		Taker: taker.Config{
@@ -139,4 +160,29 @@ func newTaker(env *Env) (service.Service, error) {
 		Healthy:      env.Healthy,
 		ChainChanges: env.Wallet.ChainChanges,
 	})
+}
+
+// newMarket: the offer book on every maker and taker node with a pool,
+// and on a maker the publisher of its offer.
+func newMarket(env *Env) (service.Service, error) {
+	if env.pool == nil {
+		return disabled("market"), nil
+	}
+	var pub *market.Publisher
+	if env.maker != nil {
+		pub = market.NewPublisher(market.PublisherConfig{Pool: env.pool, Maker: makerOffers{env.maker, env.Wallet},
+			Logger: env.Logs.For("market")})
+	}
+	return market.NewService(market.NewBook(env.pool, env.offers), pub), nil
+}
+
+// makerOffers is what the offer publisher asks of a maker node: the
+// maker's offer, the wallet's bond key.
+type makerOffers struct {
+	*maker.Maker
+	w *wallet.Wallet
+}
+
+func (m makerOffers) SignWithBondKey(ctx context.Context, op wire.OutPoint, digest [32]byte) ([]byte, error) {
+	return m.w.SignWithBondKey(ctx, op, digest)
 }

@@ -313,3 +313,32 @@ func (t *Taker) fail(ctx context.Context, rec *swap.TakerSwap, why string) error
 	t.log.Info("swap failed before funding; nothing spent", "swap", rec.ID, "reason", why)
 	return t.st.Save(ctx, rec)
 }
+
+// Sources asks each source in turn (the pool's offer book, then the
+// directories) and returns every maker once, by address, in that order.
+// A source that fails is skipped; all failing is an error.
+type Sources []MakerSource
+
+// Makers implements MakerSource.
+func (ss Sources) Makers(ctx context.Context) ([]Candidate, error) {
+	var out []Candidate
+	seen := map[string]bool{}
+	var errs []error
+	for _, s := range ss {
+		cs, err := s.Makers(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, c := range cs {
+			if !seen[c.Addr] {
+				seen[c.Addr] = true
+				out = append(out, c)
+			}
+		}
+	}
+	if len(errs) == len(ss) && len(ss) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}

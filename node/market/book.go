@@ -1,0 +1,136 @@
+package market
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/node/taker"
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// Lister is what the book reads of the pool.
+type Lister interface {
+	Messages(topic string) []pool.Message
+}
+
+// Book is the offer book: the live offers the node's pool holds.
+type Book struct {
+	pool Lister
+	v    *Validator
+}
+
+// NewBook reads offers from p; v verifies their bonds (cached).
+func NewBook(p Lister, v *Validator) *Book { return &Book{pool: p, v: v} }
+
+// Entry is one offer of the book.
+type Entry struct {
+	Origin           string    `json:"origin"`
+	Addr             string    `json:"addr"`
+	MinSize          int64     `json:"min_size"`
+	MaxSize          int64     `json:"max_size"`
+	BaseFee          int64     `json:"base_fee"`
+	AmountFeePPB     uint32    `json:"amount_fee_ppb"`
+	TimeFeePPB       uint32    `json:"time_fee_ppb"`
+	MinLocktime      uint16    `json:"min_locktime"`
+	RequiredConfirms uint32    `json:"required_confirms"`
+	Proof            string    `json:"proof"`       // anti-spam proof kind
+	BondAmount       int64     `json:"bond_amount"` // sat locked in the bond
+	BondValue        float64   `json:"bond_value"`  // script.BondValue: amount and lock time, squared
+	Created          time.Time `json:"created"`
+	Expires          time.Time `json:"expires"`
+	Own              bool      `json:"own,omitempty"`
+	// Fee for Query.Amount at the offer's minimum locktime (0 when no
+	// amount was asked for).
+	Fee int64 `json:"fee,omitempty"`
+
+	offer protocol.Offer
+}
+
+// Query filters and orders the book.
+type Query struct {
+	// Amount: only offers that take it, with their fee for it.
+	Amount int64
+	// MinBondValue: only offers whose bond is worth at least this.
+	MinBondValue float64
+	// Sort: "bond" (default, highest first), "fee" (lowest first; needs
+	// Amount) or "age" (newest first).
+	Sort string
+}
+
+// Offers lists the book's offers whose bond verifies, as q asks.
+func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
+	switch q.Sort {
+	case "", "bond", "age":
+	case "fee":
+		if q.Amount <= 0 {
+			return nil, fmt.Errorf("market: sorting by fee needs an amount")
+		}
+	default:
+		return nil, fmt.Errorf("market: unknown sort %q (bond, fee or age)", q.Sort)
+	}
+	var out []Entry
+	for _, m := range b.pool.Messages(pool.TopicOffer) {
+		if m.Removal {
+			continue
+		}
+		e, err := protocol.DecodePoolEnvelope(m.Envelope)
+		if err != nil || e.Item != OfferItem {
+			continue
+		}
+		mo, err := protocol.DecodeMarketOffer(e.Body)
+		if err != nil {
+			continue
+		}
+		o := &mo.Offer
+		value, err := b.v.Bond(ctx, &o.Fidelity)
+		if err != nil || value < q.MinBondValue {
+			continue
+		}
+		if q.Amount > 0 && (q.Amount < o.MinSize || q.Amount > o.MaxSize) {
+			continue
+		}
+		en := Entry{Origin: m.Origin, Addr: o.Fidelity.Addr, MinSize: o.MinSize, MaxSize: o.MaxSize,
+			BaseFee: o.BaseFee, AmountFeePPB: o.AmountFeePPB, TimeFeePPB: o.TimeFeePPB, MinLocktime: o.MinLocktime,
+			RequiredConfirms: o.RequiredConfirms, Proof: "bond", BondAmount: o.Fidelity.BondValue, BondValue: value,
+			Created: m.Created, Expires: m.Expires, Own: m.Own, offer: *o}
+		if q.Amount > 0 {
+			en.Fee = swap.MakerFee(swap.Terms{BaseFee: o.BaseFee, AmountFeePPB: o.AmountFeePPB, TimeFeePPB: o.TimeFeePPB},
+				q.Amount, o.MinLocktime)
+		}
+		out = append(out, en)
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		switch q.Sort {
+		case "fee":
+			return cmp.Or(cmp.Compare(a.Fee, b.Fee), cmp.Compare(b.BondValue, a.BondValue))
+		case "age":
+			return b.Created.Compare(a.Created)
+		}
+		return cmp.Or(cmp.Compare(b.BondValue, a.BondValue), cmp.Compare(a.Addr, b.Addr))
+	})
+	return out, nil
+}
+
+// Makers implements taker.MakerSource: the book's makers, highest bond
+// first, with the certificates their offers carry (the taker verifies
+// each again when it connects).
+func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
+	es, err := b.Offers(ctx, Query{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]taker.Candidate, 0, len(es))
+	for i := range es {
+		if es[i].Own {
+			continue // our own offer: a maker does not swap with itself
+		}
+		f := es[i].offer.Fidelity
+		out = append(out, taker.Candidate{Addr: es[i].Addr, Proof: &f})
+	}
+	return out, nil
+}

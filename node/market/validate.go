@@ -1,0 +1,202 @@
+package market
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+
+	"github.com/onionswap/onionswap/node/directory"
+	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// Offer refusals (wrapped with the detail).
+var (
+	ErrOfferItem   = errors.New("market: an offer must use the offer item")
+	ErrOfferTerms  = errors.New("market: offer terms out of range")
+	ErrOriginSig   = errors.New("market: bond not bound to the offer's origin")
+	ErrBondRefused = errors.New("market: bond refused")
+)
+
+// Validator checks offers for the pool (the offer topic's validator) and
+// remembers what the chain said of each certificate.
+type Validator struct {
+	chain  wallet.BondChain
+	policy wallet.BondPolicy
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]bondResult
+}
+
+type bondResult struct {
+	value float64 // script.BondValue, 0 when refused
+	err   error
+	at    time.Time
+}
+
+// NewValidator returns a validator that verifies bonds on chain under
+// policy (now: nil for time.Now).
+func NewValidator(chain wallet.BondChain, policy wallet.BondPolicy, now func() time.Time) *Validator {
+	if now == nil {
+		now = time.Now
+	}
+	return &Validator{chain: chain, policy: policy, now: now, cache: map[[32]byte]bondResult{}}
+}
+
+// Topic is the pool's offer topic with this validator.
+func (v *Validator) Topic() pool.Topic {
+	// Twice the TTL: a publisher whose clock runs ahead is not refused
+	// for it; the pool's own skew check bounds creation times.
+	return pool.Topic{Name: pool.TopicOffer, MaxTTL: 2 * OfferTTL, Validate: v.Validate}
+}
+
+// Validate implements pool.Validator: cheapest first, provably false
+// offers rejected, offers we cannot confirm yet ignored.
+func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (pool.Verdict, error) {
+	if e.Item != OfferItem {
+		return pool.Reject, ErrOfferItem
+	}
+	if e.IsRemoval() {
+		return pool.Accept, nil // signed by the origin: the pool checked it
+	}
+	m, err := protocol.DecodeMarketOffer(e.Body)
+	if err != nil {
+		return pool.Reject, err
+	}
+	if err := checkTerms(&m.Offer); err != nil {
+		return pool.Reject, err
+	}
+	if err := checkOrigin(e.Origin, m); err != nil {
+		return pool.Reject, err
+	}
+	_, err = v.Bond(ctx, &m.Offer.Fidelity)
+	switch {
+	case err == nil:
+		return pool.Accept, nil
+	case provablyFalse(err):
+		return pool.Reject, err
+	}
+	return pool.Ignore, err
+}
+
+// checkTerms refuses terms no taker could use.
+func checkTerms(o *protocol.Offer) error {
+	switch {
+	case o.MinSize <= 0 || o.MaxSize < o.MinSize:
+		return fmt.Errorf("%w: sizes [%d, %d]", ErrOfferTerms, o.MinSize, o.MaxSize)
+	case o.MinLocktime == 0:
+		return fmt.Errorf("%w: no minimum locktime", ErrOfferTerms)
+	case o.TweakablePoint == nil:
+		return fmt.Errorf("%w: no tweakable point", ErrOfferTerms)
+	}
+	return nil
+}
+
+// checkOrigin: the bond key signed OriginDigest(origin, cert expiry).
+func checkOrigin(origin [protocol.XOnlyKeySize]byte, m *protocol.MarketOffer) error {
+	sig, err := ecdsa.ParseDERSignature(m.OriginSig)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrOriginSig, err)
+	}
+	d := OriginDigest(origin, m.Offer.Fidelity.CertExpiry)
+	if !sig.Verify(d[:], m.Offer.Fidelity.BondPubKey) {
+		return ErrOriginSig
+	}
+	return nil
+}
+
+// provablyFalse: refusals that no honest publisher's offer can earn,
+// whatever its node and policy: a forged or malformed certificate, an
+// output that is not the bond it claims.
+func provablyFalse(err error) bool {
+	for _, e := range []error{script.ErrBondBadSignature, script.ErrBondCertInvalid, script.ErrBondCertLifetime,
+		script.ErrBondScriptMismatch, script.ErrBondAmountMismatch} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Bond verifies a fidelity certificate on our chain backend, or returns
+// what it said less than BondCacheTTL ago; the value is script.BondValue.
+// Transport errors are not cached.
+func (v *Validator) Bond(ctx context.Context, f *protocol.FidelityProof) (float64, error) {
+	key, err := proofKey(f)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBondRefused, err)
+	}
+	now := v.now()
+	v.mu.Lock()
+	r, ok := v.cache[key]
+	v.mu.Unlock()
+	if ok && now.Sub(r.at) < BondCacheTTL {
+		return r.value, r.err
+	}
+	cert, sig := directory.CertFromProof(f)
+	value, err := wallet.VerifyBondOnChain(ctx, v.chain, cert, sig, "", v.policy)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrBondRefused, err)
+		if !bondRefusal(err) {
+			return 0, err
+		}
+	}
+	v.mu.Lock()
+	if len(v.cache) >= MaxCachedProofs {
+		v.evictLocked(now)
+	}
+	v.cache[key] = bondResult{value: value, err: err, at: now}
+	v.mu.Unlock()
+	return value, err
+}
+
+// bondRefusal: the chain answered (a verdict worth caching), rather than
+// failed to answer.
+func bondRefusal(err error) bool {
+	for _, e := range []error{script.ErrBondBadSignature, script.ErrBondOnionMismatch, script.ErrBondCertExpired,
+		script.ErrBondCertLifetime, script.ErrBondSpent, script.ErrBondNotFound, script.ErrBondScriptMismatch,
+		script.ErrBondAmountMismatch, script.ErrBondUnconfirmed, script.ErrBondLockWindow, script.ErrBondTooSmall,
+		script.ErrBondExpired, script.ErrBondCertInvalid} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// evictLocked drops the stale entries, or the oldest half if none is.
+func (v *Validator) evictLocked(now time.Time) {
+	for k, r := range v.cache {
+		if now.Sub(r.at) >= BondCacheTTL {
+			delete(v.cache, k)
+		}
+	}
+	if len(v.cache) < MaxCachedProofs {
+		return
+	}
+	n := 0
+	for k := range v.cache { // map order: an arbitrary half
+		if n >= MaxCachedProofs/2 {
+			break
+		}
+		delete(v.cache, k)
+		n++
+	}
+}
+
+// proofKey names a certificate by the hash of its encoding.
+func proofKey(f *protocol.FidelityProof) ([32]byte, error) {
+	b, err := protocol.EncodeFidelityProof(f)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}

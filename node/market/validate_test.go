@@ -1,0 +1,101 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+
+	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet/chain/chaintest"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// offerEnvelope is an offer envelope by origin, its body built from m and
+// broken as mutate says.
+func offerEnvelope(t *testing.T, origin *btcec.PrivateKey, m *maker, mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)) *protocol.PoolEnvelope {
+	t.Helper()
+	off, err := m.Offer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &protocol.PoolEnvelope{Network: protocol.Regtest, Topic: pool.TopicOffer, Item: OfferItem, Seq: 1,
+		Created: uint64(time.Now().Unix()), Expiry: uint64(time.Now().Add(OfferTTL).Unix())}
+	if err := e.Sign(origin); err != nil { // sets the origin
+		t.Fatal(err)
+	}
+	d := OriginDigest(e.Origin, off.Fidelity.CertExpiry)
+	mo := &protocol.MarketOffer{ProofKind: protocol.OfferProofBond, Offer: *off, OriginSig: ecdsa.Sign(m.b.key, d[:]).Serialize()}
+	if mutate != nil {
+		mutate(e, mo)
+	}
+	if e.Body == nil && !e.IsRemoval() {
+		if e.Body, err = protocol.EncodeMarketOffer(mo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// TestValidatorVerdicts: provably false offers are rejected (the relayer
+// pays), offers our node cannot confirm are ignored, a good one and a
+// removal are accepted; the chain is asked once per certificate.
+func TestValidatorVerdicts(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	cc := &countingChain{Chain: c}
+	v := NewValidator(cc, script.DefaultBondParams(), nil)
+	m := &maker{t: t, c: c, b: newBond(t, c, 1_000_000), addr: onion(1), max: 5_000_000}
+	origin, _ := btcec.NewPrivateKey()
+	other, _ := btcec.NewPrivateKey()
+	unconfirmed := &maker{t: t, c: c, addr: onion(2), max: 5_000_000}
+	unconfirmed.b = newBond(t, c, 1_000_000)
+	unconfirmed.b.op.Index = 7 // no such output: as a bond our node has not seen
+	tests := []struct {
+		name   string
+		m      *maker
+		mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)
+		want   pool.Verdict
+		err    error
+	}{
+		{"good offer", m, nil, pool.Accept, nil},
+		{"another item", m, func(e *protocol.PoolEnvelope, _ *protocol.MarketOffer) { e.Item[0] ^= 1 }, pool.Reject, ErrOfferItem},
+		{"garbage body", m, func(e *protocol.PoolEnvelope, _ *protocol.MarketOffer) { e.Body = []byte{1, 1, 0} }, pool.Reject, protocol.ErrTruncated},
+		{"max below min", m, func(_ *protocol.PoolEnvelope, mo *protocol.MarketOffer) { mo.Offer.MaxSize = 1 }, pool.Reject, ErrOfferTerms},
+		{"bond bound to another origin", m, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			var o [32]byte
+			copy(o[:], other.PubKey().SerializeCompressed()[1:])
+			d := OriginDigest(o, mo.Offer.Fidelity.CertExpiry)
+			mo.OriginSig = ecdsa.Sign(m.b.key, d[:]).Serialize()
+		}, pool.Reject, ErrOriginSig},
+		{"origin signed by another key", m, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			d := OriginDigest(e.Origin, mo.Offer.Fidelity.CertExpiry)
+			mo.OriginSig = ecdsa.Sign(other, d[:]).Serialize()
+		}, pool.Reject, ErrOriginSig},
+		{"forged certificate", m, func(_ *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Offer.Fidelity.BondValue++ // the certificate no longer matches its signature
+		}, pool.Reject, script.ErrBondBadSignature},
+		{"bond our node does not know", unconfirmed, nil, pool.Ignore, script.ErrBondNotFound},
+		{"removal", m, func(e *protocol.PoolEnvelope, _ *protocol.MarketOffer) { e.Flags = protocol.PoolFlagRemoval }, pool.Accept, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := offerEnvelope(t, origin, tc.m, tc.mutate)
+			got, err := v.Validate(context.Background(), e)
+			if got != tc.want || (tc.err == nil) != (err == nil) || (tc.err != nil && !errors.Is(err, tc.err)) {
+				t.Fatalf("verdict %v (%v), want %v (%v)", got, err, tc.want, tc.err)
+			}
+		})
+	}
+	// The good certificate again: from the cache.
+	before := cc.calls.Load()
+	if got, err := v.Validate(context.Background(), offerEnvelope(t, origin, m, nil)); got != pool.Accept {
+		t.Fatalf("again: %v %v", got, err)
+	}
+	if n := cc.calls.Load() - before; n != 0 {
+		t.Fatalf("%d chain calls for a cached certificate", n)
+	}
+}
