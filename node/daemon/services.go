@@ -99,6 +99,20 @@ func newMaker(env *Env) (service.Service, error) {
 	})
 }
 
+// directorySourceConfig lists dirs through the node's tor and verifies
+// every listed bond on its own chain backend: how a taker finds makers
+// and a pool finds its seed peers.
+func directorySourceConfig(env *Env, dirs []string) directory.SourceConfig {
+	return directory.SourceConfig{
+		Dialer:      env.Transport,
+		Directories: dirs,
+		Client:      directory.ClientConfig{Network: ProtocolNetwork(env.Cfg.Network), Logger: env.Logs.For("directory")},
+		Backend:     env.Backend,
+		Policy:      env.Cfg.BondPolicy(),
+		Logger:      env.Logs.For("directory"),
+	}
+}
+
 func newTaker(env *Env) (service.Service, error) {
 	log := env.Logs.For("taker")
 	fp, err := env.Cfg.FaultPlan(log)
@@ -106,14 +120,7 @@ func newTaker(env *Env) (service.Service, error) {
 		return nil, err
 	}
 	sourceFor := func(dirs []string) (taker.MakerSource, error) {
-		return taker.NewDirectorySource(directory.SourceConfig{
-			Dialer:      env.Transport,
-			Directories: dirs,
-			Client:      directory.ClientConfig{Network: ProtocolNetwork(env.Cfg.Network), Logger: env.Logs.For("directory")},
-			Backend:     env.Backend,
-			Policy:      env.Cfg.BondPolicy(),
-			Logger:      env.Logs.For("directory"),
-		})
+		return taker.NewDirectorySource(directorySourceConfig(env, dirs))
 	}
 	var src taker.MakerSource
 	if len(env.Cfg.Directories) > 0 {
