@@ -170,6 +170,7 @@ func testFlood(t *testing.T, ctx context.Context, n *network, nodes []*cluster.P
 			}()
 		}
 		sent := 0
+		var lastSend time.Time
 		var res outcome
 	flood:
 		for i, b := range batches {
@@ -184,7 +185,11 @@ func testFlood(t *testing.T, ctx context.Context, n *network, nodes []*cluster.P
 				break
 			}
 			sent += len(b)
+			lastSend = time.Now()
 		}
+		// The rate achieved: envelopes sent by the start of the last
+		// batch's period, over that time.
+		rate := float64(sent-floodBatch) / max(lastSend.Sub(t0).Seconds(), 1e-3)
 		if res.err == nil {
 			select {
 			case res = <-end:
@@ -202,8 +207,8 @@ func testFlood(t *testing.T, ctx context.Context, n *network, nodes []*cluster.P
 		}
 		nodeBan := b.Until.Add(-pool.BanDuration).Sub(t0)
 		banAt, seenAt = append(banAt, nodeBan), append(seenAt, res.at.Sub(t0))
-		t.Logf("run %d: %d envelopes sent (%.0f/s offered); banned by %s %v after the first frame (%q, code %s), the flooder saw it %v after",
-			run, sent, float64(floodRate), target.Name, nodeBan.Round(time.Millisecond), b.Reason, pe.Code, res.at.Sub(t0).Round(time.Millisecond))
+		t.Logf("run %d: %d envelopes sent (%.0f/s); banned by %s %v after the first frame (%q, code %s), the flooder saw it %v after",
+			run, sent, rate, target.Name, nodeBan.Round(time.Millisecond), b.Reason, pe.Code, res.at.Sub(t0).Round(time.Millisecond))
 		if nodeBan > banBound {
 			t.Errorf("run %d: ban took %v (> %v)", run, nodeBan, banBound)
 		}
@@ -331,6 +336,20 @@ func testRefusals(t *testing.T, ctx context.Context, n *network, nodes []*cluste
 			if m.Created.After(time.Now().Add(time.Minute)) {
 				t.Fatalf("%s holds a future-dated envelope %s", p.Name, m.ID)
 			}
+		}
+	}
+	// ring[1]'s honest peers (ring[4] and ring[5] dial it) are still there.
+	r1, err := peers(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*cluster.Proc{n.ring[4], n.ring[5]} {
+		found := false
+		for _, pi := range r1.Peers {
+			found = found || pi.Addr == want.Onion()
+		}
+		if !found {
+			t.Fatalf("%s lost its honest peer %s: %+v", target.Name, want.Name, r1.Peers)
 		}
 	}
 	t0 := time.Now()
