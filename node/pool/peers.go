@@ -413,6 +413,7 @@ func (p *Pool) tick(now time.Time) {
 		return false
 	})
 	p.stats.FetchTimeouts += uint64(n)
+	p.fetchDeferredLocked(now, re)
 	if p.syncing != nil && now.Sub(p.syncSince) > 2*timeout {
 		p.syncDoneLocked()
 	}
