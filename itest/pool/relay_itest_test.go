@@ -53,6 +53,12 @@ func TestPool(t *testing.T) {
 	t.Run("restarted node syncs what it missed", func(t *testing.T) { testRestart(t, ctx, nodes, n.ring[6]) })
 	t.Run("flooder banned, honest message through", func(t *testing.T) { testFlood(t, ctx, n, nodes) })
 	t.Run("hostile envelopes refused with a reason", func(t *testing.T) { testRefusals(t, ctx, n, nodes) })
+	for _, p := range nodes {
+		if s, err := stats(ctx, p); err == nil {
+			t.Logf("%s: %d messages, %d tombstones, accepted %d, duplicates %d, fetch timeouts %d, flood dropped %d, peers banned %d, refused %v",
+				p.Name, s.Messages, s.Tombstones, s.Accepted, s.Duplicates, s.FetchTimeouts, s.FloodDropped, s.PeersBanned, s.Refused)
+		}
+	}
 }
 
 // testTopology: the ring is what was configured: every node has exactly
