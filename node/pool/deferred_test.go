@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+
 	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/protocol"
 )
@@ -24,11 +26,19 @@ func TestFloodTargetStaysHeard(t *testing.T) {
 	eventually(t, 10*time.Second, "outbound connections", connected(nodes, 2))
 	const runs = 6 // 6 × DefaultPeerBurst accepted: enough to have the target banned before
 	for run := range runs {
-		envs := make([][]byte, 4*DefaultPeerBurst) // the burst, then 150 charged 1 each: banned
+		// The burst, accepted, then 150 more charged 1 each: banned. What
+		// is beyond the budget is dropped unchecked, so copies do.
+		envs := make([][]byte, 4*DefaultPeerBurst)
 		for i := range envs {
-			envs[i] = signed(t, testKey(byte(run*len(envs)+i)), func(e *protocol.PoolEnvelope) {
-				e.Item[0], e.Item[1] = byte(i), byte(run)
-			})
+			if i >= DefaultPeerBurst {
+				envs[i] = envs[0]
+				continue
+			}
+			k, err := btcec.NewPrivateKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs[i] = signed(t, k, nil)
 		}
 		nc, err := nodes[0].lb.Dial(ctx, nodes[0].addr)
 		if err != nil {
