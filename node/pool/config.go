@@ -89,9 +89,10 @@ type Config struct {
 	// DNS seeds and Bisq's seed nodes do (the daemon asks its directories:
 	// makers run their pool on their registered onion). It is asked only
 	// when no outbound peer is connected and every peer-table entry has
-	// failed (an empty table included), at most every SeedInterval; what
-	// it returns may fill protected slots only after a successful
-	// connection, as peer-exchange addresses (seeds.go).
+	// failed (an empty table included), at most every SeedInterval, and
+	// never when every outbound slot is protected; what it returns may
+	// fill protected slots only after a successful connection, as
+	// peer-exchange addresses (seeds.go).
 	Seeds func(ctx context.Context) ([]string, error)
 	// SeedInterval: the least time between two Seeds calls (0:
 	// DefaultSeedInterval).

@@ -32,7 +32,10 @@ type seeder struct {
 
 // maybe starts a Seeds call if one is needed and allowed now.
 func (s *seeder) maybe(p *Pool) {
-	if p.cfg.Seeds == nil || s.inflight.Load() {
+	// Seed addresses fill unprotected slots only: a node whose every
+	// outbound slot is protected (--pool-outbound 2 or less) dials only
+	// what it was given or connected to before.
+	if p.cfg.Seeds == nil || p.cfg.Outbound <= p.cfg.ProtectedOutbound || s.inflight.Load() {
 		return
 	}
 	now := p.cfg.Now()

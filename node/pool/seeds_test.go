@@ -143,4 +143,17 @@ func TestSeedsOnlyWhenNeeded(t *testing.T) {
 	if n := working.calls.Load(); n != 0 {
 		t.Fatalf("seeds asked %d times by a node with a working configured peer", n)
 	}
+
+	// Every outbound slot protected: seed addresses could never be
+	// dialed, so the seeds are not asked.
+	useless := &seedFunc{addrs: func() []string { return []string{a.addr} }}
+	cfg = testConfig(clk)
+	cfg.Outbound, cfg.ProtectedOutbound = 1, 0 // the default clamps to 1
+	cfg.Seeds = useless.seeds
+	e := newListening(t).start(cfg)
+	defer e.stop()
+	time.Sleep(20 * testConfig(clk).DialInterval)
+	if n := useless.calls.Load(); n != 0 || e.pool.cfg.ProtectedOutbound != 1 {
+		t.Fatalf("seeds asked %d times with %d of %d outbound slots protected", n, e.pool.cfg.ProtectedOutbound, e.pool.cfg.Outbound)
+	}
 }
