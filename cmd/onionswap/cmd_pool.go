@@ -94,5 +94,50 @@ func init() {
 					return tw.Flush()
 				}
 			},
-		})
+		},
+		poolPostCommand("pool publish", "ITEM TEXT", 2,
+			"publish a message on a running node's pool (regtest's test topic)",
+			"Publish TEXT as item ITEM (32 hex digits, or any name: then its SHA-256's\nfirst 16 bytes) signed by the node's pool identity, through the node running\non --datadir. Only the test topic "+pool.TopicTest+" takes messages from here, and\nonly on regtest: the marketplace publishes offers itself. A newer publish of\nthe same item replaces the older one everywhere.",
+			func(e *env) func() any {
+				topic := e.fs.String("topic", pool.TopicTest, "`TOPIC` of the message: only "+pool.TopicTest+" takes messages from here")
+				ttl := e.fs.Duration("ttl", pool.DefaultControlTTL, "the message's lifetime, a `DURATION` such as 20s or 10m")
+				return func() any {
+					return pool.PublishRequest{Topic: *topic, Item: e.args[0], Body: e.args[1], TTL: ttl.String()}
+				}
+			}, "/v1/pool/publish"),
+		poolPostCommand("pool remove", "ITEM", 1,
+			"remove a message the running node published on its pool (regtest's test topic)",
+			"Publish a signed removal of ITEM, a message the node running on --datadir\npublished with onionswap pool publish: it replaces the message everywhere\nand outlives it. Only on the test topic "+pool.TopicTest+" (regtest).",
+			func(e *env) func() any {
+				topic := e.fs.String("topic", pool.TopicTest, "`TOPIC` of the message: only "+pool.TopicTest+" takes messages from here")
+				return func() any { return pool.RemoveRequest{Topic: *topic, Item: e.args[0]} }
+			}, "/v1/pool/remove"),
+	)
+}
+
+// poolPostCommand is `pool publish|remove`: flags and arguments make one
+// request to the running node; the reply is the envelope's id.
+func poolPostCommand(path, args string, nargs int, summary, help string, setup func(e *env) func() any, endpoint string) *command {
+	return &command{path: path, args: args, nargs: nargs, summary: summary, help: help, opts: useInfo,
+		setup: func(e *env) func(context.Context) error {
+			asJSON := e.fs.Bool("json", false, "print JSON")
+			req := setup(e)
+			return func(ctx context.Context) error {
+				c, err := infoClient(e)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				rep, err := control.Call[pool.PublishReply](ctx, c, http.MethodPost, endpoint, req())
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, rep)
+				}
+				_, err = fmt.Fprintf(e.stdout, "item %s\nid %s\n", rep.Item, rep.ID)
+				return err
+			}
+		},
+	}
 }

@@ -21,6 +21,9 @@ type command struct {
 	summary string
 	// args is the synopsis after the path ("--to ADDRESS --amount AMOUNT").
 	args string
+	// nargs: positional arguments the command takes, exactly (0: none);
+	// flags may come before, between or after them.
+	nargs int
 	// help is the paragraph --help prints under the synopsis.
 	help string
 	// role is the daemon role whose defaults the config starts from
@@ -48,6 +51,8 @@ type env struct {
 	cli map[string]bool
 	// conf is the --conf flag's value.
 	conf string
+	// args are the positional arguments (command.nargs of them).
+	args []string
 }
 
 // usagef returns a usage error of e's command: exit status 2, the message
@@ -192,15 +197,27 @@ func runCommand(ctx context.Context, c *command, args []string, stdin io.Reader,
 // fresh env and returns it with the body to run (nil after --help).
 func parseCommand(c *command, args []string, stdin io.Reader, stdout, stderr io.Writer) (*env, func(context.Context) error, error) {
 	e, body := newEnv(c, stdin, stdout, stderr)
-	if err := e.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printHelp(stdout, e)
-			return e, nil, nil
+	for {
+		if err := e.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printHelp(stdout, e)
+				return e, nil, nil
+			}
+			return e, nil, e.usagef("%s", flagError(err))
 		}
-		return e, nil, e.usagef("%s", flagError(err))
+		if e.fs.NArg() == 0 {
+			break
+		}
+		if len(e.args) == c.nargs {
+			return e, nil, e.usagef("unexpected argument %q", e.fs.Arg(0))
+		}
+		// The flag package stops at the first argument: take it and parse
+		// the rest, so flags may follow the arguments.
+		e.args = append(e.args, e.fs.Arg(0))
+		args = e.fs.Args()[1:]
 	}
-	if e.fs.NArg() > 0 {
-		return e, nil, e.usagef("unexpected argument %q", e.fs.Arg(0))
+	if len(e.args) < c.nargs {
+		return e, nil, e.usagef("want %d arguments: %s", c.nargs, c.args)
 	}
 	e.fs.Visit(func(f *flag.Flag) { e.cli[f.Name] = true })
 	if c.opts&useNode != 0 {

@@ -258,6 +258,8 @@ var options = []*option{
 
 	listOpt("pool-peer", grpNode, useMaker|useTaker, "ONION:PORT", "message pool peer to dial first (repeatable or comma-separated)",
 		func(c *daemon.Config) *[]string { return &c.Pool.Bootstrap }),
+	intOpt("pool-outbound", grpNode, useMaker|useTaker, "N", "message pool peers to dial (0: default 8); up to 2 of them only from --pool-peer or peers connected before",
+		func(c *daemon.Config) *int { return &c.Pool.Outbound }),
 	boolOpt("pool-off", grpNode, useMaker|useTaker, "run no message pool (a node that only swaps)",
 		func(c *daemon.Config) *bool { return &c.Pool.Disabled }),
 

@@ -304,6 +304,9 @@ func (c *Config) Validate() error {
 			return cfgErr("--directory %q: %v", d, err)
 		}
 	}
+	if err := c.Pool.validate(); err != nil {
+		return err
+	}
 	switch c.Role {
 	case RoleMaker:
 		if len(c.Directories) == 0 {

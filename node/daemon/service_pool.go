@@ -2,10 +2,11 @@ package daemon
 
 import (
 	"context"
-
 	"path/filepath"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/service"
@@ -40,6 +41,10 @@ func newPool(env *Env) (service.Service, error) {
 		}
 		identity = k
 	}
+	seeds, err := poolSeeds(env)
+	if err != nil {
+		return nil, err
+	}
 	offers := market.NewValidator(env.Backend, env.Cfg.BondPolicy(), nil)
 	p, err := pool.New(pool.Config{
 		Identity:        identity,
@@ -47,12 +52,13 @@ func newPool(env *Env) (service.Service, error) {
 		ListenAddr:      env.Onion,
 		Dialer:          env.Transport,
 		Bootstrap:       pc.Bootstrap,
+		Seeds:           seeds,
+		Topics:          poolTopics(env.Cfg.Network, offers),
 		DBPath:          filepath.Join(env.Cfg.DataDir, PoolDBName),
 		Outbound:        pc.Outbound,
 		MaxPeers:        pc.MaxPeers,
 		TrickleOutbound: pc.TrickleOutbound,
 		TrickleInbound:  pc.TrickleInbound,
-		Topics:          []pool.Topic{offers.Topic()},
 		Logger:          env.Logs.For("pool"),
 	})
 	if err != nil {
@@ -60,4 +66,43 @@ func newPool(env *Env) (service.Service, error) {
 	}
 	env.pool, env.offers = p, offers
 	return p, nil
+}
+
+// poolTopics: the marketplace's offers everywhere, and on regtest the
+// test topic the control API publishes on (tests and operators trying the
+// pool), which thus never exists on a real network.
+func poolTopics(network string, offers *market.Validator) []pool.Topic {
+	ts := []pool.Topic{offers.Topic()}
+	if network == "regtest" {
+		ts = append(ts, pool.Topic{Name: pool.TopicTest})
+	}
+	return ts
+}
+
+// poolSeeds asks the configured directories for pool peers: makers run
+// their pool on the onion address they register, so a directory's list
+// (each bond verified on our own node) is a sample of pool peers, as
+// Bitcoin's DNS seeds and Bisq's seed nodes hand out. nil without
+// directories.
+func poolSeeds(env *Env) (func(context.Context) ([]string, error), error) {
+	if len(env.Cfg.Directories) == 0 {
+		return nil, nil
+	}
+	src, err := directory.NewSource(directorySourceConfig(env, env.Cfg.Directories))
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) ([]string, error) {
+		cs, err := src.Candidates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		addrs := make([]string, 0, len(cs))
+		for _, c := range cs {
+			if c.Addr != env.Onion {
+				addrs = append(addrs, c.Addr)
+			}
+		}
+		return addrs, nil
+	}, nil
 }

@@ -109,6 +109,20 @@ func newMaker(env *Env) (service.Service, error) {
 	return m, err
 }
 
+// directorySourceConfig lists dirs through the node's tor and verifies
+// every listed bond on its own chain backend: how a taker finds makers
+// and a pool finds its seed peers.
+func directorySourceConfig(env *Env, dirs []string) directory.SourceConfig {
+	return directory.SourceConfig{
+		Dialer:      env.Transport,
+		Directories: dirs,
+		Client:      directory.ClientConfig{Network: ProtocolNetwork(env.Cfg.Network), Logger: env.Logs.For("directory")},
+		Backend:     env.Backend,
+		Policy:      env.Cfg.BondPolicy(),
+		Logger:      env.Logs.For("directory"),
+	}
+}
+
 func newTaker(env *Env) (service.Service, error) {
 	log := env.Logs.For("taker")
 	fp, err := env.Cfg.FaultPlan(log)
@@ -116,14 +130,7 @@ func newTaker(env *Env) (service.Service, error) {
 		return nil, err
 	}
 	sourceFor := func(dirs []string) (taker.MakerSource, error) {
-		return taker.NewDirectorySource(directory.SourceConfig{
-			Dialer:      env.Transport,
-			Directories: dirs,
-			Client:      directory.ClientConfig{Network: ProtocolNetwork(env.Cfg.Network), Logger: env.Logs.For("directory")},
-			Backend:     env.Backend,
-			Policy:      env.Cfg.BondPolicy(),
-			Logger:      env.Logs.For("directory"),
-		})
+		return taker.NewDirectorySource(directorySourceConfig(env, dirs))
 	}
 	// Makers come from the pool's offer book first, then from the
 	// configured directories (bootstrap and fallback).

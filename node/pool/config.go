@@ -70,6 +70,11 @@ type Topic struct {
 // the node's long-lived identity.
 const TopicOffer = "offer/v1"
 
+// TopicTest is a topic with no owner and no validator, for tests and
+// operators: the only topic the control API publishes on. The daemon
+// registers it on regtest only, so it never exists on a real network.
+const TopicTest = "test/v1"
+
 // Config configures a Pool.
 type Config struct {
 	Network protocol.Network
@@ -80,6 +85,18 @@ type Config struct {
 	Dialer Dialer
 	// Bootstrap peers, dialed first and eligible for protected slots.
 	Bootstrap []string
+	// Seeds, if set, returns a sample of pool peer addresses, as Bitcoin's
+	// DNS seeds and Bisq's seed nodes do (the daemon asks its directories:
+	// makers run their pool on their registered onion). It is asked only
+	// when no outbound peer is connected and every peer-table entry has
+	// failed (an empty table included), at most every SeedInterval, and
+	// never when every outbound slot is protected; what it returns may
+	// fill protected slots only after a successful connection, as
+	// peer-exchange addresses (seeds.go).
+	Seeds func(ctx context.Context) ([]string, error)
+	// SeedInterval: the least time between two Seeds calls (0:
+	// DefaultSeedInterval).
+	SeedInterval time.Duration
 	// DBPath is pool.db; "" keeps everything in memory (simulation).
 	DBPath string
 	// Identity signs our own messages; nil: the key stored in the
@@ -137,12 +154,17 @@ var ErrConfig = errors.New("pool: invalid config")
 func (c Config) withDefaults() Config {
 	c.Outbound = cmp.Or(c.Outbound, DefaultOutbound)
 	c.MaxPeers = cmp.Or(c.MaxPeers, DefaultMaxPeers)
-	c.ProtectedOutbound = cmp.Or(c.ProtectedOutbound, DefaultProtectedOutbound)
+	if c.ProtectedOutbound == 0 {
+		// The default never asks for more protected slots than there are
+		// outbound ones (a node told to keep 1 outbound peer).
+		c.ProtectedOutbound = min(DefaultProtectedOutbound, c.Outbound)
+	}
 	c.TrickleOutbound = cmp.Or(c.TrickleOutbound, DefaultTrickleOutbound)
 	c.TrickleInbound = cmp.Or(c.TrickleInbound, DefaultTrickleInbound)
 	c.FetchTimeout = cmp.Or(c.FetchTimeout, DefaultFetchTimeout)
 	c.SyncInterval = cmp.Or(c.SyncInterval, DefaultSyncInterval)
 	c.DialInterval = cmp.Or(c.DialInterval, DefaultDialInterval)
+	c.SeedInterval = cmp.Or(c.SeedInterval, DefaultSeedInterval)
 	c.MaxClockSkew = cmp.Or(c.MaxClockSkew, DefaultMaxClockSkew)
 	c.MaxMessages = cmp.Or(c.MaxMessages, DefaultMaxMessages)
 	c.MaxBytes = cmp.Or(c.MaxBytes, DefaultMaxBytes)

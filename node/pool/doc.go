@@ -51,7 +51,10 @@
 // 8 outbound connections (2 of them protected: only filled from
 // configured addresses or peers connected before, never from peer
 // exchange), inbound up to MaxPeers in all (node/service enforces the
-// inbound cap). Token buckets per connection (announcements, unsolicited
+// inbound cap). Addresses come from Config.Bootstrap, the persisted peer
+// table, peer exchange, and, when no outbound peer is connected and every
+// table entry has failed, from Config.Seeds (the daemon's directories) at
+// most every SeedInterval (seeds.go). Token buckets per connection (announcements, unsolicited
 // bodies, served fetches, sync requests, addresses), per origin and per
 // topic; global caps on envelopes and bytes held evict the envelope
 // expiring first, never the node's own. Every limit is a named constant

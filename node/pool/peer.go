@@ -35,6 +35,9 @@ type peer struct {
 	banned     bool
 	gaveAddrs  bool
 	awaitSync  bool
+	// deferred: announced ids beyond the relay budget, fetched as it
+	// refills (deferred.go).
+	deferred []protocol.ShortID
 
 	relay, serve, sync, addrs *ratelimit.Bucket
 	closeOnce                 sync.Once
@@ -277,7 +280,9 @@ func (pr *peer) onInv(ids []protocol.ShortID) {
 			continue
 		}
 		if !pr.relay.Allow() {
-			flood++
+			if !pr.deferLocked(s) {
+				flood++
+			}
 			continue
 		}
 		p.requested[s] = &request{peer: pr, at: now}

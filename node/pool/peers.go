@@ -11,9 +11,25 @@ import (
 
 // Where an address came from.
 const (
-	srcConfig = 1 // configured bootstrap (or, later, a directory's sample)
+	srcConfig = 1 // configured bootstrap
 	srcPex    = 2 // peer exchange or an inbound peer's claim
+	// srcSeed: a directory's sample (Config.Seeds). Trusted like a pex
+	// address, only once we connected to it: a directory vouches for a
+	// bond, not for the address being a pool peer of good will.
+	srcSeed = 3
 )
+
+// srcRank orders sources by how much they tell us: configured, then a
+// directory's sample, then peer exchange. An address keeps its best.
+func srcRank(src int) int {
+	switch src {
+	case srcConfig:
+		return 0
+	case srcSeed:
+		return 1
+	}
+	return 2
+}
 
 // addrInfo is one entry of the peer table.
 type addrInfo struct {
@@ -50,7 +66,7 @@ func (p *Pool) learnLocked(addr string, src int, now time.Time) {
 		a = &addrInfo{addr: addr, source: src}
 		p.table[addr] = a
 	}
-	if src < a.source {
+	if srcRank(src) < srcRank(a.source) {
 		a.source = src
 	}
 	a.lastSeen = now
@@ -135,8 +151,10 @@ func (p *Pool) dialLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.DialInterval)
 	defer t.Stop()
+	var seeds seeder
 	for {
 		p.fillOutbound()
+		seeds.maybe(p)
 		select {
 		case <-p.ctx.Done():
 			return
@@ -395,6 +413,7 @@ func (p *Pool) tick(now time.Time) {
 		return false
 	})
 	p.stats.FetchTimeouts += uint64(n)
+	p.fetchDeferredLocked(now, re)
 	if p.syncing != nil && now.Sub(p.syncSince) > 2*timeout {
 		p.syncDoneLocked()
 	}

@@ -82,7 +82,8 @@ type PeersReply struct {
 }
 
 // RegisterControl implements service.Controlled: `onionswap pool
-// peers|stats|messages [--topic T]`.
+// peers|stats|messages [--topic T]`, and `pool publish|remove` on the
+// test topic (control.go).
 func (p *Pool) RegisterControl(r *control.Router) {
 	control.Get(r, "/v1/pool/peers", func(context.Context, control.Request) (PeersReply, error) {
 		return PeersReply{Peers: p.Peers(), Bans: p.Bans()}, nil
@@ -93,4 +94,6 @@ func (p *Pool) RegisterControl(r *control.Router) {
 	control.Get(r, "/v1/pool/messages", func(_ context.Context, q control.Request) ([]Message, error) {
 		return p.Messages(q.Query.Get("topic")), nil
 	})
+	control.Post(r, "/v1/pool/publish", p.controlPublish)
+	control.Post(r, "/v1/pool/remove", p.controlRemove)
 }
