@@ -9,10 +9,10 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet"
-	"github.com/onionswap/onionswap/wallet/script"
 )
 
 // peer is one maker connection, kept for the whole swap.
@@ -202,10 +202,8 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 		p.close()
 		return nil, err
 	}
-	f := offer.Fidelity
-	cert := &script.BondCert{OutPoint: f.BondOutPoint, PubKey: f.BondPubKey, LockHeight: f.LockHeight, Amount: f.BondValue,
-		Onion: f.Addr, ExpiryHeight: f.CertExpiry}
-	v, err := wallet.VerifyBondOnChain(ctx, t.cfg.Backend, cert, f.CertSig, addr, t.cfg.BondPolicy)
+	cert, sig := directory.CertFromProof(&offer.Fidelity)
+	v, err := wallet.VerifyBondOnChain(ctx, t.cfg.Backend, cert, sig, addr, t.cfg.BondPolicy)
 	if err != nil {
 		p.close()
 		return nil, fmt.Errorf("maker bond refused: %w", err)
