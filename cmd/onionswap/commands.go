@@ -109,12 +109,13 @@ func findCommand(path string) *command {
 
 // groupSummaries are the summaries of the commands that have subcommands.
 var groupSummaries = map[string]string{
-	"wallet":    "create or restore the wallet; addresses, balances, coins, send",
-	"directory": "run a maker directory (onion service), or list its entries",
-	"maker":     "run a CoinSwap maker (onion service with a fidelity bond), or show its state",
-	"taker":     "swap coins through a route of makers; recover unfinished swaps",
-	"pool":      "the message pool of a running node: peers, counters, messages",
-	"market":    "the swap marketplace of a running node: the offer book, our offer",
+	"wallet":           "create or restore the wallet; addresses, balances, coins, send",
+	"directory":        "run a maker directory (onion service), or list its entries",
+	"maker":            "run a CoinSwap maker (onion service with a fidelity bond), or show its state",
+	"taker":            "swap coins through a route of makers; recover unfinished swaps",
+	"pool":             "the message pool of a running node: peers, counters, messages",
+	"market":           "the swap marketplace of a running node: the offer book, our offer, the blacklist",
+	"market blacklist": "the parties whose offers are hidden and not relayed: add, remove, list, export, import",
 }
 
 // subcommands returns the visible commands under group ("" for the top
@@ -126,16 +127,14 @@ func subcommands(group string) []string {
 		if c.hidden {
 			continue
 		}
+		// The next word after group: a command, or a nested group
+		// ("market blacklist").
 		words := strings.Fields(c.path)
-		var name string
-		switch {
-		case group == "":
-			name = words[0]
-		case len(words) == 2 && words[0] == group:
-			name = words[1]
-		default:
+		depth := len(strings.Fields(group))
+		if len(words) <= depth || strings.Join(words[:depth], " ") != group {
 			continue
 		}
+		name := words[depth]
 		if !seen[name] {
 			seen[name] = true
 			out = append(out, name)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/onionswap/onionswap/node/daemon"
@@ -158,19 +159,32 @@ _onionswap() {
 `)
 	fmt.Fprintf(&b, "        COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(append(subcommands(""), "help", "--help", "--version"), " "))
 	b.WriteString("        return\n    fi\n    cmd=${COMP_WORDS[1]}\n    key=$cmd\n    case $cmd in\n")
-	var groups []string
+	// Groups by depth: "market", then "market blacklist" (completed on
+	// the key the first level left).
+	groups := map[int][]string{}
 	for g := range groupSummaries {
 		if len(subcommands(g)) > 0 {
-			groups = append(groups, g)
+			d := len(strings.Fields(g))
+			groups[d] = append(groups[d], g)
 		}
 	}
-	sort.Strings(groups)
-	for _, g := range groups {
-		fmt.Fprintf(&b, "    %s)\n        if [[ $COMP_CWORD -eq 2 ]]; then\n", g)
-		fmt.Fprintf(&b, "            COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(append(subcommands(g), "--help"), " "))
-		b.WriteString("            return\n        fi\n        key=\"$cmd ${COMP_WORDS[2]}\" ;;\n")
+	for d := 1; len(groups[d]) > 0; d++ {
+		sort.Strings(groups[d])
+		if d > 1 {
+			b.WriteString("    case $key in\n")
+		}
+		for _, g := range groups[d] {
+			label := g
+			if d > 1 {
+				label = strconv.Quote(g)
+			}
+			fmt.Fprintf(&b, "    %s)\n        if [[ $COMP_CWORD -eq %d ]]; then\n", label, d+1)
+			fmt.Fprintf(&b, "            COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(append(subcommands(g), "--help"), " "))
+			fmt.Fprintf(&b, "            return\n        fi\n        key=\"$key ${COMP_WORDS[%d]}\" ;;\n", d+1)
+		}
+		b.WriteString("    esac\n")
 	}
-	b.WriteString("    esac\n    case $prev in\n")
+	b.WriteString("    case $prev in\n")
 
 	// Values of the flags that take a choice, a file or a directory.
 	var choice []string

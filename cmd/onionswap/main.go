@@ -103,6 +103,9 @@ func runArgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return group, nil
 	}
 	c := findCommand(group + " " + args[1])
+	if _, nested := groupSummaries[group+" "+args[1]]; c == nil && nested {
+		return runArgs(ctx, append([]string{group + " " + args[1]}, args[2:]...), stdin, stdout, stderr)
+	}
 	if c == nil {
 		return group, &usageError{path: group, msg: fmt.Sprintf("unknown command %q", args[1])}
 	}

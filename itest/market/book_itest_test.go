@@ -4,6 +4,7 @@ package market
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/market"
+	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/wallet"
 )
 
 func offers(ctx context.Context, p *cluster.Proc) ([]market.Entry, error) {
@@ -48,10 +51,13 @@ func bookHolds(t *testing.T, ctx context.Context, p *cluster.Proc, what string, 
 }
 
 // TestOfferBookOverTor: two bonded makers publish their offers on the
-// pool (sparse: maker 2 dials maker 1, the taker dials maker 2 only);
-// every node's book holds both; a taker with no directory swaps from its
-// book with exact balances; an offer the maker withdraws leaves every
-// book, and comes back when it publishes again.
+// pool, in a line (each node dials one peer only: --pool-outbound 1, so
+// no peer exchange links: m1 ← m2 ← taker); every node's book holds both;
+// a taker with no directory swaps from its book with exact balances; an
+// offer the maker withdraws leaves every book, and comes back when it
+// publishes again; a maker blacklisted by the middle node leaves its book
+// and its offers no longer reach the taker; the middle node's exported
+// list imports on the taker.
 func TestOfferBookOverTor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -62,12 +68,13 @@ func TestOfferBookOverTor(t *testing.T) {
 	if _, err := clu.Spawn(ctx, cluster.Spec{Name: "dir", Role: cluster.RoleDirectory}); err != nil {
 		t.Fatal(err)
 	}
-	m1, err := clu.Spawn(ctx, cluster.Spec{Name: "m1", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5})
+	line := []string{"--pool-outbound", "1"}
+	m1, err := clu.Spawn(ctx, cluster.Spec{Name: "m1", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5, Args: line})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m2, err := clu.Spawn(ctx, cluster.Spec{Name: "m2", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5,
-		Args: []string{"--pool-peer", m1.Onion()}})
+		Args: append([]string{"--pool-peer", m1.Onion()}, line...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +84,7 @@ func TestOfferBookOverTor(t *testing.T) {
 
 	spawned := time.Now()
 	tk, err := clu.Spawn(ctx, cluster.Spec{Name: "taker", Role: cluster.RoleTaker, Directories: []string{},
-		Fund: 10_000_000, FundCoins: 4, Args: []string{"--pool-peer", m2.Onion()}})
+		Fund: 10_000_000, FundCoins: 4, Args: append([]string{"--pool-peer", m2.Onion()}, line...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,4 +144,59 @@ func TestOfferBookOverTor(t *testing.T) {
 	}
 	took = bookHolds(t, ctx, tk, "m1's offer back", makers...)
 	t.Logf("republished offer reached the taker in %s", took.Round(10*time.Millisecond))
+
+	// The middle node lists m1: gone from its book at once. m1's next offer
+	// (after a withdrawal, which is a signed removal and still passes) is
+	// ignored there, so it never reaches the taker behind it.
+	post := func(p *cluster.Proc, path string, in any) {
+		t.Helper()
+		if _, err := control.Call[json.RawMessage](ctx, p.Client(), http.MethodPost, path, in); err != nil {
+			t.Fatalf("%s %s: %v", p.Name, path, err)
+		}
+	}
+	post(m2, "/v1/market/blacklist/add", market.ListAddRequest{Kind: wallet.ListOnion, Value: m1.Onion(), Reason: "test: listed"})
+	bookHolds(t, ctx, m2, "m1 hidden by the node that listed it", m2.Onion())
+	ignored := refused(t, ctx, m2)
+	post(m1, "/v1/market/withdraw", struct{}{})
+	bookHolds(t, ctx, tk, "m1's offer withdrawn", m2.Onion())
+	post(m1, "/v1/market/publish", struct{}{})
+	err = cluster.Poll(ctx, 200*time.Millisecond, "m2 ignoring m1's new offer", func() (bool, string) {
+		n := refused(t, ctx, m2)
+		return n > ignored, fmt.Sprintf("%d ignored", n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, err := offers(ctx, tk); err != nil || !slices.Equal(addrs(es), []string{m2.Onion()}) {
+		t.Fatalf("a listed maker's offer relayed to the taker: %v %v", addrs(es), err)
+	}
+
+	// m2's list, exported and imported on the taker: signed by m2.
+	f, err := control.Call[market.ListFile](ctx, m2.Client(), http.MethodGet, "/v1/market/blacklist/export", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := control.Call[market.ListImportReply](ctx, tk.Client(), http.MethodPost, "/v1/market/blacklist/import", f)
+	if err != nil || imp.Imported != 1 || imp.Signer != f.Signer {
+		t.Fatalf("import: %+v %v", imp, err)
+	}
+	es, err := control.Call[[]wallet.BlacklistEntry](ctx, tk.Client(), http.MethodGet, "/v1/market/blacklist", nil)
+	if err != nil || len(es) != 1 || es[0].Value != m1.Onion() || es[0].Source != "import:"+f.Signer[:16] {
+		t.Fatalf("taker's list after the import: %+v %v", es, err)
+	}
+	f.Entries[0].Reason = "altered"
+	if _, err := control.Call[market.ListImportReply](ctx, tk.Client(), http.MethodPost, "/v1/market/blacklist/import", f); err == nil {
+		t.Fatal("an altered list was imported")
+	}
+}
+
+// refused is how many envelopes p's pool ignored on its topic validator's
+// word (a blacklisted offer among them).
+func refused(t *testing.T, ctx context.Context, p *cluster.Proc) int {
+	t.Helper()
+	st, err := control.Call[pool.Stats](ctx, p.Client(), http.MethodGet, "/v1/pool/stats", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Refused["validator-ignored"]
 }

@@ -43,9 +43,18 @@ type Env struct {
 	// Filled in by the factories as the services are built, for the ones
 	// built after them: the pool (nil when it is off) and its offer
 	// validator, the maker.
-	pool   *pool.Pool
-	offers *market.Validator
-	maker  *maker.Maker
+	pool      *pool.Pool
+	offers    *market.Validator
+	maker     *maker.Maker
+	blacklist *market.Blacklist
+}
+
+// Blacklist is the node's blacklist (in its wallet), made on first use.
+func (env *Env) Blacklist() *market.Blacklist {
+	if env.blacklist == nil {
+		env.blacklist = market.NewBlacklist(env.Wallet, nil)
+	}
+	return env.blacklist
 }
 
 // Options are the daemon's non-config inputs.

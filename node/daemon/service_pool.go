@@ -46,6 +46,7 @@ func newPool(env *Env) (service.Service, error) {
 		return nil, err
 	}
 	offers := market.NewValidator(env.Backend, env.Cfg.BondPolicy(), nil)
+	offers.UseBlacklist(env.Blacklist())
 	p, err := pool.New(pool.Config{
 		Identity:        identity,
 		Network:         ProtocolNetwork(env.Cfg.Network),

@@ -169,18 +169,18 @@ func newTaker(env *Env) (service.Service, error) {
 	})
 }
 
-// newMarket: the offer book on every maker and taker node with a pool,
-// and on a maker the publisher of its offer.
+// newMarket: the blacklist on every maker and taker node; with a pool the
+// offer book, and on a maker the publisher of its offer.
 func newMarket(env *Env) (service.Service, error) {
 	if env.pool == nil {
-		return disabled("market"), nil
+		return market.NewService(nil, nil, env.Blacklist()), nil
 	}
 	var pub *market.Publisher
 	if env.maker != nil {
 		pub = market.NewPublisher(market.PublisherConfig{Pool: env.pool, Maker: makerOffers{env.maker, env.Wallet},
 			Logger: env.Logs.For("market")})
 	}
-	return market.NewService(market.NewBook(env.pool, env.offers), pub), nil
+	return market.NewService(market.NewBook(env.pool, env.offers), pub, env.Blacklist()), nil
 }
 
 // makerOffers is what the offer publisher asks of a maker node: the

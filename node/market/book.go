@@ -87,6 +87,11 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 			continue
 		}
 		o := &mo.Offer
+		if b.v.bl != nil {
+			if _, listed := b.v.bl.Listed(ctx, e.Origin, o); listed {
+				continue // held from before it was listed
+			}
+		}
 		value, err := b.v.Bond(ctx, &o.Fidelity)
 		if err != nil || value < q.MinBondValue {
 			continue

@@ -128,7 +128,9 @@ func newPoolNode(t testing.TB, v *Validator, bootstrap ...string) *poolNode {
 	}
 	conn := protocol.ConnConfig{PingInterval: -1}
 	p, err := pool.New(pool.Config{Network: protocol.Regtest, ListenAddr: lis.Addr().String(), Dialer: lb,
-		Bootstrap: bootstrap, Topics: []pool.Topic{v.Topic()}, Outbound: 2, MaxPeers: 8, ProtectedOutbound: 1,
+		// One protected outbound slot: a node dials its bootstrap peer
+		// only, so the topology is the test's (no peer exchange links).
+		Bootstrap: bootstrap, Topics: []pool.Topic{v.Topic()}, Outbound: 1, MaxPeers: 8, ProtectedOutbound: 1,
 		TrickleOutbound: 20 * time.Millisecond, TrickleInbound: 20 * time.Millisecond,
 		DialInterval: 50 * time.Millisecond, Conn: conn})
 	if err != nil {

@@ -51,6 +51,10 @@ type Publisher struct {
 	cfg PublisherConfig
 	log *slog.Logger
 
+	// op serializes a tick with Withdraw, so that a tick that began
+	// before the operator's withdrawal cannot republish after it.
+	op sync.Mutex
+
 	mu        sync.Mutex
 	published bool
 	terms     []byte    // the published terms, certificate left out
@@ -132,6 +136,8 @@ func (p *Publisher) loop(ctx context.Context) {
 // Withdraw removes the offer from the pool and keeps it out until
 // Publish (`onionswap market withdraw`).
 func (p *Publisher) Withdraw(ctx context.Context) error {
+	p.op.Lock()
+	defer p.op.Unlock()
 	p.mu.Lock()
 	p.paused = true
 	p.mu.Unlock()
@@ -149,6 +155,8 @@ func (p *Publisher) Publish() {
 
 // tick publishes, refreshes or withdraws as the maker's terms say.
 func (p *Publisher) tick(ctx context.Context) {
+	p.op.Lock()
+	defer p.op.Unlock()
 	p.mu.Lock()
 	paused := p.paused
 	p.mu.Unlock()

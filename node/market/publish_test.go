@@ -32,7 +32,7 @@ func TestPublishUpdateWithdraw(t *testing.T) {
 	m := &maker{t: t, c: c, b: newBond(t, c, 2_000_000), addr: onion(1), max: 5_000_000}
 	pub := NewPublisher(PublisherConfig{Pool: a.pool, Maker: m, CheckInterval: 20 * time.Millisecond,
 		MinRepublish: 100 * time.Millisecond})
-	svc := NewService(NewBook(a.pool, va), pub)
+	svc := NewService(NewBook(a.pool, va), pub, nil)
 	if err := svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

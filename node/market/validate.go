@@ -23,6 +23,7 @@ var (
 	ErrOfferTerms  = errors.New("market: offer terms out of range")
 	ErrOriginSig   = errors.New("market: bond not bound to the offer's origin")
 	ErrBondRefused = errors.New("market: bond refused")
+	ErrListed      = errors.New("market: blacklisted")
 )
 
 // Validator checks offers for the pool (the offer topic's validator) and
@@ -32,9 +33,15 @@ type Validator struct {
 	policy wallet.BondPolicy
 	now    func() time.Time
 
+	bl *Blacklist // nil: none
+
 	mu    sync.Mutex
 	cache map[[32]byte]bondResult
 }
+
+// UseBlacklist hides and stops relaying the offers of bl's parties (call
+// before the pool starts).
+func (v *Validator) UseBlacklist(bl *Blacklist) { v.bl = bl }
 
 type bondResult struct {
 	value float64 // script.BondValue, 0 when refused
@@ -73,6 +80,12 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 	}
 	if err := checkTerms(&m.Offer); err != nil {
 		return pool.Reject, err
+	}
+	// Local policy, so not the relayer's fault: not relayed, nobody blamed.
+	if v.bl != nil {
+		if why, listed := v.bl.Listed(ctx, e.Origin, &m.Offer); listed {
+			return pool.Ignore, fmt.Errorf("%w: %s", ErrListed, why)
+		}
 	}
 	if err := checkOrigin(e.Origin, m); err != nil {
 		return pool.Reject, err

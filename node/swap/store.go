@@ -242,34 +242,22 @@ func (s *Store) AllocSwapIndex(ctx context.Context) (uint32, error) {
 // good): a short while for one that was unreachable, for good for one that
 // broke the protocol or cheated.
 func (s *Store) MarkBadMaker(ctx context.Context, addr, reason string, until time.Time) error {
-	var u int64
-	if !until.IsZero() {
-		u = until.Unix()
-	}
-	return s.w.ExecTx(ctx, func(tx *sql.Tx) error {
-		// A maker avoided for good stays so: a later "unreachable" must
-		// not shorten a cheat's ban.
-		_, err := tx.ExecContext(ctx, `INSERT INTO bad_makers (addr, reason, at, until) VALUES (?, ?, ?, ?)
-			ON CONFLICT (addr) DO UPDATE SET reason = excluded.reason, at = excluded.at, until = excluded.until
-			WHERE bad_makers.until != 0`, addr, reason, s.now().Unix(), u)
-		return err
-	})
+	// A maker avoided for good stays so (BlacklistAdd): a later
+	// "unreachable" must not shorten a cheat's listing.
+	return s.w.BlacklistAdd(ctx, wallet.BlacklistEntry{Kind: wallet.ListOnion, Value: addr, Reason: reason,
+		Added: s.now(), Until: until, Source: wallet.ListSourceAuto})
 }
 
-// BadMakers returns the makers avoided at now and why.
+// BadMakers returns the makers avoided at now and why: the onion entries
+// of the blacklist, whoever listed them.
 func (s *Store) BadMakers(ctx context.Context, now time.Time) (map[string]string, error) {
-	rows, err := s.w.DB().QueryContext(ctx, `SELECT addr, reason FROM bad_makers WHERE until = 0 OR until > ?`, now.Unix())
+	es, err := s.w.Blacklist(ctx, wallet.ListOnion, now)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var a, r string
-		if err := rows.Scan(&a, &r); err != nil {
-			return nil, err
-		}
-		out[a] = r
+	out := make(map[string]string, len(es))
+	for _, e := range es {
+		out[e.Value] = e.Reason
 	}
-	return out, rows.Err()
+	return out, nil
 }

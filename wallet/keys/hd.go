@@ -24,6 +24,7 @@ const (
 	nodeBond      = 1 // m/175'/coin'/1'/i'
 	nodeSwap      = 2 // m/175'/coin'/2'/s'/k'
 	nodeOnion     = 3 // m/175'/coin'/3'
+	nodeList      = 4 // m/175'/coin'/4'
 
 	h = hdkeychain.HardenedKeyStart
 )
@@ -215,6 +216,12 @@ func (k *Keyring) OnionIdentitySeed() ([32]byte, error) {
 	copy(out[:], b[:])
 	priv.Zero()
 	return out, nil
+}
+
+// ListKey signs the blacklists the node exports (market), so whoever
+// imports one knows whose it is; from the seed, so it survives a restore.
+func (k *Keyring) ListKey() (*btcec.PrivateKey, error) {
+	return k.nodeKey(nodeList + h)
 }
 
 func (k *Keyring) nodeKey(path ...uint32) (*btcec.PrivateKey, error) {
