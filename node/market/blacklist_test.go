@@ -171,4 +171,3 @@ func TestBlacklistExportImport(t *testing.T) {
 		t.Fatalf("unknown version: %v", err)
 	}
 }
-
