@@ -18,6 +18,15 @@ import (
 // offerEnvelope is an offer envelope by origin, its body built from m and
 // broken as mutate says.
 func offerEnvelope(t *testing.T, origin *btcec.PrivateKey, m *maker, mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)) *protocol.PoolEnvelope {
+	return offerEnvelopeTB(t, origin, m, mutate)
+}
+
+// offerEnvelopeB is offerEnvelope for benchmarks (unbroken).
+func offerEnvelopeB(b *testing.B, origin *btcec.PrivateKey, m *maker) *protocol.PoolEnvelope {
+	return offerEnvelopeTB(b, origin, m, nil)
+}
+
+func offerEnvelopeTB(t testing.TB, origin *btcec.PrivateKey, m *maker, mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)) *protocol.PoolEnvelope {
 	t.Helper()
 	off, err := m.Offer(context.Background())
 	if err != nil {
