@@ -54,6 +54,9 @@ type InsufficientFundsError struct {
 	// Address is a fresh receive address to top the wallet up (set by
 	// CreateBond; empty elsewhere).
 	Address string
+	// OfferLocked is the value of the coins left out because they back
+	// the published offer (a send may not use them).
+	OfferLocked btcutil.Amount
 }
 
 // ErrInsufficientFunds is the sentinel InsufficientFundsError matches.
@@ -64,6 +67,10 @@ func (e *InsufficientFundsError) Error() string {
 	if e.Address != "" {
 		return fmt.Sprintf("insufficient funds: %s coins: have %s, need %s: send at least %s to %s",
 			e.Category, e.Have, e.Need, short, e.Address)
+	}
+	if e.OfferLocked > 0 {
+		return fmt.Sprintf("insufficient funds: %s coins: have %s, need %s (%s short); %s more back the published offer: withdraw it first (onionswap market withdraw)",
+			e.Category, e.Have, e.Need, short, e.OfferLocked)
 	}
 	return fmt.Sprintf("insufficient funds: %s coins: have %s, need %s (%s short)", e.Category, e.Have, e.Need, short)
 }

@@ -59,6 +59,9 @@ type buildReq struct {
 	insufficient func(*InsufficientFundsError)
 	// persist runs inside the storing transaction (bond rows, scripts...).
 	persist func(ctx context.Context, tx *sql.Tx, msg *wire.MsgTx) error
+	// offerCoins: the coins that back the published offer may be spent
+	// (the swaps the offer promises fund from them; a send may not).
+	offerCoins bool
 }
 
 // selected is a reserved candidate with what is needed to sign it.
@@ -97,7 +100,8 @@ func (w *Wallet) SendMax(ctx context.Context, addr btcutil.Address, cat Category
 // BroadcastStored (or AbandonTx). A change output, if any, is at a random
 // position; find the caller's outputs by pkScript.
 func (w *Wallet) FundOutputs(ctx context.Context, outputs []*wire.TxOut, feeRate int64, cat Category) (*SentTx, error) {
-	return w.build(ctx, buildReq{category: cat, outputs: outputs, feeRate: feeRate, status: statusHeld, label: "fund"})
+	return w.build(ctx, buildReq{category: cat, outputs: outputs, feeRate: feeRate, status: statusHeld, label: "fund",
+		offerCoins: true})
 }
 
 func (w *Wallet) payScript(addr btcutil.Address) ([]byte, error) {
@@ -225,8 +229,9 @@ func (w *Wallet) reserve(ctx context.Context, req buildReq, resID string) (selec
 			FROM coins c JOIN addresses a ON a.pk_script = c.pk_script
 			WHERE c.category = ? AND c.spent_by IS NULL AND c.height > 0
 			  AND (c.coinbase = 0 OR ? - c.height + 1 >= ?)
-			  AND (c.reserved_by IS NULL OR c.reserved_until <= ?)`,
-			string(req.category), tip, CoinbaseMaturity, now)
+			  AND (c.reserved_by IS NULL OR c.reserved_until <= ?)
+			  AND (c.offer_lock = 0 OR ?)`,
+			string(req.category), tip, CoinbaseMaturity, now, req.offerCoins)
 		if err != nil {
 			return err
 		}
@@ -295,6 +300,9 @@ func (w *Wallet) reserve(ctx context.Context, req buildReq, resID string) (selec
 		var ife *InsufficientFundsError
 		if errors.As(err, &ife) {
 			ife.Category = req.category
+			if !req.offerCoins {
+				ife.OfferLocked = w.offerLocked(ctx, req.category)
+			}
 			if req.insufficient != nil {
 				req.insufficient(ife)
 			}

@@ -111,8 +111,8 @@ func showMarketStatus(e *env, s market.StatusReply) error {
 	switch {
 	case s.Offer == nil:
 	case s.Offer.Published:
-		fmt.Fprintf(e.stdout, "our offer: published since %s, refreshed %s\n",
-			s.Offer.Since.Format(time.RFC3339), s.Offer.Refreshed.Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "our offer: published since %s, refreshed %s; %d coins (%d sat) locked behind it\n",
+			s.Offer.Since.Format(time.RFC3339), s.Offer.Refreshed.Format(time.RFC3339), s.Offer.LockedCoins, s.Offer.LockedSat)
 	default:
 		fmt.Fprintf(e.stdout, "our offer: not published (%s)\n", s.Offer.Why)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,21 @@ func TestOfferBookOverTor(t *testing.T) {
 	makers := []string{m1.Onion(), m2.Onion()}
 	bookHolds(t, ctx, m1, "both offers", makers...)
 	bookHolds(t, ctx, m2, "both offers", makers...)
+
+	// The coins behind m1's offer are locked: a send may not use them.
+	st, err := control.Call[market.StatusReply](ctx, m1.Client(), http.MethodGet, "/v1/market/status", nil)
+	if err != nil || st.Offer == nil || !st.Offer.Published || st.Offer.LockedCoins == 0 {
+		t.Fatalf("m1's market status %+v %v", st.Offer, err)
+	}
+	dest, err := m2.NewAddress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m1.Client().Send(ctx, control.SendRequest{Address: dest, Amount: 1_000_000}); err == nil ||
+		!strings.Contains(err.Error(), "market withdraw") {
+		t.Fatalf("a send of coins behind the offer: %v", err)
+	}
+	t.Logf("%d coins (%d sat) locked behind m1's offer; a send is refused", st.Offer.LockedCoins, st.Offer.LockedSat)
 
 	spawned := time.Now()
 	tk, err := clu.Spawn(ctx, cluster.Spec{Name: "taker", Role: cluster.RoleTaker, Directories: []string{},

@@ -178,7 +178,7 @@ func newMarket(env *Env) (service.Service, error) {
 	var pub *market.Publisher
 	if env.maker != nil {
 		pub = market.NewPublisher(market.PublisherConfig{Pool: env.pool, Maker: makerOffers{env.maker, env.Wallet},
-			Logger: env.Logs.For("market")})
+			Locks: env.Wallet, Logger: env.Logs.For("market")})
 	}
 	return market.NewService(market.NewBook(env.pool, env.offers), pub, env.Blacklist()), nil
 }

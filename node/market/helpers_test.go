@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
@@ -157,4 +158,41 @@ func newPoolNode(t testing.TB, v *Validator, bootstrap ...string) *poolNode {
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, what, testutil.Holds(cond))
+}
+
+// locker is a CoinLocker that counts: locked while the offer is up.
+type locker struct {
+	mu      sync.Mutex
+	locked  bool
+	locks   int
+	unlocks int
+	broken  []wire.OutPoint
+}
+
+func (l *locker) LockOfferCoins(context.Context) (int, btcutil.Amount, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.locked = true
+	l.locks++
+	return 2, 500_000, nil
+}
+
+func (l *locker) UnlockOfferCoins(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.locked = false
+	l.unlocks++
+	return nil
+}
+
+func (l *locker) OfferLockBroken(context.Context) ([]wire.OutPoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.broken, nil
+}
+
+func (l *locker) isLocked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.locked
 }

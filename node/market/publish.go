@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/node/pool"
@@ -29,10 +31,22 @@ type OfferSource interface {
 	SignWithBondKey(ctx context.Context, bond wire.OutPoint, digest [32]byte) ([]byte, error)
 }
 
+// CoinLocker locks the coins that back the offer while it is up (the
+// maker's wallet): a send may not spend them, the offer's swaps may.
+type CoinLocker interface {
+	LockOfferCoins(ctx context.Context) (int, btcutil.Amount, error)
+	UnlockOfferCoins(ctx context.Context) error
+	// OfferLockBroken: locked coins spent by a transaction the wallet did
+	// not build (a restored copy of it).
+	OfferLockBroken(ctx context.Context) ([]wire.OutPoint, error)
+}
+
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
 	Pool  PoolPublisher
 	Maker OfferSource
+	// Locks: nil locks nothing (tests of the pool side).
+	Locks CoinLocker
 	// CheckInterval, Refresh and MinRepublish default to CheckInterval,
 	// RefreshInterval and MinRepublishInterval; Now to time.Now (tests).
 	CheckInterval time.Duration
@@ -62,8 +76,13 @@ type Publisher struct {
 	since     time.Time // first publish of the current offer
 	withdrawn string    // why the offer is not up (when it is not)
 	paused    bool      // the operator withdrew the offer (market withdraw)
-	id        protocol.PoolID
-	wake      chan struct{}
+	// locksMaybe: coins may be locked for an offer (a run before this one
+	// may have left locks behind), so a withdrawal releases them.
+	locksMaybe bool
+	locked     int
+	lockedSat  btcutil.Amount
+	id         protocol.PoolID
+	wake       chan struct{}
 
 	startOnce, stopOnce sync.Once
 	cancel              context.CancelFunc
@@ -82,7 +101,7 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 		cfg.Logger = slog.Default().With("subsystem", "market")
 	}
 	return &Publisher{cfg: cfg, log: cfg.Logger, withdrawn: "not published yet", wake: make(chan struct{}, 1),
-		done: make(chan struct{})}
+		done: make(chan struct{}), locksMaybe: true}
 }
 
 // Start runs the publishing loop until Stop. Idempotent.
@@ -163,6 +182,25 @@ func (p *Publisher) tick(ctx context.Context) {
 	if paused {
 		return
 	}
+	if p.cfg.Locks != nil {
+		broken, err := p.cfg.Locks.OfferLockBroken(ctx)
+		if err != nil {
+			p.log.Warn("cannot check the offer's coins", "err", err)
+			return
+		}
+		if len(broken) > 0 {
+			// Someone else spends our coins: take the offer down until the
+			// operator has looked.
+			p.mu.Lock()
+			p.paused = true
+			p.mu.Unlock()
+			p.log.Warn("coins backing the offer were spent by a transaction this wallet did not make; offer withdrawn",
+				"coins", len(broken))
+			_ = p.withdraw(ctx, fmt.Sprintf("%d coins backing it were spent by a transaction this wallet did not make "+
+				"(a restored copy of the wallet?); check, then onionswap market publish", len(broken)))
+			return
+		}
+	}
 	off, err := p.cfg.Maker.Offer(ctx)
 	if ctx.Err() != nil {
 		return
@@ -200,14 +238,29 @@ func (p *Publisher) tick(ctx context.Context) {
 		p.log.Warn("offer not encodable", "err", err)
 		return
 	}
+	// Persist, then act: the coins are locked before the offer goes out
+	// (and coins that arrived since are added at each refresh).
+	if p.cfg.Locks != nil {
+		n, sat, err := p.cfg.Locks.LockOfferCoins(ctx)
+		if err != nil {
+			p.log.Warn("cannot lock the offer's coins", "err", err)
+			return
+		}
+		p.mu.Lock()
+		p.locksMaybe, p.locked, p.lockedSat = true, n, sat
+		p.mu.Unlock()
+	}
 	id, err := p.cfg.Pool.Publish(ctx, pool.TopicOffer, OfferItem, body, OfferTTL)
 	if err != nil {
 		// Our own pool refused it (say, the bond is not confirmed on our
 		// node yet): try again at the next tick.
 		p.log.Debug("offer not published", "err", err)
 		p.mu.Lock()
-		p.withdrawn = "not published: " + err.Error()
+		up := p.published
 		p.mu.Unlock()
+		if !up {
+			_ = p.withdraw(ctx, "not published: "+err.Error()) // releases the coins just locked
+		}
 		return
 	}
 	p.mu.Lock()
@@ -224,23 +277,32 @@ func (p *Publisher) tick(ctx context.Context) {
 	}
 }
 
-// withdraw removes a published offer and records why it is down.
+// withdraw removes a published offer, releases its coins and records why
+// it is down.
 func (p *Publisher) withdraw(ctx context.Context, why string) error {
 	p.mu.Lock()
-	was := p.published
+	was, locks := p.published, p.locksMaybe
 	p.withdrawn = why
 	p.mu.Unlock()
-	if !was {
-		return nil
+	if was {
+		if _, err := p.cfg.Pool.Remove(ctx, pool.TopicOffer, OfferItem); err != nil {
+			p.log.Warn("offer removal not published", "err", err)
+			return err
+		}
+		p.mu.Lock()
+		p.published, p.terms = false, nil
+		p.mu.Unlock()
+		p.log.Info("offer withdrawn", "why", why)
 	}
-	if _, err := p.cfg.Pool.Remove(ctx, pool.TopicOffer, OfferItem); err != nil {
-		p.log.Warn("offer removal not published", "err", err)
-		return err
+	if locks && p.cfg.Locks != nil {
+		if err := p.cfg.Locks.UnlockOfferCoins(ctx); err != nil {
+			p.log.Warn("cannot release the offer's coins", "err", err)
+			return err
+		}
+		p.mu.Lock()
+		p.locksMaybe, p.locked, p.lockedSat = false, 0, 0
+		p.mu.Unlock()
 	}
-	p.mu.Lock()
-	p.published, p.terms = false, nil
-	p.mu.Unlock()
-	p.log.Info("offer withdrawn", "why", why)
 	return nil
 }
 
@@ -268,6 +330,10 @@ type PublishStatus struct {
 	ID        string    `json:"id,omitempty"`
 	// Why the offer is not up, when it is not.
 	Why string `json:"why,omitempty"`
+	// LockedCoins and LockedSat: the coins that back the offer (a send
+	// may not spend them).
+	LockedCoins int   `json:"locked_coins,omitempty"`
+	LockedSat   int64 `json:"locked_sat,omitempty"`
 }
 
 // Status reports the offer's state.
@@ -277,5 +343,6 @@ func (p *Publisher) Status() PublishStatus {
 	if !p.published {
 		return PublishStatus{Why: p.withdrawn}
 	}
-	return PublishStatus{Published: true, Since: p.since, Refreshed: p.last, ID: p.id.String()}
+	return PublishStatus{Published: true, Since: p.since, Refreshed: p.last, ID: p.id.String(),
+		LockedCoins: p.locked, LockedSat: int64(p.lockedSat)}
 }

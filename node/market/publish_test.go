@@ -3,8 +3,11 @@ package market
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/wallet/chain/chaintest"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -30,7 +33,8 @@ func TestPublishUpdateWithdraw(t *testing.T) {
 	a := newPoolNode(t, va)
 	b := newPoolNode(t, vb, a.addr)
 	m := &maker{t: t, c: c, b: newBond(t, c, 2_000_000), addr: onion(1), max: 5_000_000}
-	pub := NewPublisher(PublisherConfig{Pool: a.pool, Maker: m, CheckInterval: 20 * time.Millisecond,
+	locks := &locker{}
+	pub := NewPublisher(PublisherConfig{Pool: a.pool, Maker: m, Locks: locks, CheckInterval: 20 * time.Millisecond,
 		MinRepublish: 100 * time.Millisecond})
 	svc := NewService(NewBook(a.pool, va), pub, nil)
 	if err := svc.Start(context.Background()); err != nil {
@@ -57,8 +61,8 @@ func TestPublishUpdateWithdraw(t *testing.T) {
 	if cs, _ := book.Makers(context.Background()); len(cs) != 1 || cs[0].Addr != onion(1) {
 		t.Fatalf("candidates %+v", cs)
 	}
-	if st := pub.Status(); !st.Published {
-		t.Fatalf("status %+v", st)
+	if st := pub.Status(); !st.Published || st.LockedCoins != 2 || !locks.isLocked() {
+		t.Fatalf("status %+v, coins locked: %v", st, locks.isLocked())
 	}
 
 	m.set(3_000_000, nil)
@@ -66,8 +70,8 @@ func TestPublishUpdateWithdraw(t *testing.T) {
 
 	m.set(50_000, nil) // below the minimum size
 	eventually(t, "the offer withdrawn for want of liquidity", func() bool { return len(bookOf(t, book, Query{})) == 0 })
-	if st := pub.Status(); st.Published || st.Why == "" {
-		t.Fatalf("status %+v", st)
+	if st := pub.Status(); st.Published || st.Why == "" || locks.isLocked() {
+		t.Fatalf("status %+v, coins locked: %v", st, locks.isLocked())
 	}
 	m.set(4_000_000, nil)
 	eventually(t, "the offer back", offerIs(4_000_000))
@@ -129,4 +133,51 @@ func TestBookQuery(t *testing.T) {
 	if es := bookOf(t, book, Query{MinBondValue: high}); len(es) != 1 {
 		t.Fatalf("bond floor: %+v", es)
 	}
+}
+
+// TestPublishCoinsSpentElsewhere: a restored copy of the wallet spends a
+// coin that backs the offer: the offer goes down at once, its coins are
+// released, and it stays down until the operator publishes again. (Its
+// own test: the pool's per-origin budget, 10 envelopes then one per 15 s,
+// would hold back a longer sequence of one maker's publications.)
+func TestPublishCoinsSpentElsewhere(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	policy := script.DefaultBondParams()
+	va, vb := NewValidator(c, policy, nil), NewValidator(c, policy, nil)
+	a := newPoolNode(t, va)
+	b := newPoolNode(t, vb, a.addr)
+	m := &maker{t: t, c: c, b: newBond(t, c, 2_000_000), addr: onion(1), max: 4_000_000}
+	locks := &locker{}
+	pub := NewPublisher(PublisherConfig{Pool: a.pool, Maker: m, Locks: locks, CheckInterval: 20 * time.Millisecond})
+	if err := pub.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Stop)
+	book := NewBook(b.pool, vb)
+	offerIs := func(max int64) func() bool {
+		return func() bool {
+			es := bookOf(t, book, Query{})
+			return len(es) == 1 && es[0].MaxSize == max
+		}
+	}
+	eventually(t, "the offer in the other node's book", offerIs(4_000_000))
+	// A restored copy of the wallet spends a locked coin: the offer goes
+	// down at once and stays down until the operator publishes again.
+	locks.mu.Lock()
+	locks.broken = []wire.OutPoint{m.b.op}
+	locks.mu.Unlock()
+	eventually(t, "the offer withdrawn when its coins are spent elsewhere", func() bool { return len(bookOf(t, book, Query{})) == 0 })
+	if st := pub.Status(); st.Published || !strings.Contains(st.Why, "restored copy") || locks.isLocked() {
+		t.Fatalf("status %+v, coins locked: %v", st, locks.isLocked())
+	}
+	locks.mu.Lock()
+	locks.broken = nil
+	locks.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if len(bookOf(t, book, Query{})) != 0 {
+		t.Fatal("republished without the operator")
+	}
+	pub.Publish()
+	eventually(t, "the offer back after the operator's publish", offerIs(4_000_000))
+
 }
