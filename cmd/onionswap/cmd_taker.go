@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -25,8 +26,9 @@ func init() {
 		summary: "run a taker daemon (swaps requested through the control socket)",
 		help: `Run a taker daemon: tor, the wallet and its watcher. Swaps are started with
 onionswap taker swap --datadir DIR, which then talks to this daemon;
-unfinished swaps are resumed or recovered at start. It needs at least one
---directory to find makers.`,
+unfinished swaps are resumed or recovered at start. It finds makers in its
+message pool's offer book (it needs a --pool-peer to join the pool) and
+through its --directory list.`,
 		role:     daemon.RoleTaker,
 		opts:     useTaker,
 		defaults: func(c *daemon.Config) { c.NeedMakers = true },
@@ -34,14 +36,17 @@ unfinished swaps are resumed or recovered at start. It needs at least one
 	}, &command{
 		path:    "taker swap",
 		summary: "run one swap (through a running taker daemon, or one-shot)",
-		args:    "--amount AMOUNT [--makers N] [--tx-count K]",
-		help:    "Swap --amount through a route of --makers makers with --tx-count funding\ntransactions per hop, and print the report.\n\n" + takerModes,
-		role:    daemon.RoleTaker,
-		opts:    useTaker,
+		args:    "--amount AMOUNT [--makers N | --offer ONION ...] [--tx-count K]",
+		help: "Swap --amount through a route of --makers makers with --tx-count funding\ntransactions per hop, and print the report. The makers are chosen from the\n" +
+			"offer book and the directories, weighted by bond value, or named with\n--offer (repeated, one per maker, as market offers lists them).\n\n" + takerModes,
+		role: daemon.RoleTaker,
+		opts: useTaker,
 		setup: func(e *env) func(context.Context) error {
 			amount := e.fs.String("amount", "", "`AMOUNT` to swap: sat, or BTC with the unit (0.01btc); required")
 			makers := e.fs.Int("makers", 2, "number of makers `N` in the route")
 			txCount := e.fs.Int("tx-count", 3, "funding transactions per hop (`K`)")
+			var offers stringsFlag
+			e.fs.Var(&offers, "offer", "route through the maker of the offer at `ONION` (repeatable, in route order)")
 			asJSON := e.fs.Bool("json", false, "print the report as JSON")
 			return func(ctx context.Context) error {
 				if *amount == "" {
@@ -51,13 +56,21 @@ unfinished swaps are resumed or recovered at start. It needs at least one
 				if err != nil {
 					return e.usagef("--amount: %v", err)
 				}
+				if len(offers) > 0 {
+					explicit := false
+					e.fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "makers" })
+					if explicit && *makers != len(offers) {
+						return e.usagef("--makers %d with %d --offer: name one offer per maker", *makers, len(offers))
+					}
+					*makers = len(offers)
+				}
 				if *makers < 1 {
 					return e.usagef("--makers %d: a route needs at least 1 maker", *makers)
 				}
 				if *txCount < 1 {
 					return e.usagef("--tx-count %d: at least 1 funding transaction per hop", *txCount)
 				}
-				req := control.TakerSwapRequest{Amount: amt, Makers: *makers, TxCount: *txCount}
+				req := control.TakerSwapRequest{Amount: amt, Makers: *makers, TxCount: *txCount, Offers: offers}
 				if e.cli["directory"] {
 					req.Directories = e.cfg.Directories
 				}
@@ -189,4 +202,18 @@ func printReport(w io.Writer, r *control.SwapReport) {
 		}
 		fmt.Fprintf(w, "  phases: %s\n", strings.Join(parts, ", "))
 	}
+}
+
+// stringsFlag is a repeatable string flag (also comma-separated).
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+
+func (s *stringsFlag) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*s = append(*s, x)
+		}
+	}
+	return nil
 }

@@ -54,7 +54,8 @@ func bookHolds(t *testing.T, ctx context.Context, p *cluster.Proc, what string, 
 // TestOfferBookOverTor: two bonded makers publish their offers on the
 // pool, in a line (each node dials one peer only: --pool-outbound 1, so
 // no peer exchange links: m1 ← m2 ← taker); every node's book holds both;
-// a taker with no directory swaps from its book with exact balances; an
+// a taker with no directory swaps from its book with exact balances, and
+// through a maker it names by its offer; an
 // offer the maker withdraws leaves every book, and comes back when it
 // publishes again; a maker blacklisted by the middle node leaves its book
 // and its offers no longer reach the taker; the middle node's exported
@@ -160,6 +161,19 @@ func TestOfferBookOverTor(t *testing.T) {
 	}
 	took = bookHolds(t, ctx, tk, "m1's offer back", makers...)
 	t.Logf("republished offer reached the taker in %s", took.Round(10*time.Millisecond))
+
+	// A swap that names its maker from the book; one that names a maker
+	// without an offer is refused before anything happens.
+	if _, err := tk.Client().TakerSwap(ctx, control.TakerSwapRequest{Amount: 1_000_000, Makers: 1, TxCount: 1,
+		Offers: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.onion:80"}}); err == nil ||
+		!strings.Contains(err.Error(), "no offer") {
+		t.Fatalf("a swap naming a maker without an offer: %v", err)
+	}
+	rep, err = tk.Client().TakerSwap(ctx, control.TakerSwapRequest{Amount: 1_000_000, Makers: 1, TxCount: 1,
+		Offers: []string{m2.Onion()}})
+	if err != nil || rep.Outcome != "complete" {
+		t.Fatalf("a swap through the named offer: %+v %v", rep, err)
+	}
 
 	// The middle node lists m1: gone from its book at once. m1's next offer
 	// (after a withdrawal, which is a signed removal and still passes) is

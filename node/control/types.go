@@ -153,6 +153,10 @@ type TakerSwapRequest struct {
 	TxCount int   `json:"tx_count"`
 	// Directories overrides the daemon's configured directories.
 	Directories []string `json:"directories,omitempty"`
+	// Offers names the makers of the route (their onion addresses, as
+	// `market offers` lists them), instead of a choice from the book and
+	// the directories; Makers is then their number.
+	Offers []string `json:"offers,omitempty"`
 }
 
 // MakerFee is what one maker of the route earned.

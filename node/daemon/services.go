@@ -135,8 +135,10 @@ func newTaker(env *Env) (service.Service, error) {
 	// Makers come from the pool's offer book first, then from the
 	// configured directories (bootstrap and fallback).
 	var srcs taker.Sources
+	var named func(context.Context, []string) (taker.MakerSource, error)
 	if env.pool != nil {
-		srcs = append(srcs, market.NewBook(env.pool, env.offers))
+		book := market.NewBook(env.pool, env.offers)
+		srcs, named = append(srcs, book), book.Named
 	}
 	if len(env.Cfg.Directories) > 0 {
 		dir, err := sourceFor(env.Cfg.Directories)
@@ -164,6 +166,7 @@ func newTaker(env *Env) (service.Service, error) {
 			Logger:            log,
 		},
 		SourceFor:    sourceFor,
+		Named:        named,
 		Healthy:      env.Healthy,
 		ChainChanges: env.Wallet.ChainChanges,
 	})

@@ -139,3 +139,31 @@ func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 	}
 	return out, nil
 }
+
+// Named returns the book's makers at addrs, each of which must have a
+// live offer whose bond verifies: the route of a swap that names its
+// makers (`taker swap --offer`).
+func (b *Book) Named(ctx context.Context, addrs []string) (taker.MakerSource, error) {
+	all, err := b.Makers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byAddr := make(map[string]taker.Candidate, len(all))
+	for _, c := range all {
+		byAddr[c.Addr] = c
+	}
+	out := make(taker.StaticSource, 0, len(addrs))
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		c, ok := byAddr[a]
+		switch {
+		case seen[a]:
+			return nil, fmt.Errorf("market: %s named twice", a)
+		case !ok:
+			return nil, fmt.Errorf("market: no offer of %s in the book (onionswap market offers)", a)
+		}
+		seen[a] = true
+		out = append(out, c)
+	}
+	return out, nil
+}

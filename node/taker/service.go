@@ -58,6 +58,9 @@ type ServiceConfig struct {
 	// SourceFor builds a maker source for the directories a single swap
 	// request names (nil: requests cannot name directories).
 	SourceFor func(dirs []string) (MakerSource, error)
+	// Named returns the makers a swap request names by address, from the
+	// offer book (nil: requests cannot name makers).
+	Named func(ctx context.Context, addrs []string) (MakerSource, error)
 	// Healthy reports whether the chain backend answers: no new swap
 	// starts while it does not (nil: always).
 	Healthy func() bool
@@ -243,6 +246,8 @@ func (s *Service) Swap(ctx context.Context, req control.TakerSwapRequest) (*cont
 	switch {
 	case req.Amount <= 0:
 		return nil, fmt.Errorf("%w: amount must be positive", control.ErrBadRequest)
+	case len(req.Offers) > 0 && req.Makers != len(req.Offers):
+		return nil, fmt.Errorf("%w: %d makers named, but a route of %d", control.ErrBadRequest, len(req.Offers), req.Makers)
 	case req.Makers < 1 || req.TxCount < 1:
 		return nil, fmt.Errorf("%w: makers and tx_count must be at least 1", control.ErrBadRequest)
 	case !s.cfg.Healthy():
@@ -256,6 +261,15 @@ func (s *Service) Swap(ctx context.Context, req control.TakerSwapRequest) (*cont
 	}
 	treq := Request{Amount: req.Amount, TxCount: req.TxCount, Makers: req.Makers}
 	switch {
+	case len(req.Offers) > 0:
+		if s.cfg.Named == nil {
+			return nil, fmt.Errorf("%w: this node has no offer book (--pool-off)", control.ErrBadRequest)
+		}
+		src, err := s.cfg.Named(ctx, req.Offers)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", control.ErrBadRequest, err)
+		}
+		treq.Source = src
 	case len(req.Directories) > 0 && s.cfg.SourceFor != nil:
 		// Other directories for this swap only: the same taker (one
 		// engine, one set of claims), another maker source.
