@@ -8,6 +8,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/protocol"
@@ -63,6 +64,8 @@ func TestValidatorVerdicts(t *testing.T) {
 	unconfirmed := &maker{t: t, c: c, addr: onion(2), max: 5_000_000}
 	unconfirmed.b = newBond(t, c, 1_000_000)
 	unconfirmed.b.op.Index = 7 // no such output: as a bond our node has not seen
+	small := &maker{t: t, c: c, b: newBond(t, c, 50_000), addr: onion(3), max: 5_000_000}
+	fresh := &maker{t: t, c: c, b: mempoolBond(t, c, 1_000_000), addr: onion(4), max: 5_000_000}
 	tests := []struct {
 		name   string
 		m      *maker
@@ -88,6 +91,12 @@ func TestValidatorVerdicts(t *testing.T) {
 			mo.Offer.Fidelity.BondValue++ // the certificate no longer matches its signature
 		}, pool.Reject, script.ErrBondBadSignature},
 		{"bond our node does not know", unconfirmed, nil, pool.Ignore, script.ErrBondNotFound},
+		{"certificate expired", m, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Offer.Fidelity.CertExpiry = uint32(c.Height()) // valid while tip < expiry
+			resign(t, m, e, mo)
+		}, pool.Ignore, script.ErrBondCertExpired},
+		{"bond too small for our policy", small, nil, pool.Ignore, script.ErrBondTooSmall},
+		{"bond unconfirmed", fresh, nil, pool.Ignore, script.ErrBondUnconfirmed},
 		{"removal", m, func(e *protocol.PoolEnvelope, _ *protocol.MarketOffer) { e.Flags = protocol.PoolFlagRemoval }, pool.Accept, nil},
 	}
 	for _, tc := range tests {
@@ -107,4 +116,46 @@ func TestValidatorVerdicts(t *testing.T) {
 	if n := cc.calls.Load() - before; n != 0 {
 		t.Fatalf("%d chain calls for a cached certificate", n)
 	}
+}
+
+// resign signs the (changed) certificate of mo and its origin binding
+// again with m's bond key, as a maker with that certificate would.
+func resign(t *testing.T, m *maker, e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+	t.Helper()
+	f := &mo.Offer.Fidelity
+	cert := &script.BondCert{OutPoint: f.BondOutPoint, PubKey: f.BondPubKey, LockHeight: f.LockHeight, Amount: f.BondValue,
+		Onion: f.Addr, ExpiryHeight: f.CertExpiry}
+	sig, err := cert.Sign(m.b.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.CertSig = sig
+	d := OriginDigest(e.Origin, f.CertExpiry)
+	mo.OriginSig = ecdsa.Sign(m.b.key, d[:]).Serialize()
+}
+
+// mempoolBond is a bond whose funding is in the mempool only.
+func mempoolBond(t *testing.T, c *chaintest.Chain, amt int64) *bond {
+	t.Helper()
+	b := newBond(t, c, amt) // confirmed: its key and lock; then a second,
+	// unconfirmed output of the same script spent from a faucet coin
+	pk, err := script.BondPkScript(b.key.PubKey(), b.lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	funding := c.Fund(script.P2WPKHPkScript(b.key.PubKey()), amt+10_000)
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: funding.TxHash()}, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(amt, pk))
+	prev := funding.TxOut[0]
+	sig, err := script.SignInput(tx, 0, nil, prev.Value, prev.PkScript, b.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.TxIn[0].Witness = script.P2WPKHWitness(sig, b.key.PubKey())
+	if _, err := c.Broadcast(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	b.op = wire.OutPoint{Hash: tx.TxHash()}
+	return b
 }
