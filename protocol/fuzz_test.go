@@ -70,6 +70,8 @@ func FuzzAbort(f *testing.F)            { fuzzPayload(f, TypeAbort) }
 func FuzzWaitingFundingConfirmation(f *testing.F) {
 	fuzzPayload(f, TypeWaitingFundingConfirmation)
 }
+func FuzzTrustRequest(f *testing.F)      { fuzzPayload(f, TypeTrustRequest) }
+func FuzzTrustProofs(f *testing.F)       { fuzzPayload(f, TypeTrustProofs) }
 func FuzzRegister(f *testing.F)          { fuzzPayload(f, TypeRegister) }
 func FuzzRegisterAck(f *testing.F)       { fuzzPayload(f, TypeRegisterAck) }
 func FuzzRegisterChallenge(f *testing.F) { fuzzPayload(f, TypeRegisterChallenge) }

@@ -180,6 +180,8 @@ func sampleMessages() []Message {
 		&PrivKeyHandover{SwapID: id, Keys: []*btcec.PrivateKey{testPriv(51), testPriv(52)}},
 		&Abort{SwapID: id, Reason: "maker 2 refused: insufficient liquidity"},
 		&WaitingFundingConfirmation{SwapID: id},
+		&TrustRequest{},
+		testTrustProofs(),
 		&Register{Addr: testOnion(2), Proof: testFidelity(2)},
 		&RegisterAck{TTLSeconds: 1800},
 		&RegisterChallenge{Nonce: [32]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}},
@@ -191,4 +193,15 @@ func sampleMessages() []Message {
 			{Addr: testOnion(4), Proof: testFidelity(4), LastSeen: 1_700_000_600},
 		}},
 	}, samplePoolMessages()...)
+}
+
+func testTrustProofs() *TrustProofs {
+	var origin [XOnlyKeySize]byte
+	copy(origin[:], testPub(60).SerializeCompressed()[1:])
+	p := SwapProof{FundingOutPoint: wire.OutPoint{Hash: testHash(61), Index: 1}, Value: 250_000,
+		PubKeys: [2]*btcec.PublicKey{testPub(62), testPub(63)}, Signer: 1, Role: ProofRoleReceiver,
+		FundingBlock: testHash(64), SpendBlock: testHash(65), Origin: origin, Timestamp: 1_700_000_000}
+	d := p.Digest()
+	p.Sig = ecdsa.Sign(testPriv(63), d[:]).Serialize()
+	return &TrustProofs{Origin: origin, Proofs: []SwapProof{p}}
 }

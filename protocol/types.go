@@ -59,6 +59,10 @@ const (
 	// Odd: a keep-alive a maker may ignore; receiving any frame already
 	// proves the taker is alive.
 	TypeWaitingFundingConfirmation MessageType = 0x0115
+	// TypeTrustRequest and TypeTrustProofs: a taker asks a maker for the
+	// proofs of the swaps it chose to share (msg_trust.go).
+	TypeTrustRequest MessageType = 0x0116
+	TypeTrustProofs  MessageType = 0x0118
 
 	TypeRegister    MessageType = 0x0200
 	TypeRegisterAck MessageType = 0x0202
@@ -167,6 +171,8 @@ func init() {
 	RegisterType(TypePrivKeyHandover, "PrivKeyHandover", func() Message { return new(PrivKeyHandover) })
 	RegisterType(TypeAbort, "Abort", func() Message { return new(Abort) })
 	RegisterType(TypeWaitingFundingConfirmation, "WaitingFundingConfirmation", func() Message { return new(WaitingFundingConfirmation) })
+	RegisterType(TypeTrustRequest, "TrustRequest", func() Message { return new(TrustRequest) })
+	RegisterType(TypeTrustProofs, "TrustProofs", func() Message { return new(TrustProofs) })
 
 	RegisterType(TypeRegister, "Register", func() Message { return new(Register) })
 	RegisterType(TypeRegisterAck, "RegisterAck", func() Message { return new(RegisterAck) })
