@@ -241,6 +241,8 @@ type Maker struct {
 	// under setupMu; a swap not checked yet counts as unfunded (for at
 	// most one RecoveryInterval).
 	funded map[protocol.SwapID]bool
+	// origin: our pool identity, what trust proofs bind (SetOrigin).
+	origin [protocol.XOnlyKeySize]byte
 }
 
 // New checks cfg (unsafe timelock settings are refused) and returns a

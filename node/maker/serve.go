@@ -108,6 +108,12 @@ func (m *Maker) handle(ctx context.Context, msg protocol.Message) ([]protocol.Me
 			return nil, nil, nil, err
 		}
 		return []protocol.Message{o}, nil, nil, nil
+	case *protocol.TrustRequest:
+		tp, err := m.TrustProofs(ctx, time.Now())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return []protocol.Message{tp}, nil, nil, nil
 	case *protocol.SetupHop:
 		id := v.SwapID
 		if m.cfg.Faults.CloseAt("setup") {

@@ -296,6 +296,9 @@ type MakerSwap struct {
 	// elsewhere ends it.
 	Backing []wire.OutPoint `json:"backing,omitempty"`
 	Error   string          `json:"error,omitempty"`
+	// ShareProof: the operator chose to hand this completed swap's trust
+	// proof to takers that ask (node/maker trust.go).
+	ShareProof bool `json:"share_proof,omitempty"`
 }
 
 // Outputs returns every output of the record.
