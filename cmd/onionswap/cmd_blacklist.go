@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/maker"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/wallet"
 )
@@ -122,6 +123,10 @@ func blacklistCommand(path, args string, nargs int, summary, help string,
 					return printJSON(e.stdout, v)
 				case market.ListImportReply:
 					_, err = fmt.Fprintf(e.stdout, "%d entries imported from %s\n", v.Imported, v.Signer)
+				case []maker.ProofSwap:
+					return printProofSwaps(e, v)
+				case market.TrustReply:
+					return printTrust(e, v)
 				case market.ListRemoveReply:
 					_, err = fmt.Fprintln(e.stdout, "removed")
 				case string:

@@ -114,8 +114,9 @@ var groupSummaries = map[string]string{
 	"maker":            "run a CoinSwap maker (onion service with a fidelity bond), or show its state",
 	"taker":            "swap coins through a route of makers; recover unfinished swaps",
 	"pool":             "the message pool of a running node: peers, counters, messages",
-	"market":           "the swap marketplace of a running node: the offer book, our offer, the blacklist",
+	"market":           "the swap marketplace of a running node: the offer book, our offer, the blacklist, trust proofs",
 	"market blacklist": "the parties whose offers are hidden and not relayed: add, remove, list, export, import",
+	"market proofs":    "trust proofs of the maker's completed swaps: list, publish (opt-in per swap)",
 }
 
 // subcommands returns the visible commands under group ("" for the top

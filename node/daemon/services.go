@@ -176,14 +176,30 @@ func newTaker(env *Env) (service.Service, error) {
 // offer book, and on a maker the publisher of its offer.
 func newMarket(env *Env) (service.Service, error) {
 	if env.pool == nil {
-		return market.NewService(nil, nil, env.Blacklist()), nil
+		s := market.NewService(nil, nil, env.Blacklist())
+		s.SetTrust(trustConfig(env))
+		return s, nil
 	}
 	var pub *market.Publisher
 	if env.maker != nil {
 		pub = market.NewPublisher(market.PublisherConfig{Pool: env.pool, Maker: makerOffers{env.maker, env.Wallet},
 			Locks: env.Wallet, Logger: env.Logs.For("market")})
+		env.maker.SetOrigin(env.pool.Identity()) // what its trust proofs bind
 	}
-	return market.NewService(market.NewBook(env.pool, env.offers), pub, env.Blacklist()), nil
+	s := market.NewService(market.NewBook(env.pool, env.offers), pub, env.Blacklist())
+	s.SetTrust(trustConfig(env))
+	return s, nil
+}
+
+// trustConfig: `market trust` dials through the node's tor and verifies
+// on its own backend; `market proofs` on a maker.
+func trustConfig(env *Env) market.TrustConfig {
+	tc := market.TrustConfig{Dialer: env.Transport, Network: ProtocolNetwork(env.Cfg.Network), Chain: env.Backend,
+		Wallet: env.Wallet, Logger: env.Logs.For("market")}
+	if env.maker != nil {
+		tc.Prover = env.maker
+	}
+	return tc
 }
 
 // makerOffers is what the offer publisher asks of a maker node: the

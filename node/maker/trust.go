@@ -2,6 +2,7 @@ package maker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -40,6 +41,10 @@ type ProofSwap struct {
 	Outputs int             `json:"outputs"`
 	Date    time.Time       `json:"date"` // last update of the record (completion)
 	Shared  bool            `json:"shared"`
+	// Funding and PubKeys: what its proof reveals, the incoming output it
+	// names and the two keys of that 2-of-2 (hex).
+	Funding string   `json:"funding"`
+	PubKeys []string `json:"pubkeys"`
 }
 
 // ProofSwaps lists the completed swaps and whether each is shared.
@@ -57,7 +62,14 @@ func (m *Maker) ProofSwaps(ctx context.Context) ([]ProofSwap, error) {
 		if err := m.cfg.Wallet.DB().QueryRowContext(ctx, `SELECT updated FROM swaps WHERE id = ?`, r.ID[:]).Scan(&updated); err != nil {
 			return nil, err
 		}
-		out = append(out, ProofSwap{ID: r.ID, Amount: r.InTotal, Outputs: len(r.In), Date: time.Unix(updated, 0).UTC(), Shared: r.ShareProof})
+		ps := ProofSwap{ID: r.ID, Amount: r.InTotal, Outputs: len(r.In), Date: time.Unix(updated, 0).UTC(), Shared: r.ShareProof}
+		if len(r.In) > 0 {
+			ps.Funding = r.In[0].FundingOutPoint.String()
+			if lo, hi, err := script.ParseMultisig(r.In[0].MultisigScript); err == nil {
+				ps.PubKeys = []string{hex.EncodeToString(lo.SerializeCompressed()), hex.EncodeToString(hi.SerializeCompressed())}
+			}
+		}
+		out = append(out, ps)
 	}
 	return out, nil
 }

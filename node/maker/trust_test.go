@@ -16,6 +16,7 @@ import (
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -46,7 +47,7 @@ func resign(t *testing.T, m *swaptest.Maker, o *swap.Output, p *protocol.SwapPro
 func TestTrustProofOfCompletedSwap(t *testing.T) {
 	net := swaptest.New(t)
 	m := net.NewMaker("m", swaptest.MakerOpts{})
-	tk, _ := net.NewTaker("taker", swaptest.Source(m), swaptest.TakerOpts{})
+	tk, tw := net.NewTaker("taker", swaptest.Source(m), swaptest.TakerOpts{})
 	net.AutoMine()
 	if _, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: 5_000_000, TxCount: 2, Makers: 1}); err != nil {
 		t.Fatal(err)
@@ -92,6 +93,19 @@ func TestTrustProofOfCompletedSwap(t *testing.T) {
 	}
 	if s := market.Score([]market.VerifiedProof{*v}, market.History{}, now); s <= 0 {
 		t.Fatalf("score %v", s)
+	}
+
+	// Over the wire, as `market trust` asks: without an offer in a book
+	// the maker's origin is not bound to its onion, so its proofs do not
+	// count; our own completed swap with it does.
+	lb := tor.NewLoopback()
+	defer lb.Close()
+	svc := market.NewService(nil, nil, nil)
+	svc.SetTrust(market.TrustConfig{Dialer: lb, Network: protocol.Regtest, Chain: net.Chain, Wallet: tw})
+	r, err := svc.Trust(ctx, m.Addr())
+	if err != nil || r.Error != "" || len(r.Proofs) != 1 || r.Proofs[0].OK || r.Bound ||
+		r.History.Completed != 1 || r.Score != market.TrustCompletedPoints {
+		t.Fatalf("trust over the wire: %+v, %v", r, err)
 	}
 
 	other, _ := btcec.NewPrivateKey()

@@ -20,6 +20,8 @@ type Service struct {
 	book *Book      // nil on a node without a pool
 	pub  *Publisher // nil on a node that makes no offers
 	bl   *Blacklist // nil: none
+	// trust: `market trust` and `market proofs` (SetTrust; nil: off).
+	trust *TrustConfig
 }
 
 // NewService returns the service over book (nil: the node runs no pool),
@@ -113,6 +115,7 @@ func (s *Service) RegisterControl(r *control.Router) {
 	if s.bl != nil {
 		s.registerBlacklist(r)
 	}
+	s.registerTrust(r)
 }
 
 // ListAddRequest is POST /v1/market/blacklist/add.
