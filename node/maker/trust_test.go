@@ -192,3 +192,36 @@ func TestTrustProofOfContestedSwapRefused(t *testing.T) {
 		t.Fatalf("proof of a contested swap: %v", err)
 	}
 }
+
+// BenchmarkVerifySwapProof: one proof checked on the in-memory chain
+// (signature, two blocks fetched and scanned, two main-chain checks);
+// on a real node each block fetch is a getblock RPC on top.
+func BenchmarkVerifySwapProof(b *testing.B) {
+	net := swaptest.New(b)
+	m := net.NewMaker("m", swaptest.MakerOpts{})
+	tk, _ := net.NewTaker("taker", swaptest.Source(m), swaptest.TakerOpts{})
+	net.AutoMine()
+	if _, err := tk.Swap(swaptest.Ctx(b, swaptest.Timeout), taker.Request{Amount: 5_000_000, TxCount: 1, Makers: 1}); err != nil {
+		b.Fatal(err)
+	}
+	ss := swaptest.MakerFinal(b, m)
+	net.StopMining()
+	net.Mine(1, m.W)
+	ctx := context.Background()
+	origin := testOrigin(7)
+	m.SetOrigin(origin)
+	if err := m.ShareProof(ctx, ss[0].ID, true); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	tp, err := m.TrustProofs(ctx, now)
+	if err != nil || len(tp.Proofs) != 1 {
+		b.Fatalf("%d proofs, %v", len(tp.Proofs), err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := market.VerifySwapProof(ctx, net.Chain, &tp.Proofs[0], origin, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
