@@ -39,7 +39,7 @@ type ProofSwap struct {
 	ID      protocol.SwapID `json:"id"`
 	Amount  int64           `json:"amount"` // sat received (incoming total)
 	Outputs int             `json:"outputs"`
-	Date    time.Time       `json:"date"` // last update of the record (completion)
+	Date    time.Time       `json:"date"` // when the swap started (sharing saves the record again: not its update time)
 	Shared  bool            `json:"shared"`
 	// Funding and PubKeys: what its proof reveals, the incoming output it
 	// names and the two keys of that 2-of-2 (hex).
@@ -58,11 +58,11 @@ func (m *Maker) ProofSwaps(ctx context.Context) ([]ProofSwap, error) {
 		if r.Phase != swap.MakerComplete {
 			continue
 		}
-		var updated int64
-		if err := m.cfg.Wallet.DB().QueryRowContext(ctx, `SELECT updated FROM swaps WHERE id = ?`, r.ID[:]).Scan(&updated); err != nil {
+		var created int64
+		if err := m.cfg.Wallet.DB().QueryRowContext(ctx, `SELECT created FROM swaps WHERE id = ?`, r.ID[:]).Scan(&created); err != nil {
 			return nil, err
 		}
-		ps := ProofSwap{ID: r.ID, Amount: r.InTotal, Outputs: len(r.In), Date: time.Unix(updated, 0).UTC(), Shared: r.ShareProof}
+		ps := ProofSwap{ID: r.ID, Amount: r.InTotal, Outputs: len(r.In), Date: time.Unix(created, 0).UTC(), Shared: r.ShareProof}
 		if len(r.In) > 0 {
 			ps.Funding = r.In[0].FundingOutPoint.String()
 			if lo, hi, err := script.ParseMultisig(r.In[0].MultisigScript); err == nil {

@@ -84,6 +84,11 @@ func TestTrustProofOfCompletedSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := msg.(*protocol.TrustProofs).Proofs[0]
+	// The blocks come from the wallet's own records (no txindex needed).
+	fb, sb, err := m.W.CoinBlocks(ctx, good.FundingOutPoint)
+	if err != nil || fb == nil || sb == nil || *fb != good.FundingBlock || *sb != good.SpendBlock {
+		t.Fatalf("wallet's blocks of the funding output: %v %v %v", fb, sb, err)
+	}
 	v, err := market.VerifySwapProof(ctx, net.Chain, &good, origin, now)
 	if err != nil {
 		t.Fatalf("valid proof refused: %v", err)
