@@ -11,11 +11,13 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/pool/simnet"
 )
 
@@ -59,5 +61,9 @@ func main() {
 		os.Exit(1)
 	}
 	simnet.PrintTable(os.Stdout, res)
-	fmt.Printf("diameter × latency = %v; run took %v\n", time.Duration(diam)*(*latency), time.Since(start).Round(time.Second))
+	target := simnet.Target{Hops: diam, Latency: *latency, Trickle: cmp.Or(*tout, pool.DefaultTrickleOutbound),
+		Weighted: topo.LatencyDiameter()}
+	target.Explain(os.Stdout)
+	target.Print(os.Stdout, res.Name, res.Lat100)
+	fmt.Printf("run took %v\n", time.Since(start).Round(time.Second))
 }
