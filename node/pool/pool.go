@@ -405,7 +405,8 @@ func (p *Pool) dropLocked(e *entry) {
 }
 
 // relayLocked queues short's announcement to every peer that does not
-// have it, except from (which sent or announced it).
+// have it, except from (which sent or announced it; nil: our own
+// message, which gets the full trickle everywhere).
 func (p *Pool) relayLocked(short protocol.ShortID, from *peer) {
 	for pr := range p.peers {
 		if pr == from || pr.closed {
@@ -414,7 +415,7 @@ func (p *Pool) relayLocked(short protocol.ShortID, from *peer) {
 		if _, ok := pr.known.has(short); ok {
 			continue
 		}
-		pr.queueInvLocked(short)
+		pr.queueInvLocked(short, from != nil)
 	}
 }
 
