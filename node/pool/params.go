@@ -64,9 +64,10 @@ const (
 	// DefaultMaxMessages / DefaultMaxBytes: global caps on what the node
 	// holds (market-reference §6: ≤ 5,000 offers on a Pi). Twice that
 	// leaves room for tombstones and other topics; 16 MiB of envelopes is
-	// ~8,000 typical 2 KB offers, and keeps a node with 5,000 offers well
-	// under the 30 MB RSS target. Beyond either cap the envelope expiring
-	// first is evicted, never one of the node's own.
+	// ~8,000 typical 2 KB offers. The bytes live in pool.db, not in
+	// memory (persistBatchBytes): a node with 5,000 offers idles at ~19
+	// MiB RSS, under the 30 MB target. Beyond either cap the envelope
+	// expiring first is evicted, never one of the node's own.
 	DefaultMaxMessages = 10_000
 	DefaultMaxBytes    = 16 << 20
 
@@ -187,6 +188,15 @@ const (
 	// at most this often, off the relay path. A crash loses at most this
 	// much, which the next join sync restores from peers.
 	persistInterval = time.Second
+	// persistBatchBytes: the persister also runs as soon as this many
+	// bytes of envelopes wait to be written. Once written, an envelope's
+	// encoding leaves memory (pool.db serves it), so a join sync of a
+	// whole pool (~10 MB at 5,000 offers, in about a second over a fast
+	// link) holds ~1 MiB of encodings at a time instead of all of them,
+	// and the heap, which the Go runtime returns to the OS only slowly,
+	// never grows to twice the pool. 1 MiB is ~600 offers: one SQLite
+	// transaction of a few milliseconds.
+	persistBatchBytes = 1 << 20
 	// subscriberQueue: deliveries buffered per subscriber; a subscriber
 	// that falls behind loses deliveries (it can re-read Messages).
 	subscriberQueue = 256

@@ -248,7 +248,7 @@ func (pr *peer) handle(ctx context.Context, m protocol.Message) bool {
 	case *protocol.PoolInv:
 		pr.onInv(m.IDs)
 	case *protocol.PoolGetData:
-		pr.onGetData(m.IDs)
+		pr.onGetData(ctx, m.IDs)
 	case *protocol.PoolMsgs:
 		pr.onMsgs(ctx, m.Envelopes)
 	case *protocol.PoolSync:
@@ -342,11 +342,13 @@ func (pr *peer) onInv(ids []protocol.ShortID) {
 	}
 }
 
-func (pr *peer) onGetData(ids []protocol.ShortID) {
+func (pr *peer) onGetData(ctx context.Context, ids []protocol.ShortID) {
 	p := pr.p
-	var batches [][][]byte
-	var cur [][]byte
-	size := 0
+	type want struct {
+		id  protocol.PoolID
+		raw []byte // nil: read from pool.db
+	}
+	var ws []want
 	flood := 0
 	p.mu.Lock()
 	for _, s := range ids {
@@ -359,21 +361,29 @@ func (pr *peer) onGetData(ids []protocol.ShortID) {
 			continue
 		}
 		pr.known.add(s)
-		if len(cur) > 0 && (size+len(e.raw) > batchBytes || len(cur) == protocol.MaxPoolBatch) {
-			batches = append(batches, cur)
-			cur, size = nil, 0
-		}
-		cur = append(cur, e.raw)
-		size += len(e.raw) + protocol.PoolMsgsPerEnvelope
+		ws = append(ws, want{e.id, e.raw})
 	}
 	p.mu.Unlock()
-	if len(cur) > 0 {
-		batches = append(batches, cur)
-	}
-	for _, b := range batches {
-		if !pr.send(&protocol.PoolMsgs{Envelopes: b}) {
-			return
+	// Batches go out as they fill, so a large request holds one batch
+	// of encodings read from pool.db at a time (the send queue aside).
+	var cur [][]byte
+	size := 0
+	for _, w := range ws {
+		raw, err := p.rawOf(ctx, w.id, w.raw)
+		if err != nil {
+			continue // dropped meanwhile, or the database failed (logged)
 		}
+		if len(cur) > 0 && (size+len(raw) > batchBytes || len(cur) == protocol.MaxPoolBatch) {
+			if !pr.send(&protocol.PoolMsgs{Envelopes: cur}) {
+				return
+			}
+			cur, size = nil, 0
+		}
+		cur = append(cur, raw)
+		size += len(raw) + protocol.PoolMsgsPerEnvelope
+	}
+	if len(cur) > 0 && !pr.send(&protocol.PoolMsgs{Envelopes: cur}) {
+		return
 	}
 	if flood > 0 {
 		pr.penalize(float64(flood)*penaltyFlood, "fetches beyond the per-connection budget")

@@ -20,7 +20,6 @@ import (
 )
 
 // entry is one held envelope: a live message or a removal (tombstone).
-// raw is its encoding, kept once; nothing else of the body is held.
 type entry struct {
 	id      protocol.PoolID
 	short   protocol.ShortID
@@ -28,9 +27,15 @@ type entry struct {
 	seq     uint64
 	created uint64
 	expiry  uint64
+	size    int // of the encoding
 	removal bool
 	own     bool
-	raw     []byte
+	// raw is the encoding while memory is its only copy: always without
+	// a database; with one, until the persister has written it to
+	// pool.db, which serves it from then on (rawOf). A node holding a
+	// full book keeps ~200 bytes per envelope in memory, not ~2 KB.
+	// Guarded by p.mu.
+	raw []byte
 }
 
 // request is an outstanding fetch.
@@ -82,6 +87,10 @@ type Pool struct {
 	dirtyDel   map[protocol.PoolID]bool
 	dirtyAddrs map[string]bool
 	dirtyBans  map[string]bool
+	// dirtyBytes: encodings waiting in dirtyAdd; at persistBatchBytes
+	// persistNow wakes the persister early.
+	dirtyBytes int
+	persistNow chan struct{}
 	stats      Stats
 
 	startOnce sync.Once
@@ -136,7 +145,7 @@ func New(cfg Config) (*Pool, error) {
 		dialing: map[string]bool{}, subs: map[*subscription]struct{}{},
 		dirtyAdd: map[protocol.PoolID]*entry{}, dirtyDel: map[protocol.PoolID]bool{},
 		dirtyAddrs: map[string]bool{}, dirtyBans: map[string]bool{},
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), persistNow: make(chan struct{}, 1),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.stats.Refused = map[string]int{}
@@ -156,6 +165,12 @@ func New(cfg Config) (*Pool, error) {
 			st.close()
 			return nil, err
 		}
+		// What was loaded is in pool.db: served from there.
+		p.mu.Lock()
+		for _, e := range p.msgs {
+			e.raw = nil
+		}
+		p.mu.Unlock()
 	}
 	if p.identity == nil {
 		k, err := btcec.NewPrivateKey()
@@ -350,12 +365,21 @@ func (p *Pool) insertLocked(c *checked, own bool) bool {
 		return false
 	}
 	e := &entry{id: c.id, short: c.short, key: c.key, seq: c.env.Seq, created: c.env.Created,
-		expiry: c.env.Expiry, removal: c.env.IsRemoval(), own: own, raw: c.raw}
+		expiry: c.env.Expiry, size: len(c.raw), removal: c.env.IsRemoval(), own: own, raw: c.raw}
 	p.msgs[e.short] = e
 	p.items[e.key] = e
-	p.bytes += len(e.raw)
+	p.bytes += e.size
 	p.dirtyAdd[e.id] = e
 	delete(p.dirtyDel, e.id)
+	if p.store != nil {
+		p.dirtyBytes += e.size
+		if p.dirtyBytes >= persistBatchBytes {
+			select {
+			case p.persistNow <- struct{}{}:
+			default:
+			}
+		}
+	}
 	p.stats.Accepted++
 	for len(p.msgs) > p.cfg.MaxMessages || p.bytes > p.cfg.MaxBytes {
 		v := p.victimLocked()
@@ -396,7 +420,7 @@ func (p *Pool) victimLocked() *entry {
 func (p *Pool) dropLocked(e *entry) {
 	if p.msgs[e.short] == e {
 		delete(p.msgs, e.short)
-		p.bytes -= len(e.raw)
+		p.bytes -= e.size
 	}
 	delete(p.dirtyAdd, e.id)
 	if p.store != nil {
@@ -477,6 +501,7 @@ type Message struct {
 func (p *Pool) Messages(topic string) []Message {
 	p.mu.Lock()
 	out := make([]Message, 0, len(p.msgs))
+	var ids []protocol.PoolID
 	for _, e := range p.msgs {
 		if topic != "" && e.key.topic != topic {
 			continue
@@ -484,9 +509,17 @@ func (p *Pool) Messages(topic string) []Message {
 		out = append(out, Message{ID: e.id.String(), Topic: e.key.topic,
 			Origin: fmt.Sprintf("%x", e.key.origin), Item: fmt.Sprintf("%x", e.key.item), Seq: e.seq,
 			Created: time.Unix(int64(e.created), 0).UTC(), Expires: time.Unix(int64(e.expiry), 0).UTC(),
-			Size: len(e.raw), Own: e.own, Removal: e.removal, Envelope: e.raw})
+			Size: e.size, Own: e.own, Removal: e.removal, Envelope: e.raw})
+		ids = append(ids, e.id)
 	}
 	p.mu.Unlock()
+	for i := range out {
+		if out[i].Envelope == nil {
+			// Dropped since: the listing is a snapshot, so it keeps the
+			// row without its encoding.
+			out[i].Envelope, _ = p.rawOf(context.Background(), ids[i], nil)
+		}
+	}
 	slices.SortFunc(out, func(a, b Message) int {
 		return cmpStrings(a.Topic+a.Origin+a.Item, b.Topic+b.Origin+b.Item)
 	})

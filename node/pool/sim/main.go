@@ -52,7 +52,7 @@ func main() {
 
 		footprint = flag.Bool("footprint", false, "measure instead the idle memory of a node holding -footprint-n offers")
 		fpN       = flag.Int("footprint-n", 5000, "offers the measured node holds")
-		fpIdle    = flag.Duration("footprint-idle", 10*time.Second, "idle time before measuring")
+		fpIdle    = flag.Duration("footprint-idle", 20*time.Second, "idle time before measuring (a GC halfway)")
 		fpHeap    = flag.String("footprint-heap", "", "write the measured node's heap profile here")
 		fpChild   = flag.Bool("footprint-child", false, "internal: be the measured node")
 		fpPeer    = flag.String("footprint-peer", "", "internal: the holder to join")
