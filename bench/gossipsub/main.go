@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,6 +228,7 @@ func main() {
 	target.Explain(os.Stdout)
 	target.Print(os.Stdout, ours.Name, ours.Lat100)
 	target.Print(os.Stdout, theirs.Name+", same limit", theirs.Lat100)
+	fmt.Printf("load average at the end: %s on %d cores\n", simnet.LoadAvg(), runtime.NumCPU())
 	fmt.Printf("bytes sent per node per message: gossipsub ÷ pool = %.1f×\n",
 		theirs.BytesRatio*theirs.MsgSize/(ours.BytesRatio*ours.MsgSize))
 }

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/onionswap/onionswap/node/pool"
@@ -94,5 +95,6 @@ func main() {
 		Weighted: topo.LatencyDiameter()}
 	target.Explain(os.Stdout)
 	target.Print(os.Stdout, res.Name, res.Lat100)
+	fmt.Printf("load average at the end: %s on %d cores\n", simnet.LoadAvg(), runtime.NumCPU())
 	fmt.Printf("run took %v\n", time.Since(start).Round(time.Second))
 }
