@@ -30,11 +30,12 @@
 // bytes) and peers fetch the bodies they lack, from one peer at a time
 // (another announcer is asked after FetchTimeout). Announcements to each
 // peer are batched after a random (exponential) trickle delay: the full
-// one for the node's own messages (hiding the origin), a tenth of it for
-// relayed ones (so it is paid about once, not at every hop). They are
+// one for the node's own messages (hiding the origin), a twentieth of it
+// for relayed ones (so it is paid about once, not at every hop). They are
 // never sent to a peer that sent or announced the id, and a newer
-// sequence replaces an older one still queued. Bodies are fetched once per node, so a
-// message costs each node about its size plus 8 bytes per link.
+// sequence replaces an older one still queued. Bodies are fetched once
+// per node, so a message costs each node about its size plus 8 bytes per
+// link.
 //
 // # Join sync
 //

@@ -35,20 +35,22 @@ const (
 	// ~4 × (1 s + 3 link delays).
 	DefaultTrickleOutbound = 1 * time.Second
 	DefaultTrickleInbound  = 2500 * time.Millisecond
-	// relayTrickleDivisor: a message we relay (not our own) waits a tenth
-	// of the trickle: 100 ms to outbound, 250 ms to inbound peers, still
-	// batched, randomised and in Core's ratio. The full trickle hides who
-	// announced first; that matters at the origin, where it stays (our
-	// own messages wait it to every peer, so an inbound spy mostly hears
-	// a new message first from one of the origin's neighbours). Paid at
-	// every hop it cost ~4 × 1 s across a 1,000-node pool, where issue 11
-	// budgets it once: 1.2 × (diameter × link latency) + the trickle. A
-	// tenth is below one Tor link delay, under a third of what a hop's
-	// announcement, request and body cost anyway. In a model of the sim's
-	// topology (1,000 nodes, 50 ms links) full coverage takes 2.6 s with
-	// the full trickle at every hop, 1.08 s with a tenth, 0.94 s with a
-	// twentieth, 0.74 s with none.
-	relayTrickleDivisor = 10
+	// relayTrickleDivisor: a message we relay (not our own) waits a
+	// twentieth of the trickle: 50 ms to outbound, 125 ms to inbound
+	// peers, still batched, randomised and in Core's ratio. The full
+	// trickle hides who announced first; that matters at the origin,
+	// where it stays (our own messages wait it to every peer, so an
+	// inbound spy mostly hears a new message first from one of the
+	// origin's neighbours). Paid at every hop it cost ~4 × 1 s across a
+	// 1,000-node pool, where issue 11 budgets it once: 1.2 × (diameter ×
+	// link latency) + the trickle. In a model of the sim's topology
+	// (1,000 nodes, 50 ms links, no CPU time) full coverage takes 2.6 s
+	// with the full trickle at every hop, 1.08 s with a tenth, 0.94 s
+	// with a twentieth, 0.74 s with none, against a target of 1.24 s: a
+	// twentieth leaves the margin a loaded machine eats. Over Tor (0.5 s
+	// links) it is a thirtieth of what a hop's announcement, request and
+	// body cost anyway.
+	relayTrickleDivisor = 20
 
 	// DefaultFetchTimeout: how long a fetch may stay unanswered before the
 	// id is asked from another peer that announced it. Core waits 60 s

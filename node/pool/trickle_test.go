@@ -8,7 +8,7 @@ import (
 )
 
 // TestTrickleKinds: our own messages wait the full trickle to every
-// peer; relayed ones a tenth of it, in both directions; an id is queued
+// peer; relayed ones a twentieth of it, in both directions; an id is queued
 // once whatever its kind.
 func TestTrickleKinds(t *testing.T) {
 	p, err := New(Config{Network: protocol.Regtest, TrickleOutbound: time.Second, TrickleInbound: 2500 * time.Millisecond})
@@ -25,8 +25,8 @@ func TestTrickleKinds(t *testing.T) {
 	}{
 		{"own to outbound", true, false, trickleSlow, time.Second},
 		{"own to inbound", false, false, trickleSlow, 2500 * time.Millisecond},
-		{"relayed to outbound", true, true, trickleRelay, 100 * time.Millisecond},
-		{"relayed to inbound", false, true, trickleRelay, 250 * time.Millisecond},
+		{"relayed to outbound", true, true, trickleRelay, 50 * time.Millisecond},
+		{"relayed to inbound", false, true, trickleRelay, 125 * time.Millisecond},
 	} {
 		pr := p.newPeer(nil, "", tc.outbound)
 		short := protocol.ShortID{1}
