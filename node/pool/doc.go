@@ -67,6 +67,6 @@
 // waits); a restart re-checks what it loads and resyncs only the
 // difference. A written envelope's encoding leaves memory: pool.db
 // serves it to peers and the control API, and memory keeps ~200 bytes
-// of metadata per envelope (a node holding 5,000 offers idles at ~19 MiB
+// of metadata per envelope (a node holding 5,000 offers idles at ~20 MiB
 // RSS; go run ./node/pool/sim -footprint).
 package pool

@@ -67,7 +67,7 @@ const (
 	// holds (market-reference §6: ≤ 5,000 offers on a Pi). Twice that
 	// leaves room for tombstones and other topics; 16 MiB of envelopes is
 	// ~8,000 typical 2 KB offers. The bytes live in pool.db, not in
-	// memory (persistBatchBytes): a node with 5,000 offers idles at ~19
+	// memory (persistBatchBytes): a node with 5,000 offers idles at ~20
 	// MiB RSS, under the 30 MB target. Beyond either cap the envelope
 	// expiring first is evicted, never one of the node's own.
 	DefaultMaxMessages = 10_000
