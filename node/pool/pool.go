@@ -483,17 +483,16 @@ func (p *Pool) originBucket(o [protocol.XOnlyKeySize]byte) *ratelimit.Bucket {
 
 // Message is one held envelope, for the control API.
 type Message struct {
-	ID       string    `json:"id"`
-	Topic    string    `json:"topic"`
-	Origin   string    `json:"origin"`
-	Item     string    `json:"item"`
-	Seq      uint64    `json:"seq"`
-	Created  time.Time `json:"created"`
-	Expires  time.Time `json:"expires"`
-	Size     int       `json:"size"`
-	Own      bool      `json:"own"`
-	Removal  bool      `json:"removal,omitempty"`
-	Envelope []byte    `json:"-"`
+	ID      string    `json:"id"`
+	Topic   string    `json:"topic"`
+	Origin  string    `json:"origin"`
+	Item    string    `json:"item"`
+	Seq     uint64    `json:"seq"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Size    int       `json:"size"`
+	Own     bool      `json:"own"`
+	Removal bool      `json:"removal,omitempty"`
 }
 
 // Messages lists the held envelopes of topic ("" for all), live messages
@@ -501,7 +500,6 @@ type Message struct {
 func (p *Pool) Messages(topic string) []Message {
 	p.mu.Lock()
 	out := make([]Message, 0, len(p.msgs))
-	var ids []protocol.PoolID
 	for _, e := range p.msgs {
 		if topic != "" && e.key.topic != topic {
 			continue
@@ -509,17 +507,9 @@ func (p *Pool) Messages(topic string) []Message {
 		out = append(out, Message{ID: e.id.String(), Topic: e.key.topic,
 			Origin: fmt.Sprintf("%x", e.key.origin), Item: fmt.Sprintf("%x", e.key.item), Seq: e.seq,
 			Created: time.Unix(int64(e.created), 0).UTC(), Expires: time.Unix(int64(e.expiry), 0).UTC(),
-			Size: e.size, Own: e.own, Removal: e.removal, Envelope: e.raw})
-		ids = append(ids, e.id)
+			Size: e.size, Own: e.own, Removal: e.removal})
 	}
 	p.mu.Unlock()
-	for i := range out {
-		if out[i].Envelope == nil {
-			// Dropped since: the listing is a snapshot, so it keeps the
-			// row without its encoding.
-			out[i].Envelope, _ = p.rawOf(context.Background(), ids[i], nil)
-		}
-	}
 	slices.SortFunc(out, func(a, b Message) int {
 		return cmpStrings(a.Topic+a.Origin+a.Item, b.Topic+b.Origin+b.Item)
 	})
@@ -527,6 +517,23 @@ func (p *Pool) Messages(topic string) []Message {
 }
 
 func cmpStrings(a, b string) int { return bytes.Compare([]byte(a), []byte(b)) }
+
+// Envelope returns the encoding of the held envelope id. Messages lists
+// without encodings: they live in pool.db, and a listing of the whole
+// book would read megabytes into memory for nothing.
+func (p *Pool) Envelope(ctx context.Context, id protocol.PoolID) ([]byte, error) {
+	p.mu.Lock()
+	e := p.msgs[id.Short()]
+	var raw []byte
+	if e != nil && e.id == id {
+		raw = e.raw
+	}
+	p.mu.Unlock()
+	if e == nil || e.id != id {
+		return nil, errGone
+	}
+	return p.rawOf(ctx, id, raw)
+}
 
 // Has reports whether the pool holds the envelope with this id.
 func (p *Pool) Has(id protocol.PoolID) bool {

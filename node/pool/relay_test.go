@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"encoding/hex"
 	"path/filepath"
 	"testing"
 	"time"
@@ -138,8 +139,10 @@ func TestJoinAndRestartSync(t *testing.T) {
 	var mine protocol.PoolItem
 	for _, m := range first {
 		if m.Own && !m.Removal {
-			e, _ := protocol.DecodePoolEnvelope(m.Envelope)
-			mine = e.Item
+			b, err := hex.DecodeString(m.Item)
+			if err != nil || copy(mine[:], b) != len(mine) {
+				t.Fatalf("item %q: %v", m.Item, err)
+			}
 			break
 		}
 	}
