@@ -66,7 +66,7 @@
 // the identity key, written in batches every second (sooner once 1 MiB
 // waits); a restart re-checks what it loads and resyncs only the
 // difference. A written envelope's encoding leaves memory: pool.db
-// serves it to peers and the control API, and memory keeps ~200 bytes
-// of metadata per envelope (a node holding 5,000 offers idles at ~20 MiB
+// serves it to peers (and Envelope), and memory keeps ~200 bytes of
+// metadata per envelope (a node holding 5,000 offers idles at ~20 MiB
 // RSS; go run ./node/pool/sim -footprint).
 package pool

@@ -170,6 +170,7 @@ func New(cfg Config) (*Pool, error) {
 		for _, e := range p.msgs {
 			e.raw = nil
 		}
+		p.dirtyBytes = 0
 		p.mu.Unlock()
 	}
 	if p.identity == nil {
@@ -371,8 +372,8 @@ func (p *Pool) insertLocked(c *checked, own bool) bool {
 	p.bytes += e.size
 	p.dirtyAdd[e.id] = e
 	delete(p.dirtyDel, e.id)
+	p.dirtyBytes += e.size
 	if p.store != nil {
-		p.dirtyBytes += e.size
 		if p.dirtyBytes >= persistBatchBytes {
 			select {
 			case p.persistNow <- struct{}{}:
@@ -422,7 +423,10 @@ func (p *Pool) dropLocked(e *entry) {
 		delete(p.msgs, e.short)
 		p.bytes -= e.size
 	}
-	delete(p.dirtyAdd, e.id)
+	if _, ok := p.dirtyAdd[e.id]; ok {
+		p.dirtyBytes -= e.size
+		delete(p.dirtyAdd, e.id)
+	}
 	if p.store != nil {
 		p.dirtyDel[e.id] = true
 	}

@@ -278,6 +278,7 @@ func (p *Pool) persist(ctx context.Context) {
 	for id, e := range adds {
 		if _, gone := p.dirtyDel[id]; !gone {
 			p.dirtyAdd[id] = e
+			p.dirtyBytes += e.size
 		}
 	}
 	for id := range dels {
