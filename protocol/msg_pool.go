@@ -730,3 +730,14 @@ func init() {
 	RegisterType(TypePoolGetAddrs, "PoolGetAddrs", func() Message { return new(PoolGetAddrs) })
 	RegisterType(TypePoolAddrs, "PoolAddrs", func() Message { return new(PoolAddrs) })
 }
+
+// ParsePoolID reads an id in its String form (64 hex digits).
+func ParsePoolID(s string) (PoolID, error) {
+	var id PoolID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != PoolIDSize {
+		return id, fmt.Errorf("%w: pool id %q: want %d hex bytes", ErrInvalidField, s, PoolIDSize)
+	}
+	copy(id[:], b)
+	return id, nil
+}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	"google.golang.org/protobuf/proto"
 
+	onionpool "github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/pool/simnet"
 )
 
@@ -221,6 +223,12 @@ func main() {
 		os.Exit(1)
 	}
 	simnet.PrintTable(os.Stdout, ours, theirs)
+	target := simnet.Target{Hops: topo.Diameter(), Latency: *latency, Trickle: onionpool.DefaultTrickleOutbound,
+		Weighted: topo.LatencyDiameter()}
+	target.Explain(os.Stdout)
+	target.Print(os.Stdout, ours.Name, ours.Lat100)
+	target.Print(os.Stdout, theirs.Name+", same limit", theirs.Lat100)
+	fmt.Printf("load average at the end: %s on %d cores\n", simnet.LoadAvg(), runtime.NumCPU())
 	fmt.Printf("bytes sent per node per message: gossipsub ÷ pool = %.1f×\n",
 		theirs.BytesRatio*theirs.MsgSize/(ours.BytesRatio*ours.MsgSize))
 }

@@ -16,6 +16,7 @@ import (
 // Lister is what the book reads of the pool.
 type Lister interface {
 	Messages(topic string) []pool.Message
+	Envelope(ctx context.Context, id protocol.PoolID) ([]byte, error)
 }
 
 // Book is the offer book: the live offers the node's pool holds.
@@ -78,7 +79,15 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		if m.Removal {
 			continue
 		}
-		e, err := protocol.DecodePoolEnvelope(m.Envelope)
+		id, err := protocol.ParsePoolID(m.ID)
+		if err != nil {
+			continue
+		}
+		raw, err := b.pool.Envelope(ctx, id)
+		if err != nil {
+			continue // gone since it was listed
+		}
+		e, err := protocol.DecodePoolEnvelope(raw)
 		if err != nil || e.Item != OfferItem {
 			continue
 		}

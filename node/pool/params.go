@@ -35,6 +35,22 @@ const (
 	// ~4 × (1 s + 3 link delays).
 	DefaultTrickleOutbound = 1 * time.Second
 	DefaultTrickleInbound  = 2500 * time.Millisecond
+	// relayTrickleDivisor: a message we relay (not our own) waits a
+	// twentieth of the trickle: 50 ms to outbound, 125 ms to inbound
+	// peers, still batched, randomised and in Core's ratio. The full
+	// trickle hides who announced first; that matters at the origin,
+	// where it stays (our own messages wait it to every peer, so an
+	// inbound spy mostly hears a new message first from one of the
+	// origin's neighbours). Paid at every hop it cost ~4 × 1 s across a
+	// 1,000-node pool, where issue 11 budgets it once: 1.2 × (diameter ×
+	// link latency) + the trickle. In a model of the sim's topology
+	// (1,000 nodes, 50 ms links, no CPU time) full coverage takes 2.6 s
+	// with the full trickle at every hop, 1.08 s with a tenth, 0.94 s
+	// with a twentieth, 0.74 s with none, against a target of 1.24 s: a
+	// twentieth leaves the margin a loaded machine eats. Over Tor (0.5 s
+	// links) it is a thirtieth of what a hop's announcement, request and
+	// body cost anyway.
+	relayTrickleDivisor = 20
 
 	// DefaultFetchTimeout: how long a fetch may stay unanswered before the
 	// id is asked from another peer that announced it. Core waits 60 s
@@ -50,9 +66,10 @@ const (
 	// DefaultMaxMessages / DefaultMaxBytes: global caps on what the node
 	// holds (market-reference §6: ≤ 5,000 offers on a Pi). Twice that
 	// leaves room for tombstones and other topics; 16 MiB of envelopes is
-	// ~8,000 typical 2 KB offers, and keeps a node with 5,000 offers well
-	// under the 30 MB RSS target. Beyond either cap the envelope expiring
-	// first is evicted, never one of the node's own.
+	// ~8,000 typical 2 KB offers. The bytes live in pool.db, not in
+	// memory (persistBatchBytes): a node with 5,000 offers idles at ~20
+	// MiB RSS, under the 30 MB target. Beyond either cap the envelope
+	// expiring first is evicted, never one of the node's own.
 	DefaultMaxMessages = 10_000
 	DefaultMaxBytes    = 16 << 20
 
@@ -173,6 +190,15 @@ const (
 	// at most this often, off the relay path. A crash loses at most this
 	// much, which the next join sync restores from peers.
 	persistInterval = time.Second
+	// persistBatchBytes: the persister also runs as soon as this many
+	// bytes of envelopes wait to be written. Once written, an envelope's
+	// encoding leaves memory (pool.db serves it), so a join sync of a
+	// whole pool (~10 MB at 5,000 offers, in about a second over a fast
+	// link) holds ~1 MiB of encodings at a time instead of all of them,
+	// and the heap, which the Go runtime returns to the OS only slowly,
+	// never grows to twice the pool. 1 MiB is ~600 offers: one SQLite
+	// transaction of a few milliseconds.
+	persistBatchBytes = 1 << 20
 	// subscriberQueue: deliveries buffered per subscriber; a subscriber
 	// that falls behind loses deliveries (it can re-read Messages).
 	subscriberQueue = 256

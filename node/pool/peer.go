@@ -22,11 +22,15 @@ type peer struct {
 	connected time.Time
 
 	sendq chan protocol.Message
-	wake  chan struct{}
+	// wake tells the writer a batch has ids: [trickleSlow] or
+	// [trickleRelay].
+	wake [2]chan struct{}
 
 	// guarded by p.mu
-	known      *rollingSet
-	pending    []protocol.ShortID
+	known *rollingSet
+	// pending: the next announcement batches, by trickle; pendingSet
+	// holds the ids of both, so an id is queued once.
+	pending    [2][]protocol.ShortID
 	pendingSet map[protocol.ShortID]struct{}
 	inflight   int
 	score      float64
@@ -47,7 +51,7 @@ func (p *Pool) newPeer(c *protocol.Conn, addr string, outbound bool) *peer {
 	now := p.cfg.Now()
 	return &peer{
 		p: p, conn: c, addr: addr, outbound: outbound, connected: now,
-		sendq: make(chan protocol.Message, sendQueue), wake: make(chan struct{}, 1),
+		sendq: make(chan protocol.Message, sendQueue), wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 		known: newRollingSet(knownPerPeer), pendingSet: map[protocol.ShortID]struct{}{},
 		scoreAt: now,
 		relay:   ratelimit.New(p.cfg.PeerRate, float64(p.cfg.PeerBurst), p.cfg.Now),
@@ -57,15 +61,31 @@ func (p *Pool) newPeer(c *protocol.Conn, addr string, outbound bool) *peer {
 	}
 }
 
-// queueInvLocked adds short to the next announcement batch.
-func (pr *peer) queueInvLocked(short protocol.ShortID) {
+// The two announcement batches of a peer.
+const (
+	// trickleSlow: our own messages, after the full trickle
+	// (TrickleOutbound or TrickleInbound).
+	trickleSlow = iota
+	// trickleRelay: messages we relay, after the peer's trickle ÷
+	// relayTrickleDivisor.
+	trickleRelay
+)
+
+// queueInvLocked adds short to the next announcement batch: our own
+// (relayed false) after the full trickle, relayed ones after the short
+// relay trickle.
+func (pr *peer) queueInvLocked(short protocol.ShortID, relayed bool) {
 	if _, ok := pr.pendingSet[short]; ok {
 		return
 	}
+	k := trickleSlow
+	if relayed {
+		k = trickleRelay
+	}
 	pr.pendingSet[short] = struct{}{}
-	pr.pending = append(pr.pending, short)
+	pr.pending[k] = append(pr.pending[k], short)
 	select {
-	case pr.wake <- struct{}{}:
+	case pr.wake[k] <- struct{}{}:
 	default:
 	}
 }
@@ -89,11 +109,14 @@ func (pr *peer) close(code protocol.ErrorCode, why string) {
 	})
 }
 
-// trickleDelay draws the Poisson delay before the next batch.
-func (pr *peer) trickleDelay() time.Duration {
+// trickleDelay draws the Poisson delay before the next batch of kind k.
+func (pr *peer) trickleDelay(k int) time.Duration {
 	mean := pr.p.cfg.TrickleInbound
 	if pr.outbound {
 		mean = pr.p.cfg.TrickleOutbound
+	}
+	if k == trickleRelay {
+		mean /= relayTrickleDivisor
 	}
 	return time.Duration(rand.ExpFloat64() * float64(mean))
 }
@@ -123,13 +146,38 @@ func (pr *peer) run(ctx context.Context) {
 }
 
 func (pr *peer) writeLoop(ctx context.Context) {
-	var timer *time.Timer
-	var fire <-chan time.Time
+	// One timer per batch kind; fire[k] is nil while batch k waits for
+	// no timer.
+	var timers [2]*time.Timer
+	var fire [2]<-chan time.Time
 	defer func() {
-		if timer != nil {
-			timer.Stop()
+		for _, t := range timers {
+			if t != nil {
+				t.Stop()
+			}
 		}
 	}()
+	arm := func(k int) {
+		if fire[k] != nil {
+			return
+		}
+		d := pr.trickleDelay(k)
+		if timers[k] == nil {
+			timers[k] = time.NewTimer(d)
+		} else {
+			timers[k].Reset(d)
+		}
+		fire[k] = timers[k].C
+	}
+	flush := func(k int) bool {
+		fire[k] = nil
+		for _, inv := range pr.takeInv(k) {
+			if err := pr.conn.Send(ctx, inv); err != nil {
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -140,31 +188,32 @@ func (pr *peer) writeLoop(ctx context.Context) {
 			if err := pr.conn.Send(ctx, m); err != nil {
 				return
 			}
-		case <-pr.wake:
-			if fire == nil {
-				timer = time.NewTimer(pr.trickleDelay())
-				fire = timer.C
+		case <-pr.wake[trickleSlow]:
+			arm(trickleSlow)
+		case <-pr.wake[trickleRelay]:
+			arm(trickleRelay)
+		case <-fire[trickleSlow]:
+			if !flush(trickleSlow) {
+				return
 			}
-		case <-fire:
-			fire = nil
-			for _, inv := range pr.takeInv() {
-				if err := pr.conn.Send(ctx, inv); err != nil {
-					return
-				}
+		case <-fire[trickleRelay]:
+			if !flush(trickleRelay) {
+				return
 			}
 		}
 	}
 }
 
-// takeInv empties the batch into PoolInv messages: ids still held (a
+// takeInv empties batch k into PoolInv messages: ids still held (a
 // newer sequence replaced an older one still queued: only the newer is
 // announced) and not known to the peer meanwhile.
-func (pr *peer) takeInv() []protocol.Message {
+func (pr *peer) takeInv(k int) []protocol.Message {
 	p := pr.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := make([]protocol.ShortID, 0, len(pr.pending))
-	for _, s := range pr.pending {
+	ids := make([]protocol.ShortID, 0, len(pr.pending[k]))
+	for _, s := range pr.pending[k] {
+		delete(pr.pendingSet, s)
 		if _, held := p.msgs[s]; !held {
 			continue
 		}
@@ -174,8 +223,7 @@ func (pr *peer) takeInv() []protocol.Message {
 		pr.known.add(s)
 		ids = append(ids, s)
 	}
-	pr.pending = pr.pending[:0]
-	clear(pr.pendingSet)
+	pr.pending[k] = pr.pending[k][:0]
 	var out []protocol.Message
 	for len(ids) > 0 {
 		n := min(len(ids), protocol.MaxPoolIDs)
@@ -203,7 +251,7 @@ func (pr *peer) handle(ctx context.Context, m protocol.Message) bool {
 	case *protocol.PoolInv:
 		pr.onInv(m.IDs)
 	case *protocol.PoolGetData:
-		pr.onGetData(m.IDs)
+		pr.onGetData(ctx, m.IDs)
 	case *protocol.PoolMsgs:
 		pr.onMsgs(ctx, m.Envelopes)
 	case *protocol.PoolSync:
@@ -299,11 +347,13 @@ func (pr *peer) onInv(ids []protocol.ShortID) {
 	}
 }
 
-func (pr *peer) onGetData(ids []protocol.ShortID) {
+func (pr *peer) onGetData(ctx context.Context, ids []protocol.ShortID) {
 	p := pr.p
-	var batches [][][]byte
-	var cur [][]byte
-	size := 0
+	type want struct {
+		id  protocol.PoolID
+		raw []byte // nil: read from pool.db
+	}
+	var ws []want
 	flood := 0
 	p.mu.Lock()
 	for _, s := range ids {
@@ -316,21 +366,29 @@ func (pr *peer) onGetData(ids []protocol.ShortID) {
 			continue
 		}
 		pr.known.add(s)
-		if len(cur) > 0 && (size+len(e.raw) > batchBytes || len(cur) == protocol.MaxPoolBatch) {
-			batches = append(batches, cur)
-			cur, size = nil, 0
-		}
-		cur = append(cur, e.raw)
-		size += len(e.raw) + protocol.PoolMsgsPerEnvelope
+		ws = append(ws, want{e.id, e.raw})
 	}
 	p.mu.Unlock()
-	if len(cur) > 0 {
-		batches = append(batches, cur)
-	}
-	for _, b := range batches {
-		if !pr.send(&protocol.PoolMsgs{Envelopes: b}) {
-			return
+	// Batches go out as they fill, so a large request holds one batch
+	// of encodings read from pool.db at a time (the send queue aside).
+	var cur [][]byte
+	size := 0
+	for _, w := range ws {
+		raw, err := p.rawOf(ctx, w.id, w.raw)
+		if err != nil {
+			continue // dropped meanwhile, or the database failed (logged)
 		}
+		if len(cur) > 0 && (size+len(raw) > batchBytes || len(cur) == protocol.MaxPoolBatch) {
+			if !pr.send(&protocol.PoolMsgs{Envelopes: cur}) {
+				return
+			}
+			cur, size = nil, 0
+		}
+		cur = append(cur, raw)
+		size += len(raw) + protocol.PoolMsgsPerEnvelope
+	}
+	if len(cur) > 0 && !pr.send(&protocol.PoolMsgs{Envelopes: cur}) {
+		return
 	}
 	if flood > 0 {
 		pr.penalize(float64(flood)*penaltyFlood, "fetches beyond the per-connection budget")

@@ -20,7 +20,6 @@ import (
 )
 
 // entry is one held envelope: a live message or a removal (tombstone).
-// raw is its encoding, kept once; nothing else of the body is held.
 type entry struct {
 	id      protocol.PoolID
 	short   protocol.ShortID
@@ -28,9 +27,15 @@ type entry struct {
 	seq     uint64
 	created uint64
 	expiry  uint64
+	size    int // of the encoding
 	removal bool
 	own     bool
-	raw     []byte
+	// raw is the encoding while memory is its only copy: always without
+	// a database; with one, until the persister has written it to
+	// pool.db, which serves it from then on (rawOf). A node holding a
+	// full book keeps ~200 bytes per envelope in memory, not ~2 KB.
+	// Guarded by p.mu.
+	raw []byte
 }
 
 // request is an outstanding fetch.
@@ -82,6 +87,10 @@ type Pool struct {
 	dirtyDel   map[protocol.PoolID]bool
 	dirtyAddrs map[string]bool
 	dirtyBans  map[string]bool
+	// dirtyBytes: encodings waiting in dirtyAdd; at persistBatchBytes
+	// persistNow wakes the persister early.
+	dirtyBytes int
+	persistNow chan struct{}
 	stats      Stats
 
 	startOnce sync.Once
@@ -136,7 +145,7 @@ func New(cfg Config) (*Pool, error) {
 		dialing: map[string]bool{}, subs: map[*subscription]struct{}{},
 		dirtyAdd: map[protocol.PoolID]*entry{}, dirtyDel: map[protocol.PoolID]bool{},
 		dirtyAddrs: map[string]bool{}, dirtyBans: map[string]bool{},
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), persistNow: make(chan struct{}, 1),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.stats.Refused = map[string]int{}
@@ -156,6 +165,13 @@ func New(cfg Config) (*Pool, error) {
 			st.close()
 			return nil, err
 		}
+		// What was loaded is in pool.db: served from there.
+		p.mu.Lock()
+		for _, e := range p.msgs {
+			e.raw = nil
+		}
+		p.dirtyBytes = 0
+		p.mu.Unlock()
 	}
 	if p.identity == nil {
 		k, err := btcec.NewPrivateKey()
@@ -350,12 +366,21 @@ func (p *Pool) insertLocked(c *checked, own bool) bool {
 		return false
 	}
 	e := &entry{id: c.id, short: c.short, key: c.key, seq: c.env.Seq, created: c.env.Created,
-		expiry: c.env.Expiry, removal: c.env.IsRemoval(), own: own, raw: c.raw}
+		expiry: c.env.Expiry, size: len(c.raw), removal: c.env.IsRemoval(), own: own, raw: c.raw}
 	p.msgs[e.short] = e
 	p.items[e.key] = e
-	p.bytes += len(e.raw)
+	p.bytes += e.size
 	p.dirtyAdd[e.id] = e
 	delete(p.dirtyDel, e.id)
+	p.dirtyBytes += e.size
+	if p.store != nil {
+		if p.dirtyBytes >= persistBatchBytes {
+			select {
+			case p.persistNow <- struct{}{}:
+			default:
+			}
+		}
+	}
 	p.stats.Accepted++
 	for len(p.msgs) > p.cfg.MaxMessages || p.bytes > p.cfg.MaxBytes {
 		v := p.victimLocked()
@@ -396,16 +421,20 @@ func (p *Pool) victimLocked() *entry {
 func (p *Pool) dropLocked(e *entry) {
 	if p.msgs[e.short] == e {
 		delete(p.msgs, e.short)
-		p.bytes -= len(e.raw)
+		p.bytes -= e.size
 	}
-	delete(p.dirtyAdd, e.id)
+	if _, ok := p.dirtyAdd[e.id]; ok {
+		p.dirtyBytes -= e.size
+		delete(p.dirtyAdd, e.id)
+	}
 	if p.store != nil {
 		p.dirtyDel[e.id] = true
 	}
 }
 
 // relayLocked queues short's announcement to every peer that does not
-// have it, except from (which sent or announced it).
+// have it, except from (which sent or announced it; nil: our own
+// message, which gets the full trickle everywhere).
 func (p *Pool) relayLocked(short protocol.ShortID, from *peer) {
 	for pr := range p.peers {
 		if pr == from || pr.closed {
@@ -414,7 +443,7 @@ func (p *Pool) relayLocked(short protocol.ShortID, from *peer) {
 		if _, ok := pr.known.has(short); ok {
 			continue
 		}
-		pr.queueInvLocked(short)
+		pr.queueInvLocked(short, from != nil)
 	}
 }
 
@@ -458,17 +487,16 @@ func (p *Pool) originBucket(o [protocol.XOnlyKeySize]byte) *ratelimit.Bucket {
 
 // Message is one held envelope, for the control API.
 type Message struct {
-	ID       string    `json:"id"`
-	Topic    string    `json:"topic"`
-	Origin   string    `json:"origin"`
-	Item     string    `json:"item"`
-	Seq      uint64    `json:"seq"`
-	Created  time.Time `json:"created"`
-	Expires  time.Time `json:"expires"`
-	Size     int       `json:"size"`
-	Own      bool      `json:"own"`
-	Removal  bool      `json:"removal,omitempty"`
-	Envelope []byte    `json:"-"`
+	ID      string    `json:"id"`
+	Topic   string    `json:"topic"`
+	Origin  string    `json:"origin"`
+	Item    string    `json:"item"`
+	Seq     uint64    `json:"seq"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Size    int       `json:"size"`
+	Own     bool      `json:"own"`
+	Removal bool      `json:"removal,omitempty"`
 }
 
 // Messages lists the held envelopes of topic ("" for all), live messages
@@ -483,7 +511,7 @@ func (p *Pool) Messages(topic string) []Message {
 		out = append(out, Message{ID: e.id.String(), Topic: e.key.topic,
 			Origin: fmt.Sprintf("%x", e.key.origin), Item: fmt.Sprintf("%x", e.key.item), Seq: e.seq,
 			Created: time.Unix(int64(e.created), 0).UTC(), Expires: time.Unix(int64(e.expiry), 0).UTC(),
-			Size: len(e.raw), Own: e.own, Removal: e.removal, Envelope: e.raw})
+			Size: e.size, Own: e.own, Removal: e.removal})
 	}
 	p.mu.Unlock()
 	slices.SortFunc(out, func(a, b Message) int {
@@ -493,6 +521,23 @@ func (p *Pool) Messages(topic string) []Message {
 }
 
 func cmpStrings(a, b string) int { return bytes.Compare([]byte(a), []byte(b)) }
+
+// Envelope returns the encoding of the held envelope id. Messages lists
+// without encodings: they live in pool.db, and a listing of the whole
+// book would read megabytes into memory for nothing.
+func (p *Pool) Envelope(ctx context.Context, id protocol.PoolID) ([]byte, error) {
+	p.mu.Lock()
+	e := p.msgs[id.Short()]
+	var raw []byte
+	if e != nil && e.id == id {
+		raw = e.raw
+	}
+	p.mu.Unlock()
+	if e == nil || e.id != id {
+		return nil, errGone
+	}
+	return p.rawOf(ctx, id, raw)
+}
 
 // Has reports whether the pool holds the envelope with this id.
 func (p *Pool) Has(id protocol.PoolID) bool {

@@ -183,6 +183,8 @@ func (p *Pool) persistLoop() {
 			return
 		case <-t.C:
 			p.persist(p.ctx)
+		case <-p.persistNow:
+			p.persist(p.ctx)
 		}
 	}
 }
@@ -203,6 +205,7 @@ func (p *Pool) persist(ctx context.Context) {
 	p.mu.Lock()
 	adds, dels := p.dirtyAdd, p.dirtyDel
 	p.dirtyAdd, p.dirtyDel = map[protocol.PoolID]*entry{}, map[protocol.PoolID]bool{}
+	p.dirtyBytes = 0
 	var addrs []addrRow
 	for a := range p.dirtyAddrs {
 		if ai := p.table[a]; ai != nil {
@@ -264,28 +267,33 @@ func (p *Pool) persist(ctx context.Context) {
 		}
 		return nil
 	})
-	if err != nil {
-		p.log.Warn("pool database write failed; will retry", "err", err)
+	if err == nil {
 		p.mu.Lock()
-		for id, e := range adds {
-			if _, gone := p.dirtyDel[id]; !gone {
-				p.dirtyAdd[id] = e
-			}
-		}
-		for id := range dels {
-			if _, back := p.dirtyAdd[id]; !back {
-				p.dirtyDel[id] = true
-			}
-		}
-		for _, a := range addrs {
-			p.dirtyAddrs[a.addr] = true
-		}
-		for _, b := range bans {
-			p.dirtyBans[b.Addr] = true
-		}
-		for _, a := range unban {
-			p.dirtyBans[a] = true
-		}
+		p.persistedLocked(adds)
 		p.mu.Unlock()
+		return
 	}
+	p.log.Warn("pool database write failed; will retry", "err", err)
+	p.mu.Lock()
+	for id, e := range adds {
+		if _, gone := p.dirtyDel[id]; !gone {
+			p.dirtyAdd[id] = e
+			p.dirtyBytes += e.size
+		}
+	}
+	for id := range dels {
+		if _, back := p.dirtyAdd[id]; !back {
+			p.dirtyDel[id] = true
+		}
+	}
+	for _, a := range addrs {
+		p.dirtyAddrs[a.addr] = true
+	}
+	for _, b := range bans {
+		p.dirtyBans[b.Addr] = true
+	}
+	for _, a := range unban {
+		p.dirtyBans[a] = true
+	}
+	p.mu.Unlock()
 }

@@ -111,7 +111,10 @@ func TestReplaceRemoveEvict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := p.Messages(TopicOffer)[0].Envelope
+	old, err := p.Envelope(ctx, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	id2, err := p.Publish(ctx, TopicOffer, item, []byte("v2"), 20*time.Minute)
 	if err != nil {
 		t.Fatal(err)

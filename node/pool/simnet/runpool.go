@@ -171,14 +171,15 @@ func RunPool(cfg Config) (Result, error) {
 		}
 		nodes[i] = n
 	}
-	defer func() {
+	stopAll := func() {
 		var wg sync.WaitGroup
 		for _, n := range nodes {
 			wg.Add(1)
 			go func() { defer wg.Done(); n.stop() }()
 		}
 		wg.Wait()
-	}()
+	}
+	defer stopAll()
 	want := len(t.Edges())
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -338,12 +339,20 @@ func RunPool(cfg Config) (Result, error) {
 		res.Notes += fmt.Sprintf("; %d flooding-peer bans", banned)
 	}
 	if cfg.Join > 0 {
+		// The relay nodes are done: their CPU time would count as the
+		// joiner's round trips.
+		stopAll()
 		if err := runJoin(cfg, &res); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
+
+// joinTimeout: how long the holders and the joiner may take to hold the
+// whole pool: seconds when all is well; a sync whose fetches timed out
+// would otherwise wait for anti-entropy (10 min).
+const joinTimeout = 2 * time.Minute
 
 // runJoin: Holders nodes hold cfg.Join live messages; a new node dials
 // all of them and reconciles. Its bytes (both directions) are compared to
@@ -387,8 +396,12 @@ func runJoin(cfg Config, res *Result) error {
 			return err
 		}
 	}
-	for _, h := range holders {
+	t0 := time.Now()
+	for i, h := range holders {
 		for h.pool.Len() < cfg.Join {
+			if time.Since(t0) > joinTimeout {
+				return fmt.Errorf("join: holder %d has %d of %d after %v", i, h.pool.Len(), cfg.Join, joinTimeout)
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
@@ -397,15 +410,15 @@ func runJoin(cfg Config, res *Result) error {
 		jc.Bootstrap = append(jc.Bootstrap, fmt.Sprintf("h%d.sim:1", i))
 	}
 	jc.Outbound, jc.ProtectedOutbound = len(holders), min(len(holders), pool.DefaultProtectedOutbound)
-	t0 := time.Now()
+	t0 = time.Now()
 	j, err := startNode(nw, "joiner.sim:1", jc)
 	if err != nil {
 		return err
 	}
 	defer j.stop()
 	for j.pool.Len() < cfg.Join {
-		if time.Since(t0) > 5*time.Minute {
-			return fmt.Errorf("join: %d of %d after 5 min", j.pool.Len(), cfg.Join)
+		if time.Since(t0) > joinTimeout {
+			return fmt.Errorf("join: %d of %d after %v", j.pool.Len(), cfg.Join, joinTimeout)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -84,3 +84,30 @@ func TestTopologyAndCoverage(t *testing.T) {
 		t.Fatalf("coverage %v %v %v %v", p50, p99, p100, share)
 	}
 }
+
+// TestTarget: the hop and latency-weighted diameters of small graphs and
+// the limit, 1.2 × hops × latency + trickle.
+func TestTarget(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		out      [][]int
+		lat      map[[2]int]time.Duration
+		hops     int
+		weighted time.Duration
+	}{
+		{"line", [][]int{{1}, {2}, nil}, map[[2]int]time.Duration{{0, 1}: 10 * ms, {1, 2}: 30 * ms}, 2, 40 * ms},
+		// 0–2 directly is slow (100 ms), through 1 is 20 ms: one hop,
+		// but the fast path has two.
+		{"triangle", [][]int{{1, 2}, {2}, nil}, map[[2]int]time.Duration{{0, 1}: 10 * ms, {1, 2}: 10 * ms, {0, 2}: 100 * ms}, 1, 20 * ms},
+	} {
+		topo := &Topology{N: len(tc.out), Out: tc.out, latency: tc.lat}
+		if h, w := topo.Diameter(), topo.LatencyDiameter(); h != tc.hops || w != tc.weighted {
+			t.Errorf("%s: diameter %d hops, %v; want %d, %v", tc.name, h, w, tc.hops, tc.weighted)
+		}
+	}
+	tg := Target{Hops: 4, Latency: 50 * ms, Trickle: time.Second}
+	if got := tg.Limit(); got != 1240*ms {
+		t.Errorf("limit %v, want 1.24s", got)
+	}
+}
