@@ -59,7 +59,7 @@ func bookHolds(t *testing.T, ctx context.Context, p *cluster.Proc, what string, 
 // offer the maker withdraws leaves every book, and comes back when it
 // publishes again; a maker blacklisted by the middle node leaves its book
 // and its offers no longer reach the taker; the middle node's exported
-// list imports on the taker.
+// list imports on the taker; a maker that stops takes its offer with it.
 func TestOfferBookOverTor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -218,6 +218,14 @@ func TestOfferBookOverTor(t *testing.T) {
 	if _, err := control.Call[market.ListImportReply](ctx, tk.Client(), http.MethodPost, "/v1/market/blacklist/import", f); err == nil {
 		t.Fatal("an altered list was imported")
 	}
+
+	// A maker that stops removes its offer on the way out (the pool
+	// sends the removal before it closes its links), so takers do not
+	// keep trying a maker that is gone until its offer expires.
+	stopped := time.Now()
+	m2.Stop()
+	bookHolds(t, ctx, tk, "m2's offer removed when m2 stopped")
+	t.Logf("a stopping maker's offer left the taker's book %s after the stop began", time.Since(stopped).Round(10*time.Millisecond))
 }
 
 // refused is how many envelopes p's pool ignored on its topic validator's

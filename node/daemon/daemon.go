@@ -436,6 +436,15 @@ func (d *Daemon) Stop() {
 	svcs, srv, tr, w, b, ctrl, lock := d.services, d.inbound, d.transport, d.wallet, d.backend, d.ctrl, d.lock
 	d.mu.Unlock()
 
+	// Work that needs the peers still connected (the offer's removal)
+	// first, last started first, within one bound for all.
+	dctx, dcancel := context.WithTimeout(context.Background(), service.DrainTimeout)
+	for i := len(svcs) - 1; i >= 0; i-- {
+		if dr, ok := svcs[i].(service.Drainer); ok {
+			dr.Drain(dctx)
+		}
+	}
+	dcancel()
 	d.cancel()
 	if srv != nil {
 		srv.Stop()

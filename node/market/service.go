@@ -12,7 +12,10 @@ import (
 	"github.com/onionswap/onionswap/wallet"
 )
 
-var _ service.Controlled = (*Service)(nil)
+var (
+	_ service.Controlled = (*Service)(nil)
+	_ service.Drainer    = (*Service)(nil)
+)
 
 // Service is the marketplace of one node: the book (every node) and, on a
 // maker, the publisher of its offer.
@@ -46,6 +49,15 @@ func (s *Service) Start(ctx context.Context) error {
 		return s.pub.Start(ctx)
 	}
 	return nil
+}
+
+// Drain implements service.Drainer: a maker's offer is withdrawn while
+// the pool still has its peers (the pool drains after us and sends the
+// removal at once).
+func (s *Service) Drain(context.Context) {
+	if s.pub != nil {
+		s.pub.Stop()
+	}
 }
 
 // Stop implements service.Service: a maker's offer is withdrawn.

@@ -19,6 +19,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/protocol"
@@ -82,3 +83,17 @@ type Activity interface {
 type Controlled interface {
 	RegisterControl(r *control.Router)
 }
+
+// Drainer is a service with work to finish while the node's peers are
+// still connected: a maker's offer removal must reach the pool before the
+// pool stops. When the node stops, it calls Drain on every service, the
+// last started first, before it stops any of them, within DrainTimeout
+// in all; a Drain that runs out of time gives up quietly.
+type Drainer interface {
+	Drain(ctx context.Context)
+}
+
+// DrainTimeout bounds all the drains of a stopping node: a removal's
+// round trip on a Tor stream is about a second; systemd's stop timeout
+// (90 s) is far above.
+const DrainTimeout = 3 * time.Second
