@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/btcsuite/btcd/wire"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
@@ -118,6 +119,22 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		}
 		out = append(out, en)
 	}
+	// One offer per bond (the validator lets one origin's offer hold a
+	// bond at a time; copies held from before that keep the newest).
+	newest := map[wire.OutPoint]int{}
+	kept := out[:0]
+	for _, en := range out {
+		op := en.offer.Fidelity.BondOutPoint
+		if i, ok := newest[op]; ok {
+			if en.Created.After(kept[i].Created) {
+				kept[i] = en
+			}
+			continue
+		}
+		newest[op] = len(kept)
+		kept = append(kept, en)
+	}
+	out = kept
 	slices.SortFunc(out, func(a, b Entry) int {
 		switch q.Sort {
 		case "fee":

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/pool"
@@ -24,6 +25,7 @@ var (
 	ErrOriginSig   = errors.New("market: bond not bound to the offer's origin")
 	ErrBondRefused = errors.New("market: bond refused")
 	ErrListed      = errors.New("market: blacklisted")
+	ErrBondInUse   = errors.New("market: the bond already backs another origin's live offer")
 )
 
 // Validator checks offers for the pool (the offer topic's validator) and
@@ -37,6 +39,17 @@ type Validator struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]bondResult
+	// owners: which origin's live offer each bond backs, and until when
+	// (its envelope's expiry): one bond, one offer in the book. A bond key
+	// can sign any number of origin bindings, so without this one bond
+	// would fill the book under as many origins.
+	owners   map[wire.OutPoint]bondOwner
+	byOrigin map[[protocol.XOnlyKeySize]byte]wire.OutPoint
+}
+
+type bondOwner struct {
+	origin [protocol.XOnlyKeySize]byte
+	until  time.Time
 }
 
 // UseBlacklist hides and stops relaying the offers of bl's parties (call
@@ -55,7 +68,8 @@ func NewValidator(chain wallet.BondChain, policy wallet.BondPolicy, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Validator{chain: chain, policy: policy, now: now, cache: map[[32]byte]bondResult{}}
+	return &Validator{chain: chain, policy: policy, now: now, cache: map[[32]byte]bondResult{},
+		owners: map[wire.OutPoint]bondOwner{}, byOrigin: map[[protocol.XOnlyKeySize]byte]wire.OutPoint{}}
 }
 
 // Topic is the pool's offer topic with this validator.
@@ -72,6 +86,7 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 		return pool.Reject, ErrOfferItem
 	}
 	if e.IsRemoval() {
+		v.releaseBond(e.Origin)
 		return pool.Accept, nil // signed by the origin: the pool checked it
 	}
 	m, err := protocol.DecodeMarketOffer(e.Body)
@@ -93,6 +108,9 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 	_, err = v.Bond(ctx, &m.Offer.Fidelity)
 	switch {
 	case err == nil:
+		if !v.claimBond(m.Offer.Fidelity.BondOutPoint, e.Origin, time.Unix(int64(e.Expiry), 0)) {
+			return pool.Ignore, ErrBondInUse
+		}
 		return pool.Accept, nil
 	case provablyFalse(err):
 		return pool.Reject, err
@@ -212,4 +230,41 @@ func proofKey(f *protocol.FidelityProof) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	return sha256.Sum256(b), nil
+}
+
+// claimBond records that origin's offer, live until until, is the one
+// bond backs; it fails while another origin's offer holds the bond.
+func (v *Validator) claimBond(bond wire.OutPoint, origin [protocol.XOnlyKeySize]byte, until time.Time) bool {
+	now := v.now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if o, ok := v.owners[bond]; ok && o.origin != origin && now.Before(o.until) {
+		return false
+	}
+	if len(v.owners) >= MaxCachedProofs {
+		for b, o := range v.owners {
+			if !now.Before(o.until) {
+				delete(v.owners, b)
+				delete(v.byOrigin, o.origin)
+			}
+		}
+	}
+	if prev, ok := v.byOrigin[origin]; ok && prev != bond {
+		delete(v.owners, prev) // the origin moved to another bond
+	}
+	v.owners[bond] = bondOwner{origin: origin, until: until}
+	v.byOrigin[origin] = bond
+	return true
+}
+
+// releaseBond: origin withdrew its offer; its bond may back another.
+func (v *Validator) releaseBond(origin [protocol.XOnlyKeySize]byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if b, ok := v.byOrigin[origin]; ok {
+		if o := v.owners[b]; o.origin == origin {
+			delete(v.owners, b)
+		}
+		delete(v.byOrigin, origin)
+	}
 }

@@ -159,3 +159,38 @@ func mempoolBond(t *testing.T, c *chaintest.Chain, amt int64) *bond {
 	b.op = wire.OutPoint{Hash: tx.TxHash()}
 	return b
 }
+
+// TestOneOfferPerBond: a bond key can bind its bond to any number of
+// origins; while one origin's offer is live the bond backs no other (one
+// bond, one offer in the book); the holder's refresh passes; after its
+// removal another origin may use the bond.
+func TestOneOfferPerBond(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	v := NewValidator(c, script.DefaultBondParams(), nil)
+	m := &maker{t: t, c: c, b: newBond(t, c, 1_000_000), addr: onion(1), max: 5_000_000}
+	first, _ := btcec.NewPrivateKey()
+	second, _ := btcec.NewPrivateKey()
+	ctx := context.Background()
+	verdict := func(origin *btcec.PrivateKey, removal bool) (pool.Verdict, error) {
+		return v.Validate(ctx, offerEnvelope(t, origin, m, func(e *protocol.PoolEnvelope, _ *protocol.MarketOffer) {
+			if removal {
+				e.Flags = protocol.PoolFlagRemoval
+			}
+		}))
+	}
+	if got, err := verdict(first, false); got != pool.Accept {
+		t.Fatalf("first origin: %v %v", got, err)
+	}
+	if got, err := verdict(second, false); got != pool.Ignore || !errors.Is(err, ErrBondInUse) {
+		t.Fatalf("second origin with the same bond: %v %v", got, err)
+	}
+	if got, err := verdict(first, false); got != pool.Accept {
+		t.Fatalf("the holder's refresh: %v %v", got, err)
+	}
+	if got, err := verdict(first, true); got != pool.Accept {
+		t.Fatalf("the holder's removal: %v %v", got, err)
+	}
+	if got, err := verdict(second, false); got != pool.Accept {
+		t.Fatalf("second origin after the removal: %v %v", got, err)
+	}
+}
