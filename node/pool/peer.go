@@ -132,6 +132,19 @@ func (pr *peer) run(ctx context.Context) {
 		return
 	}
 	p.peers[pr] = struct{}{}
+	// Our own messages go to every new peer: one published while this
+	// connection was being set up was relayed to the peers we had, and
+	// the join sync's snapshot may predate it, so nothing else would
+	// announce it here before the next anti-entropy round. A node has few
+	// of its own (a maker, one offer); a peer that holds one does not
+	// fetch it.
+	for _, e := range p.msgs {
+		if e.own {
+			if _, known := pr.known.has(e.short); !known {
+				pr.queueInvLocked(e.short, false)
+			}
+		}
+	}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
