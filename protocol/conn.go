@@ -771,3 +771,25 @@ func (c *Conn) keepAlive() {
 		}
 	}
 }
+
+// StreamDialer opens a stream to a peer's address (tor.Transport does).
+type StreamDialer interface {
+	Dial(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// DialPeer opens a stream to addr and completes the handshake with
+// local, sending pipelined right behind it; on failure the stream is
+// closed. peer names the other side in errors ("dial maker: …",
+// "handshake with maker: …").
+func DialPeer(ctx context.Context, d StreamDialer, addr string, cfg ConnConfig, local *Hello, peer string, pipelined ...Message) (*Conn, error) {
+	nc, err := d.Dial(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", peer, err)
+	}
+	c := NewConn(nc, cfg)
+	if _, err := c.HandshakeWith(ctx, local, pipelined...); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("handshake with %s: %w", peer, err)
+	}
+	return c, nil
+}

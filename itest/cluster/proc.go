@@ -160,6 +160,25 @@ func (c *Cluster) Spawn(ctx context.Context, spec Spec) (*Proc, error) {
 }
 
 // DirectoryAddrs are the onion addresses of the cluster's running
+
+// SpawnAll spawns the processes of specs in parallel (each bounded by its
+// readiness timeout) and returns them in the order of specs; the error
+// joins every spawn's error.
+func (c *Cluster) SpawnAll(ctx context.Context, specs []Spec) ([]*Proc, error) {
+	out := make([]*Proc, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = c.Spawn(ctx, s)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
 // directories that have published their service.
 func (c *Cluster) DirectoryAddrs() []string {
 	var out []string

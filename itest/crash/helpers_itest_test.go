@@ -5,7 +5,6 @@ package crash
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,7 +64,7 @@ func setup(t *testing.T) *envT {
 		if env.dir, envErr = clu.Spawn(ctx, cluster.Spec{Name: "dir", Role: cluster.RoleDirectory}); envErr != nil {
 			return
 		}
-		ps, err := spawnAll(ctx, []cluster.Spec{
+		ps, err := clu.SpawnAll(ctx, []cluster.Spec{
 			{Name: "A", Role: cluster.RoleMaker, Directories: dirs(), Fund: sharedFund, FundCoins: sharedCoins},
 			{Name: "B", Role: cluster.RoleMaker, Directories: dirs(), Fund: sharedFund, FundCoins: sharedCoins},
 		})
@@ -91,22 +90,6 @@ func setup(t *testing.T) *envT {
 }
 
 func dirs() []string { return []string{env.dir.Onion()} }
-
-// spawnAll spawns processes in parallel.
-func spawnAll(ctx context.Context, specs []cluster.Spec) ([]*cluster.Proc, error) {
-	out := make([]*cluster.Proc, len(specs))
-	errs := make([]error, len(specs))
-	var wg sync.WaitGroup
-	for i, s := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = clu.Spawn(ctx, s)
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
-}
 
 // spendable is what the wallet can spend: regular + swept coins.
 func spendable(ctx context.Context, p *cluster.Proc) (int64, error) { return p.Spendable(ctx) }

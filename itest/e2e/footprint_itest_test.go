@@ -89,7 +89,7 @@ func getIdle(b *testing.B) []*cluster.Proc {
 			return
 		}
 		ds := []string{dir.Onion()}
-		ps, err := spawnAll(ctx, []cluster.Spec{
+		ps, err := clu.SpawnAll(ctx, []cluster.Spec{
 			{Name: "idleMaker", Role: cluster.RoleMaker, Directories: ds, Fund: bigMakerFund, FundCoins: bigMakerCoins, Args: productionPoll},
 			{Name: "idleTaker", Role: cluster.RoleTaker, Directories: ds, Fund: bigTakerFund, FundCoins: 2, Args: productionPoll},
 		})

@@ -91,26 +91,6 @@ var (
 // is bounded by cluster.DefaultReadyTimeout).
 const spawnTimeout = 6 * time.Minute
 
-func spawnAll(ctx context.Context, specs []cluster.Spec) ([]*cluster.Proc, error) {
-	out := make([]*cluster.Proc, len(specs))
-	errs := make([]error, len(specs))
-	var wg sync.WaitGroup
-	for i, s := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = clu.Spawn(ctx, s)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 func getMain(tb testing.TB) *mainGroup {
 	tb.Helper()
 	mainOnce.Do(func() {
@@ -118,7 +98,7 @@ func getMain(tb testing.TB) *mainGroup {
 		ctx, cancel := context.WithTimeout(context.Background(), spawnTimeout)
 		defer cancel()
 		g := &mainGroup{}
-		dirs, err := spawnAll(ctx, []cluster.Spec{{Name: "dirA", Role: cluster.RoleDirectory}, {Name: "dirB", Role: cluster.RoleDirectory}})
+		dirs, err := clu.SpawnAll(ctx, []cluster.Spec{{Name: "dirA", Role: cluster.RoleDirectory}, {Name: "dirB", Role: cluster.RoleDirectory}})
 		if err != nil {
 			mainErr = err
 			return
@@ -136,7 +116,7 @@ func getMain(tb testing.TB) *mainGroup {
 		specs = append(specs,
 			cluster.Spec{Name: "tA", Role: cluster.RoleTaker, Directories: []string{a}, Fund: bigTakerFund, FundCoins: bigTakerCoins},
 			cluster.Spec{Name: "tB", Role: cluster.RoleTaker, Directories: []string{b}, Fund: bigTakerFund, FundCoins: bigTakerCoins})
-		ps, err := spawnAll(ctx, specs)
+		ps, err := clu.SpawnAll(ctx, specs)
 		if err != nil {
 			mainErr = err
 			return
@@ -173,7 +153,7 @@ func getSmall(tb testing.TB) *smallGroup {
 			return
 		}
 		c := []string{d.Onion()}
-		ps, err := spawnAll(ctx, []cluster.Spec{
+		ps, err := clu.SpawnAll(ctx, []cluster.Spec{
 			{Name: "s1", Role: cluster.RoleMaker, Directories: c, Fund: smallMakerFund, FundCoins: smallCoins},
 			{Name: "s2", Role: cluster.RoleMaker, Directories: c, Fund: smallMakerFund, FundCoins: smallCoins},
 			{Name: "c1", Role: cluster.RoleTaker, Directories: c, Fund: smallTakerFund, FundCoins: smallTakerCoins},

@@ -154,7 +154,7 @@ func TestTwoTakersAtOnceCrossedRoutes(t *testing.T) {
 	defer cancel()
 	s1, s2 := g.makers[0].Onion(), g.makers[1].Onion()
 	c := []string{g.dirC.Onion()}
-	ps, err := spawnAll(ctx, []cluster.Spec{
+	ps, err := clu.SpawnAll(ctx, []cluster.Spec{
 		{Name: "c3", Role: cluster.RoleTaker, Directories: c, Fund: smallTakerFund, FundCoins: smallTakerCoins,
 			Faults: []string{swap.FaultTakerRoute + "=" + s1 + "/" + s2}},
 		{Name: "c4", Role: cluster.RoleTaker, Directories: c, Fund: smallTakerFund, FundCoins: smallTakerCoins,

@@ -65,21 +65,7 @@ func TestOfferBookOverTor(t *testing.T) {
 	defer cancel()
 	stopMine := clu.AutoMine(ctx, cluster.AutoMineOptions{})
 	defer stopMine()
-	// A directory for the makers to register with (bootstrap and
-	// fallback); the taker is given none.
-	if _, err := clu.Spawn(ctx, cluster.Spec{Name: "dir", Role: cluster.RoleDirectory}); err != nil {
-		t.Fatal(err)
-	}
-	line := []string{"--pool-outbound", "1"}
-	m1, err := clu.Spawn(ctx, cluster.Spec{Name: "m1", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5, Args: line})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := clu.Spawn(ctx, cluster.Spec{Name: "m2", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5,
-		Args: append([]string{"--pool-peer", m1.Onion()}, line...)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m1, m2 := spawnLine(t, ctx, "dir", "m1", "m2")
 	makers := []string{m1.Onion(), m2.Onion()}
 	bookHolds(t, ctx, m1, "both offers", makers...)
 	bookHolds(t, ctx, m2, "both offers", makers...)
@@ -100,26 +86,13 @@ func TestOfferBookOverTor(t *testing.T) {
 	t.Logf("%d coins (%d sat) locked behind m1's offer; a send is refused", st.Offer.LockedCoins, st.Offer.LockedSat)
 
 	spawned := time.Now()
-	tk, err := clu.Spawn(ctx, cluster.Spec{Name: "taker", Role: cluster.RoleTaker, Directories: []string{},
-		Fund: 10_000_000, FundCoins: 4, Args: append([]string{"--pool-peer", m2.Onion()}, line...)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := spawnTaker(t, ctx, "taker", m2.Onion())
 	ready := time.Since(spawned)
 	took := bookHolds(t, ctx, tk, "both offers after joining", makers...)
 	t.Logf("taker ready %s after its start (tor, onion, pool peer), its book complete %s later",
 		ready.Round(10*time.Millisecond), took.Round(10*time.Millisecond))
 
-	err = cluster.Poll(ctx, 250*time.Millisecond, "taker funds confirmed", func() (bool, string) {
-		b, err := tk.Balances(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		return b.Categories["regular"].Confirmed == 10_000_000, "not yet"
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitFunded(t, ctx, tk)
 	before, err := tk.Spendable(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -30,35 +30,10 @@ func TestTrustProofsOverTor(t *testing.T) {
 	defer cancel()
 	stopMine := clu.AutoMine(ctx, cluster.AutoMineOptions{})
 	defer stopMine()
-	if _, err := clu.Spawn(ctx, cluster.Spec{Name: "tdir", Role: cluster.RoleDirectory}); err != nil {
-		t.Fatal(err)
-	}
-	line := []string{"--pool-outbound", "1"}
-	t1, err := clu.Spawn(ctx, cluster.Spec{Name: "t1", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5, Args: line})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t2, err := clu.Spawn(ctx, cluster.Spec{Name: "t2", Role: cluster.RoleMaker, Fund: 20_000_000, FundCoins: 5,
-		Args: append([]string{"--pool-peer", t1.Onion()}, line...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := clu.Spawn(ctx, cluster.Spec{Name: "ttaker", Role: cluster.RoleTaker, Directories: []string{},
-		Fund: 10_000_000, FundCoins: 4, Args: append([]string{"--pool-peer", t2.Onion()}, line...)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t1, t2 := spawnLine(t, ctx, "tdir", "t1", "t2")
+	tk := spawnTaker(t, ctx, "ttaker", t2.Onion())
 	bookHolds(t, ctx, tk, "both offers", t1.Onion(), t2.Onion())
-	err = cluster.Poll(ctx, 250*time.Millisecond, "taker funds confirmed", func() (bool, string) {
-		b, err := tk.Balances(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		return b.Categories["regular"].Confirmed == 10_000_000, "not yet"
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitFunded(t, ctx, tk)
 	rep, err := tk.Client().TakerSwap(ctx, control.TakerSwapRequest{Amount: 2_000_000, Makers: 1, TxCount: 1,
 		Offers: []string{t1.Onion()}})
 	if err != nil || rep.Outcome != "complete" {

@@ -139,7 +139,7 @@ func spawnNetwork(ctx context.Context) (_ *network, err error) {
 		first = append(first, cluster.Spec{Name: fmt.Sprintf("p%d", i), Role: cluster.RoleTaker, Directories: dirs,
 			Args: []string{"--pool-outbound", ringOutbound}})
 	}
-	ps, err := spawnAll(ctx, first)
+	ps, err := clu.SpawnAll(ctx, first)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func spawnNetwork(ctx context.Context) (_ *network, err error) {
 		second = append(second, cluster.Spec{Name: fmt.Sprintf("p%d", half+i), Role: cluster.RoleTaker, Directories: dirs,
 			Args: []string{"--pool-outbound", ringOutbound, "--pool-peer", ps[i].Onion(), "--pool-peer", ps[(i+1)%half].Onion()}})
 	}
-	qs, err := spawnAll(ctx, second)
+	qs, err := clu.SpawnAll(ctx, second)
 	if err != nil {
 		return nil, err
 	}
@@ -159,26 +159,6 @@ func spawnNetwork(ctx context.Context) (_ *network, err error) {
 		return nil, fmt.Errorf("outside tor: %w", trErr)
 	}
 	return n, nil
-}
-
-func spawnAll(ctx context.Context, specs []cluster.Spec) ([]*cluster.Proc, error) {
-	out := make([]*cluster.Proc, len(specs))
-	errs := make([]error, len(specs))
-	var wg sync.WaitGroup
-	for i, s := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = clu.Spawn(ctx, s)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // messages is p's pool on the test topic, by id.

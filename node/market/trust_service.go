@@ -188,15 +188,12 @@ func (s *Service) askProofs(ctx context.Context, addr string) (*protocol.TrustPr
 	}
 	ctx, cancel := context.WithTimeout(ctx, TrustAskTimeout)
 	defer cancel()
-	nc, err := t.Dialer.Dial(ctx, addr)
+	c, err := protocol.DialPeer(ctx, t.Dialer, addr, t.ConnConfig, protocol.NewHello(t.Network, "onionswap"), "maker",
+		&protocol.TrustRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("dial maker: %w", err)
+		return nil, err
 	}
-	c := protocol.NewConn(nc, t.ConnConfig)
 	defer c.Close()
-	if _, err := c.HandshakeWith(ctx, protocol.NewHello(t.Network, "onionswap"), &protocol.TrustRequest{}); err != nil {
-		return nil, fmt.Errorf("handshake with maker: %w", err)
-	}
 	msg, err := c.Receive(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("maker's proofs: %w", err)

@@ -66,14 +66,10 @@ func (c *counters) stats() protocol.Stats {
 // dial opens (or re-opens) the connection and handshakes, sending
 // pipelined right behind our Hello (see protocol.Conn.HandshakeWith).
 func (t *Taker) dial(ctx context.Context, p *peer, cnt *counters, pipelined ...protocol.Message) error {
-	nc, err := t.cfg.Transport.Dial(ctx, p.addr)
+	c, err := protocol.DialPeer(ctx, t.cfg.Transport, p.addr, t.cfg.ConnConfig,
+		protocol.NewHello(t.cfg.Network, t.cfg.UserAgent), "maker", pipelined...)
 	if err != nil {
-		return fmt.Errorf("dial maker: %w", err)
-	}
-	c := protocol.NewConn(nc, t.cfg.ConnConfig)
-	if _, err := c.HandshakeWith(ctx, protocol.NewHello(t.cfg.Network, t.cfg.UserAgent), pipelined...); err != nil {
-		c.Close()
-		return fmt.Errorf("handshake with maker: %w", err)
+		return err
 	}
 	cnt.addConn(c)
 	p.mu.Lock()
