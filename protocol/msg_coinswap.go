@@ -39,7 +39,7 @@ func (m *OfferRequest) Decode(*Reader) error { return nil }
 //
 //	u64 BaseFee | u32 AmountFeePPB | u32 TimeFeePPB | u64 MinSize |
 //	u64 MaxSize | u16 MinLocktime | u32 RequiredConfirms |
-//	[33] TweakablePoint | FidelityProof
+//	[33] TweakablePoint | bool HasFidelity | FidelityProof (if HasFidelity)
 type Offer struct {
 	BaseFee          int64  // sat
 	AmountFeePPB     uint32 // parts per billion of the amount
@@ -49,10 +49,17 @@ type Offer struct {
 	MinLocktime      uint16 // minimum refund locktime (CSV blocks) the maker accepts
 	RequiredConfirms uint32 // confirmations the maker needs on incoming funding
 	TweakablePoint   *btcec.PublicKey
-	Fidelity         FidelityProof
+	// Fidelity is the maker's bond certificate; absent (a nil BondPubKey)
+	// for a maker whose pool offer is backed by an integrity fee instead
+	// (node/market): such a maker is only taken from the book, where that
+	// fee was verified.
+	Fidelity FidelityProof
 }
 
-const maxOfferPayload = amountSize + 4 + 4 + amountSize + amountSize + 2 + 4 + PubKeySize + maxFidelityProofSize
+// HasBond reports whether the offer carries a fidelity certificate.
+func (m *Offer) HasBond() bool { return m.Fidelity.BondPubKey != nil }
+
+const maxOfferPayload = amountSize + 4 + 4 + amountSize + amountSize + 2 + 4 + PubKeySize + 1 + maxFidelityProofSize
 
 func (m *Offer) Type() MessageType  { return TypeOffer }
 func (m *Offer) MaxPayload() uint32 { return maxOfferPayload }
@@ -66,7 +73,10 @@ func (m *Offer) Encode(w *Writer) error {
 	w.U16(m.MinLocktime)
 	w.U32(m.RequiredConfirms)
 	w.PubKey("TweakablePoint", m.TweakablePoint)
-	m.Fidelity.encode(w, "Fidelity.")
+	w.Bool(m.HasBond())
+	if m.HasBond() {
+		m.Fidelity.encode(w, "Fidelity.")
+	}
 	return w.Err()
 }
 
@@ -79,7 +89,9 @@ func (m *Offer) Decode(r *Reader) error {
 	m.MinLocktime = r.U16("MinLocktime")
 	m.RequiredConfirms = r.U32("RequiredConfirms")
 	m.TweakablePoint = r.PubKey("TweakablePoint")
-	m.Fidelity.decode(r, "Fidelity.")
+	if r.Bool("HasFidelity") {
+		m.Fidelity.decode(r, "Fidelity.")
+	}
 	return r.Err()
 }
 
