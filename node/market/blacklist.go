@@ -60,7 +60,7 @@ type Blacklist struct {
 	now func() time.Time
 
 	mu     sync.Mutex
-	listed map[string]string // kind + " " + value → reason
+	listed map[string]wallet.BlacklistEntry // kind + " " + value
 	loaded time.Time
 }
 
@@ -134,9 +134,9 @@ func (b *Blacklist) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := make(map[string]string, len(es))
+	m := make(map[string]wallet.BlacklistEntry, len(es))
 	for _, e := range es {
-		m[e.Kind+" "+e.Value] = e.Reason
+		m[e.Kind+" "+e.Value] = e
 	}
 	b.mu.Lock()
 	b.listed, b.loaded = m, b.now()
@@ -145,27 +145,75 @@ func (b *Blacklist) reload(ctx context.Context) error {
 }
 
 // Listed reports whether one of the parties an offer names is listed,
-// and why. It reads memory, reloaded every BlacklistRefresh; if the
-// database cannot be read, the last copy answers.
-func (b *Blacklist) Listed(ctx context.Context, origin [protocol.XOnlyKeySize]byte, o *protocol.Offer) (string, bool) {
+// and why: its origin, its onion address, its bond or its integrity
+// output (m nil: the origin only). It reads memory, reloaded every
+// BlacklistRefresh; if the database cannot be read, the last copy
+// answers.
+func (b *Blacklist) Listed(ctx context.Context, origin [protocol.XOnlyKeySize]byte, m *protocol.MarketOffer) (string, bool) {
+	b.refresh(ctx)
+	keys := []string{wallet.ListOrigin + " " + hex.EncodeToString(origin[:])}
+	if m != nil {
+		keys = append(keys, wallet.ListOnion+" "+m.MakerAddr())
+		if m.Offer.HasBond() {
+			keys = append(keys, wallet.ListBond+" "+m.Offer.Fidelity.BondOutPoint.String())
+		}
+		if p := m.Integrity; p != nil && p.Tx != nil {
+			keys = append(keys, wallet.ListIntegrity+" "+integrityOutPoint(p).String())
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		if e, ok := b.listed[k]; ok {
+			return fmt.Sprintf("%s listed: %s", e.Kind, e.Reason), true
+		}
+	}
+	return "", false
+}
+
+func (b *Blacklist) refresh(ctx context.Context) {
 	b.mu.Lock()
 	stale := b.listed == nil || b.now().Sub(b.loaded) >= BlacklistRefresh
 	b.mu.Unlock()
 	if stale {
 		_ = b.reload(ctx)
 	}
-	keys := []string{wallet.ListOrigin + " " + hex.EncodeToString(origin[:])}
-	if o != nil {
-		keys = append(keys, wallet.ListOnion+" "+o.Fidelity.Addr, wallet.ListBond+" "+o.Fidelity.BondOutPoint.String())
-	}
+}
+
+// Inherit lists an integrity payment whose transaction spends a listed
+// integrity output, for as long as that one is listed: the seed's chain
+// of spending, which follows a listed trader from one daily payment to
+// the next. It reports whether it did, and why.
+func (b *Blacklist) Inherit(ctx context.Context, p *protocol.IntegrityProof) (string, bool) {
+	b.refresh(ctx)
+	child := integrityOutPoint(p)
+	var parent wallet.BlacklistEntry
+	found := false
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, k := range keys {
-		if r, ok := b.listed[k]; ok {
-			return fmt.Sprintf("%s listed: %s", strings.SplitN(k, " ", 2)[0], r), true
+	for _, in := range p.Tx.TxIn {
+		if e, ok := b.listed[wallet.ListIntegrity+" "+in.PreviousOutPoint.String()]; ok {
+			parent, found = e, true
+			break
 		}
 	}
-	return "", false
+	b.mu.Unlock()
+	if !found {
+		return "", false
+	}
+	reason := truncate("spends listed "+parent.Value+": "+parent.Reason, MaxListReason)
+	e := wallet.BlacklistEntry{Kind: wallet.ListIntegrity, Value: child.String(), Reason: reason, Added: b.now(),
+		Until: parent.Until, Source: parent.Source}
+	if err := b.st.BlacklistAdd(ctx, e); err == nil {
+		_ = b.reload(ctx)
+	}
+	return "integrity listed: " + reason, true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // ListFile is an exported blacklist: the entries, signed by the exporting

@@ -31,26 +31,32 @@ func NewBook(p Lister, v *Validator) *Book { return &Book{pool: p, v: v} }
 
 // Entry is one offer of the book.
 type Entry struct {
-	Origin           string    `json:"origin"`
-	Addr             string    `json:"addr"`
-	MinSize          int64     `json:"min_size"`
-	MaxSize          int64     `json:"max_size"`
-	BaseFee          int64     `json:"base_fee"`
-	AmountFeePPB     uint32    `json:"amount_fee_ppb"`
-	TimeFeePPB       uint32    `json:"time_fee_ppb"`
-	MinLocktime      uint16    `json:"min_locktime"`
-	RequiredConfirms uint32    `json:"required_confirms"`
-	Proof            string    `json:"proof"`       // anti-spam proof kind
-	BondAmount       int64     `json:"bond_amount"` // sat locked in the bond
-	BondValue        float64   `json:"bond_value"`  // script.BondValue: amount and lock time, squared
-	Created          time.Time `json:"created"`
-	Expires          time.Time `json:"expires"`
-	Own              bool      `json:"own,omitempty"`
+	Origin           string  `json:"origin"`
+	Addr             string  `json:"addr"`
+	MinSize          int64   `json:"min_size"`
+	MaxSize          int64   `json:"max_size"`
+	BaseFee          int64   `json:"base_fee"`
+	AmountFeePPB     uint32  `json:"amount_fee_ppb"`
+	TimeFeePPB       uint32  `json:"time_fee_ppb"`
+	MinLocktime      uint16  `json:"min_locktime"`
+	RequiredConfirms uint32  `json:"required_confirms"`
+	Proof            string  `json:"proof"`                 // anti-spam proof kind: bond or integrity
+	BondAmount       int64   `json:"bond_amount,omitempty"` // sat locked in the bond
+	BondValue        float64 `json:"bond_value"`            // script.BondValue: amount and lock time, squared
+	// An integrity offer's fee paid to miners, and the level it reaches
+	// for the offer's maximum amount (low, normal, high).
+	IntegrityFee   int64     `json:"integrity_fee,omitempty"`
+	IntegrityLevel string    `json:"integrity_level,omitempty"`
+	Created        time.Time `json:"created"`
+	Expires        time.Time `json:"expires"`
+	Own            bool      `json:"own,omitempty"`
 	// Fee for Query.Amount at the offer's minimum locktime (0 when no
 	// amount was asked for).
 	Fee int64 `json:"fee,omitempty"`
 
-	offer protocol.Offer
+	offer   protocol.Offer
+	backing wire.OutPoint // the bond or integrity output: one offer each
+	level   IntegrityLevel
 }
 
 // Query filters and orders the book.
@@ -59,6 +65,11 @@ type Query struct {
 	Amount int64
 	// MinBondValue: only offers whose bond is worth at least this.
 	MinBondValue float64
+	// Proof: only offers with this kind of proof ("bond", "integrity";
+	// "": both).
+	Proof string
+	// MinIntegrityLevel: integrity offers below this level are left out.
+	MinIntegrityLevel IntegrityLevel
 	// Sort: "bond" (default, highest first), "fee" (lowest first; needs
 	// Amount) or "age" (newest first).
 	Sort string
@@ -74,6 +85,11 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		}
 	default:
 		return nil, fmt.Errorf("market: unknown sort %q (bond, fee or age)", q.Sort)
+	}
+	switch q.Proof {
+	case "", ProofBond, ProofIntegrity:
+	default:
+		return nil, fmt.Errorf("market: unknown proof kind %q (bond or integrity)", q.Proof)
 	}
 	var out []Entry
 	for _, m := range b.pool.Messages(pool.TopicOffer) {
@@ -96,35 +112,20 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		if err != nil {
 			continue
 		}
-		o := &mo.Offer
-		if b.v.bl != nil {
-			if _, listed := b.v.bl.Listed(ctx, e.Origin, o); listed {
-				continue // held from before it was listed
-			}
-		}
-		value, err := b.v.Bond(ctx, &o.Fidelity)
-		if err != nil || value < q.MinBondValue {
+		en, ok := b.entry(ctx, e.Origin, mo, q)
+		if !ok {
 			continue
 		}
-		if q.Amount > 0 && (q.Amount < o.MinSize || q.Amount > o.MaxSize) {
-			continue
-		}
-		en := Entry{Origin: m.Origin, Addr: o.Fidelity.Addr, MinSize: o.MinSize, MaxSize: o.MaxSize,
-			BaseFee: o.BaseFee, AmountFeePPB: o.AmountFeePPB, TimeFeePPB: o.TimeFeePPB, MinLocktime: o.MinLocktime,
-			RequiredConfirms: o.RequiredConfirms, Proof: "bond", BondAmount: o.Fidelity.BondValue, BondValue: value,
-			Created: m.Created, Expires: m.Expires, Own: m.Own, offer: *o}
-		if q.Amount > 0 {
-			en.Fee = swap.MakerFee(swap.Terms{BaseFee: o.BaseFee, AmountFeePPB: o.AmountFeePPB, TimeFeePPB: o.TimeFeePPB},
-				q.Amount, o.MinLocktime)
-		}
+		en.Origin, en.Created, en.Expires, en.Own = m.Origin, m.Created, m.Expires, m.Own
 		out = append(out, en)
 	}
-	// One offer per bond (the validator lets one origin's offer hold a
-	// bond at a time; copies held from before that keep the newest).
+	// One offer per bond or payment (the validator lets one origin's
+	// offer hold a proof at a time, or two during an integrity switch;
+	// copies held from before that keep the newest).
 	newest := map[wire.OutPoint]int{}
 	kept := out[:0]
 	for _, en := range out {
-		op := en.offer.Fidelity.BondOutPoint
+		op := en.backing
 		if i, ok := newest[op]; ok {
 			if en.Created.After(kept[i].Created) {
 				kept[i] = en
@@ -147,6 +148,50 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 	return out, nil
 }
 
+// Proof kinds as the book names them.
+const (
+	ProofBond      = "bond"
+	ProofIntegrity = "integrity"
+)
+
+// entry is one pool offer as the book shows it, if it verifies and q
+// wants it.
+func (b *Book) entry(ctx context.Context, origin [protocol.XOnlyKeySize]byte, mo *protocol.MarketOffer, q Query) (Entry, bool) {
+	o := &mo.Offer
+	if b.v.bl != nil {
+		if _, listed := b.v.bl.Listed(ctx, origin, mo); listed {
+			return Entry{}, false // held from before it was listed
+		}
+	}
+	if q.Amount > 0 && (q.Amount < o.MinSize || q.Amount > o.MaxSize) {
+		return Entry{}, false
+	}
+	en := Entry{Addr: mo.MakerAddr(), MinSize: o.MinSize, MaxSize: o.MaxSize,
+		BaseFee: o.BaseFee, AmountFeePPB: o.AmountFeePPB, TimeFeePPB: o.TimeFeePPB, MinLocktime: o.MinLocktime,
+		RequiredConfirms: o.RequiredConfirms, offer: *o}
+	switch mo.ProofKind {
+	case protocol.OfferProofIntegrity:
+		fact, err := b.v.Integrity(ctx, origin, mo)
+		if err != nil || q.Proof == ProofBond || q.MinBondValue > 0 || fact.Level < q.MinIntegrityLevel {
+			return Entry{}, false
+		}
+		en.Proof, en.IntegrityFee, en.IntegrityLevel = ProofIntegrity, fact.Fee, fact.Level.String()
+		en.backing, en.level = fact.OutPoint, fact.Level
+	default:
+		value, err := b.v.Bond(ctx, &o.Fidelity)
+		if err != nil || value < q.MinBondValue || q.Proof == ProofIntegrity {
+			return Entry{}, false
+		}
+		en.Proof, en.BondAmount, en.BondValue = ProofBond, o.Fidelity.BondValue, value
+		en.backing = o.Fidelity.BondOutPoint
+	}
+	if q.Amount > 0 {
+		en.Fee = swap.MakerFee(swap.Terms{BaseFee: o.BaseFee, AmountFeePPB: o.AmountFeePPB, TimeFeePPB: o.TimeFeePPB},
+			q.Amount, o.MinLocktime)
+	}
+	return en, true
+}
+
 // Makers implements taker.MakerSource: the book's makers, highest bond
 // first, with the certificates their offers carry (the taker verifies
 // each again when it connects).
@@ -160,8 +205,14 @@ func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 		if es[i].Own {
 			continue // our own offer: a maker does not swap with itself
 		}
-		f := es[i].offer.Fidelity
-		out = append(out, taker.Candidate{Addr: es[i].Addr, Proof: &f})
+		c := taker.Candidate{Addr: es[i].Addr}
+		if es[i].offer.HasBond() {
+			f := es[i].offer.Fidelity
+			c.Proof = &f
+		} else {
+			c.IntegrityFee = es[i].IntegrityFee
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

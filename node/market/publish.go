@@ -45,6 +45,9 @@ type CoinLocker interface {
 type PublisherConfig struct {
 	Pool  PoolPublisher
 	Maker OfferSource
+	// Integrity: the offer is backed by an integrity fee instead of the
+	// maker's bond (nil: by the bond).
+	Integrity *IntegrityConfig
 	// Locks: nil locks nothing (tests of the pool side).
 	Locks CoinLocker
 	// CheckInterval, Refresh and MinRepublish default to CheckInterval,
@@ -83,6 +86,11 @@ type Publisher struct {
 	lockedSat  btcutil.Amount
 	id         protocol.PoolID
 	wake       chan struct{}
+	// lastPay: the newest integrity payment seen confirmed (it backs the
+	// offer while a newer one confirms); payRetry: no payment attempt
+	// before then after one failed.
+	lastPay  *IntegrityPayment
+	payRetry time.Time
 
 	startOnce, stopOnce sync.Once
 	cancel              context.CancelFunc
@@ -218,6 +226,11 @@ func (p *Publisher) tick(ctx context.Context) {
 		p.log.Warn("offer not encodable", "err", err)
 		return
 	}
+	if p.cfg.Integrity != nil {
+		p.payIntegrity(ctx, off)
+		// A new payment confirmed: publish its proof as a change of terms.
+		terms = append(terms, p.integrityState(ctx)...)
+	}
 	now := p.cfg.Now()
 	p.mu.Lock()
 	since := now.Sub(p.last)
@@ -227,13 +240,30 @@ func (p *Publisher) tick(ctx context.Context) {
 		return
 	}
 	origin := p.cfg.Pool.Identity()
-	d := OriginDigest(origin, off.Fidelity.CertExpiry)
-	sig, err := p.cfg.Maker.SignWithBondKey(ctx, off.Fidelity.BondOutPoint, d)
-	if err != nil {
-		p.log.Warn("cannot sign the offer with the bond key", "err", err)
-		return
+	var mo *protocol.MarketOffer
+	if p.cfg.Integrity != nil {
+		if mo, err = p.integrityOffer(ctx, origin, off); err != nil {
+			if ctx.Err() == nil {
+				p.log.Info("integrity offer not ready", "why", err)
+				p.mu.Lock()
+				up := p.published
+				p.mu.Unlock()
+				if !up {
+					_ = p.withdraw(ctx, err.Error())
+				}
+			}
+			return
+		}
+	} else {
+		d := OriginDigest(origin, off.Fidelity.CertExpiry)
+		sig, err := p.cfg.Maker.SignWithBondKey(ctx, off.Fidelity.BondOutPoint, d)
+		if err != nil {
+			p.log.Warn("cannot sign the offer with the bond key", "err", err)
+			return
+		}
+		mo = &protocol.MarketOffer{ProofKind: protocol.OfferProofBond, Offer: *off, OriginSig: sig}
 	}
-	body, err := protocol.EncodeMarketOffer(&protocol.MarketOffer{ProofKind: protocol.OfferProofBond, Offer: *off, OriginSig: sig})
+	body, err := protocol.EncodeMarketOffer(mo)
 	if err != nil {
 		p.log.Warn("offer not encodable", "err", err)
 		return
@@ -271,10 +301,17 @@ func (p *Publisher) tick(ctx context.Context) {
 	p.published, p.terms, p.last, p.id, p.withdrawn = true, terms, now, id, ""
 	p.mu.Unlock()
 	if first {
-		p.log.Info("offer published", "min_size", off.MinSize, "max_size", off.MaxSize, "bond_amount", off.Fidelity.BondValue)
+		p.log.Info("offer published", "min_size", off.MinSize, "max_size", mo.Offer.MaxSize, "proof", proofName(mo.ProofKind))
 	} else {
 		p.log.Debug("offer refreshed", "max_size", off.MaxSize)
 	}
+}
+
+func proofName(kind uint8) string {
+	if kind == protocol.OfferProofIntegrity {
+		return ProofIntegrity
+	}
+	return ProofBond
 }
 
 // withdraw removes a published offer, releases its coins and records why

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/script"
 )
@@ -26,29 +28,42 @@ var (
 	ErrBondRefused = errors.New("market: bond refused")
 	ErrListed      = errors.New("market: blacklisted")
 	ErrBondInUse   = errors.New("market: the bond already backs another origin's live offer")
+	ErrOfferAddr   = errors.New("market: offer address is not a v3 onion service")
 )
+
+// Chain is what verifying offers asks of the node's chain backend: a
+// bond's outputs, and the main chain's blocks for integrity payments.
+type Chain interface {
+	wallet.BondChain
+	BlockHash(ctx context.Context, height int32) (chainhash.Hash, error)
+}
 
 // Validator checks offers for the pool (the offer topic's validator) and
 // remembers what the chain said of each certificate.
 type Validator struct {
-	chain  wallet.BondChain
+	chain  Chain
 	policy wallet.BondPolicy
 	now    func() time.Time
 
 	bl *Blacklist // nil: none
 
-	mu    sync.Mutex
-	cache map[[32]byte]bondResult
-	// owners: which origin's live offer each bond backs, and until when
-	// (its envelope's expiry): one bond, one offer in the book. A bond key
-	// can sign any number of origin bindings, so without this one bond
-	// would fill the book under as many origins.
-	owners   map[wire.OutPoint]bondOwner
+	mu     sync.Mutex
+	cache  map[[32]byte]bondResult
+	icache map[[32]byte]integrityResult
+	tip    int32
+	tipAt  time.Time
+	// owners: which origin's live offer each bond or integrity payment
+	// backs, and until when (its envelope's expiry): one proof, one offer
+	// in the book. A bond key (or integrity key) can sign any number of
+	// origin bindings, so without this one proof would fill the book
+	// under as many origins.
+	owners   map[wire.OutPoint]proofOwner
 	byOrigin map[[protocol.XOnlyKeySize]byte]wire.OutPoint
 }
 
-type bondOwner struct {
+type proofOwner struct {
 	origin [protocol.XOnlyKeySize]byte
+	since  time.Time // when this origin took the proof
 	until  time.Time
 }
 
@@ -64,12 +79,13 @@ type bondResult struct {
 
 // NewValidator returns a validator that verifies bonds on chain under
 // policy (now: nil for time.Now).
-func NewValidator(chain wallet.BondChain, policy wallet.BondPolicy, now func() time.Time) *Validator {
+func NewValidator(chain Chain, policy wallet.BondPolicy, now func() time.Time) *Validator {
 	if now == nil {
 		now = time.Now
 	}
 	return &Validator{chain: chain, policy: policy, now: now, cache: map[[32]byte]bondResult{},
-		owners: map[wire.OutPoint]bondOwner{}, byOrigin: map[[protocol.XOnlyKeySize]byte]wire.OutPoint{}}
+		icache: map[[32]byte]integrityResult{},
+		owners: map[wire.OutPoint]proofOwner{}, byOrigin: map[[protocol.XOnlyKeySize]byte]wire.OutPoint{}}
 }
 
 // Topic is the pool's offer topic with this validator.
@@ -86,7 +102,7 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 		return pool.Reject, ErrOfferItem
 	}
 	if e.IsRemoval() {
-		v.releaseBond(e.Origin)
+		v.release(e.Origin)
 		return pool.Accept, nil // signed by the origin: the pool checked it
 	}
 	m, err := protocol.DecodeMarketOffer(e.Body)
@@ -98,9 +114,13 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 	}
 	// Local policy, so not the relayer's fault: not relayed, nobody blamed.
 	if v.bl != nil {
-		if why, listed := v.bl.Listed(ctx, e.Origin, &m.Offer); listed {
+		if why, listed := v.bl.Listed(ctx, e.Origin, m); listed {
 			return pool.Ignore, fmt.Errorf("%w: %s", ErrListed, why)
 		}
+	}
+	until := time.Unix(int64(e.Expiry), 0)
+	if m.ProofKind == protocol.OfferProofIntegrity {
+		return v.validateIntegrity(ctx, e.Origin, m, until)
 	}
 	if err := checkOrigin(e.Origin, m); err != nil {
 		return pool.Reject, err
@@ -108,7 +128,7 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 	_, err = v.Bond(ctx, &m.Offer.Fidelity)
 	switch {
 	case err == nil:
-		if !v.claimBond(m.Offer.Fidelity.BondOutPoint, e.Origin, time.Unix(int64(e.Expiry), 0)) {
+		if !v.claim(m.Offer.Fidelity.BondOutPoint, e.Origin, until, 0) {
 			return pool.Ignore, ErrBondInUse
 		}
 		return pool.Accept, nil
@@ -116,6 +136,31 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 		return pool.Reject, err
 	}
 	return pool.Ignore, err
+}
+
+// validateIntegrity: the address, the blacklist's chain of spending, the
+// payment, one live offer per payment.
+func (v *Validator) validateIntegrity(ctx context.Context, origin [protocol.XOnlyKeySize]byte, m *protocol.MarketOffer,
+	until time.Time) (pool.Verdict, error) {
+	if _, err := tor.ParseOnionAddr(m.Addr); err != nil {
+		return pool.Reject, fmt.Errorf("%w: %v", ErrOfferAddr, err)
+	}
+	if v.bl != nil {
+		if why, listed := v.bl.Inherit(ctx, m.Integrity); listed {
+			return pool.Ignore, fmt.Errorf("%w: %s", ErrListed, why)
+		}
+	}
+	fact, err := v.Integrity(ctx, origin, m)
+	switch {
+	case errors.Is(err, ErrIntegrityForged) || errors.Is(err, ErrIntegrityTooSmall):
+		return pool.Reject, err
+	case err != nil:
+		return pool.Ignore, err
+	}
+	if !v.claim(fact.OutPoint, origin, until, IntegrityGrace) {
+		return pool.Ignore, ErrIntegrityInUse
+	}
+	return pool.Accept, nil
 }
 
 // checkTerms refuses terms no taker could use.
@@ -232,13 +277,16 @@ func proofKey(f *protocol.FidelityProof) ([32]byte, error) {
 	return sha256.Sum256(b), nil
 }
 
-// claimBond records that origin's offer, live until until, is the one
-// bond backs; it fails while another origin's offer holds the bond.
-func (v *Validator) claimBond(bond wire.OutPoint, origin [protocol.XOnlyKeySize]byte, until time.Time) bool {
+// claim records that origin's offer, live until until, is the one the
+// proof at op backs. It fails while another origin's live offer holds
+// the proof, unless that one has held it for grace (0: never): the
+// integrity fee's switch between offers.
+func (v *Validator) claim(op wire.OutPoint, origin [protocol.XOnlyKeySize]byte, until time.Time, grace time.Duration) bool {
 	now := v.now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if o, ok := v.owners[bond]; ok && o.origin != origin && now.Before(o.until) {
+	o, held := v.owners[op]
+	if held && o.origin != origin && now.Before(o.until) && (grace == 0 || now.Sub(o.since) < grace) {
 		return false
 	}
 	if len(v.owners) >= MaxCachedProofs {
@@ -249,16 +297,20 @@ func (v *Validator) claimBond(bond wire.OutPoint, origin [protocol.XOnlyKeySize]
 			}
 		}
 	}
-	if prev, ok := v.byOrigin[origin]; ok && prev != bond {
-		delete(v.owners, prev) // the origin moved to another bond
+	if prev, ok := v.byOrigin[origin]; ok && prev != op {
+		delete(v.owners, prev) // the origin moved to another proof
 	}
-	v.owners[bond] = bondOwner{origin: origin, until: until}
-	v.byOrigin[origin] = bond
+	since := now
+	if held && o.origin == origin {
+		since = o.since
+	}
+	v.owners[op] = proofOwner{origin: origin, since: since, until: until}
+	v.byOrigin[origin] = op
 	return true
 }
 
-// releaseBond: origin withdrew its offer; its bond may back another.
-func (v *Validator) releaseBond(origin [protocol.XOnlyKeySize]byte) {
+// release: origin withdrew its offer; its proof may back another.
+func (v *Validator) release(origin [protocol.XOnlyKeySize]byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if b, ok := v.byOrigin[origin]; ok {

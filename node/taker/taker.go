@@ -34,10 +34,13 @@ import (
 )
 
 // Candidate is a maker to consider: its address and the fidelity-bond
-// proof a directory listed for it (verified by the taker itself).
+// proof a directory or the offer book listed for it (verified by the
+// taker itself), or, for a maker without a bond, the integrity fee its
+// book offer paid (verified by the book on our node).
 type Candidate struct {
-	Addr  string
-	Proof *protocol.FidelityProof
+	Addr         string
+	Proof        *protocol.FidelityProof
+	IntegrityFee int64 // sat; 0 unless the maker has no bond
 }
 
 // MakerSource supplies candidates (the directory client implements it).

@@ -1,0 +1,544 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/onionswap/onionswap/internal/merkle"
+	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/tor"
+	"github.com/onionswap/onionswap/wallet"
+	"github.com/onionswap/onionswap/wallet/chain/chaintest"
+	"github.com/onionswap/onionswap/wallet/script"
+)
+
+// chainPayer makes real integrity payments on the test chain, each one
+// spending the previous integrity output (the first a faucet coin): the
+// wallet's job in production (wallet.PayIntegrityFee).
+type chainPayer struct {
+	t testing.TB
+	c *chaintest.Chain
+
+	mu   sync.Mutex
+	pays []*payment
+	fail error // PayIntegrity fails with it
+}
+
+type payment struct {
+	IntegrityPayment
+	tx     *wire.MsgTx
+	values []int64
+	key    *btcec.PrivateKey
+}
+
+func (p *chainPayer) LatestIntegrity(context.Context) (*IntegrityPayment, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pays) == 0 {
+		return nil, nil
+	}
+	last := p.pays[len(p.pays)-1]
+	p.confirm(last)
+	cp := last.IntegrityPayment
+	return &cp, nil
+}
+
+// confirm fills in the height once the test chain has mined it.
+func (p *chainPayer) confirm(q *payment) {
+	if q.Height > 0 {
+		return
+	}
+	_, st, err := p.c.Tx(context.Background(), q.tx.TxHash())
+	if err == nil && st.Confirmations > 0 {
+		q.Height = uint32(p.c.Height() - st.Confirmations + 1)
+	}
+}
+
+func (p *chainPayer) PayIntegrity(_ context.Context, fee, topUp int64) (*IntegrityPayment, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return nil, p.fail
+	}
+	key, _ := btcec.NewPrivateKey()
+	var prevKey *btcec.PrivateKey
+	var prevOut *wire.TxOut
+	var prevOp wire.OutPoint
+	if n := len(p.pays); n > 0 && p.pays[n-1].tx.TxOut[0].Value >= fee+1000 {
+		last := p.pays[n-1]
+		prevKey, prevOut, prevOp = last.key, last.tx.TxOut[0], last.OutPoint
+	} else {
+		prevKey, _ = btcec.NewPrivateKey()
+		f := p.c.Fund(script.P2WPKHPkScript(prevKey.PubKey()), topUp+fee)
+		prevOut, prevOp = f.TxOut[0], wire.OutPoint{Hash: f.TxHash()}
+	}
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&prevOp, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(prevOut.Value-fee, script.P2WPKHPkScript(key.PubKey())))
+	sig, err := script.SignInput(tx, 0, nil, prevOut.Value, prevOut.PkScript, prevKey)
+	if err != nil {
+		return nil, err
+	}
+	tx.TxIn[0].Witness = script.P2WPKHWitness(sig, prevKey.PubKey())
+	if _, err := p.c.Broadcast(context.Background(), tx); err != nil {
+		return nil, err
+	}
+	q := &payment{tx: tx, values: []int64{prevOut.Value}, key: key, IntegrityPayment: IntegrityPayment{
+		OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Fee: fee, VSize: vsizeOf(tx)}}
+	p.pays = append(p.pays, q)
+	cp := q.IntegrityPayment
+	return &cp, nil
+}
+
+func (p *chainPayer) ProveIntegrity(ctx context.Context, op wire.OutPoint, digest [32]byte) (*protocol.IntegrityProof, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range p.pays {
+		if q.OutPoint != op {
+			continue
+		}
+		p.confirm(q)
+		if q.Height == 0 {
+			return nil, errors.New("unconfirmed")
+		}
+		return p.proof(ctx, q, digest)
+	}
+	return nil, errors.New("no such payment")
+}
+
+func (p *chainPayer) proof(ctx context.Context, q *payment, digest [32]byte) (*protocol.IntegrityProof, error) {
+	h, err := p.c.BlockHash(ctx, int32(q.Height))
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.c.Block(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	txids := make([]chainhash.Hash, len(b.Transactions))
+	idx := -1
+	for i, tx := range b.Transactions {
+		txids[i] = tx.TxHash()
+		if txids[i] == q.OutPoint.Hash {
+			idx = i
+		}
+	}
+	br, err := merkle.Branch(txids, idx)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.IntegrityProof{Tx: q.tx.Copy(), InputValues: append([]int64(nil), q.values...), Vout: 0,
+		Key: q.key.PubKey(), Height: q.Height, Block: h, TxIndex: uint32(idx), Branch: br,
+		Sig: ecdsa.Sign(q.key, digest[:]).Serialize()}, nil
+}
+
+// paid makes one confirmed payment of fee and returns it.
+func (p *chainPayer) paid(fee int64) *IntegrityPayment {
+	p.t.Helper()
+	if _, err := p.PayIntegrity(context.Background(), fee, 7*fee); err != nil {
+		p.t.Fatal(err)
+	}
+	p.c.MineN(1)
+	q, err := p.LatestIntegrity(context.Background())
+	if err != nil || q.Height == 0 {
+		p.t.Fatalf("payment not confirmed: %+v %v", q, err)
+	}
+	return q
+}
+
+func vsizeOf(tx *wire.MsgTx) int64 {
+	return int64((tx.SerializeSizeStripped()*3 + tx.SerializeSize() + 3) / 4)
+}
+
+// integrityEnvelope is an integrity offer envelope by origin for
+// payment q of pp, broken as mutate says.
+func integrityEnvelope(t *testing.T, origin *btcec.PrivateKey, pp *chainPayer, q *IntegrityPayment, max int64,
+	mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)) *protocol.PoolEnvelope {
+	t.Helper()
+	tp, _ := btcec.NewPrivateKey()
+	e := &protocol.PoolEnvelope{Network: protocol.Regtest, Topic: pool.TopicOffer, Item: OfferItem, Seq: 1,
+		Created: uint64(time.Now().Unix()), Expiry: uint64(time.Now().Add(OfferTTL).Unix())}
+	if err := e.Sign(origin); err != nil {
+		t.Fatal(err)
+	}
+	proof, err := pp.ProveIntegrity(context.Background(), q.OutPoint, IntegrityDigest(e.Origin, IntegrityExpiry(q.Height)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := &protocol.MarketOffer{ProofKind: protocol.OfferProofIntegrity, Addr: validOnion(t), Integrity: proof,
+		Offer: protocol.Offer{BaseFee: 1000, AmountFeePPB: 1_000_000, TimeFeePPB: 10_000, MinSize: 100_000, MaxSize: max,
+			MinLocktime: 20, RequiredConfirms: 1, TweakablePoint: tp.PubKey()}}
+	if mutate != nil {
+		mutate(e, mo)
+	}
+	if e.Body == nil && !e.IsRemoval() {
+		if e.Body, err = protocol.EncodeMarketOffer(mo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// validOnion is a v3 onion address (the test makers' onion(n) are not).
+func validOnion(t testing.TB) string {
+	k, err := tor.GenerateOnionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ServiceID() + ".onion:80"
+}
+
+func TestRequiredIntegrityFee(t *testing.T) {
+	for _, tc := range []struct {
+		level        IntegrityLevel
+		max, vsize   int64
+		want         int64
+		wantLevelFor IntegrityLevel
+	}{
+		{IntegrityLow, 100_000_000, 110, 10_000, IntegrityLow},                    // 0.01 % of 1 BTC
+		{IntegrityNormal, 100_000_000, 110, 100_000, IntegrityNormal},             // 0.1 %
+		{IntegrityHigh, 100_000_000, 110, 500_000, IntegrityHigh},                 // 0.5 %
+		{IntegrityLow, 1_000_000, 110, 550, IntegrityLow},                         // the floor: 5 sat/vB × 110 vB
+		{IntegrityNormal, 1_000_000, 300, 1500, IntegrityNormal},                  // floor again
+		{IntegrityHigh, 1_000_000, 110, 5000, IntegrityHigh},                      // 0.5 % of 0.01 BTC
+		{IntegrityNormal, 10_000_000, 110, 10_000, IntegrityNormal},               // 0.1 % of 0.1 BTC
+		{IntegrityLow, 2_100_000_000_000_000, 110, 210_000_000_000, IntegrityLow}, // no overflow at 21M BTC
+	} {
+		got := RequiredIntegrityFee(tc.level, tc.max, tc.vsize)
+		if got != tc.want {
+			t.Errorf("%v of %d (%d vB): %d, want %d", tc.level, tc.max, tc.vsize, got, tc.want)
+		}
+		if l := levelOf(got, tc.max, tc.vsize); l != tc.wantLevelFor {
+			t.Errorf("level of %d for %d: %v, want %v", got, tc.max, l, tc.wantLevelFor)
+		}
+	}
+	if l := levelOf(549, 1_000_000, 110); l != IntegrityNone {
+		t.Errorf("below the floor: %v", l)
+	}
+	for _, s := range []string{"low", "normal", "high"} {
+		if l, err := ParseIntegrityLevel(s); err != nil || l.String() != s {
+			t.Errorf("%s: %v %v", s, l, err)
+		}
+	}
+	if _, err := ParseIntegrityLevel("huge"); err == nil {
+		t.Error("unknown level parsed")
+	}
+}
+
+// TestIntegrityVerdicts: a real payment on the test chain backs an offer;
+// forged, too small, unconfirmed, expired and reused proofs are refused
+// with their reason, provably false ones rejected (the relayer pays),
+// the others ignored; the chain is asked once per proof.
+func TestIntegrityVerdicts(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	cc := &countingChain{Chain: c}
+	v := NewValidator(cc, script.DefaultBondParams(), nil)
+	pp := &chainPayer{t: t, c: c}
+	q := pp.paid(5_000)
+	origin, _ := btcec.NewPrivateKey()
+	other, _ := btcec.NewPrivateKey()
+	const max = 5_000_000 // 0.05 BTC: low needs 500 sat, high 25,000
+	tests := []struct {
+		name   string
+		max    int64
+		mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)
+		want   pool.Verdict
+		err    error
+	}{
+		{"good offer", max, nil, pool.Accept, nil},
+		{"fee below the low level for the maximum", 100_000_000, nil, pool.Reject, ErrIntegrityTooSmall},
+		{"origin signed by another key", max, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			d := IntegrityDigest(e.Origin, IntegrityExpiry(q.Height))
+			mo.Integrity.Sig = ecdsa.Sign(other, d[:]).Serialize()
+		}, pool.Reject, ErrIntegrityForged},
+		{"signature for a later expiry", max, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Integrity.Height++ // as if confirmed later: the signed expiry no longer matches
+		}, pool.Reject, ErrIntegrityForged},
+		{"input value inflated", max, func(_ *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Integrity.InputValues[0] += 100_000 // a bigger fee: the BIP143 signature says otherwise
+		}, pool.Reject, ErrIntegrityForged},
+		{"integrity key not the output's", max, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Integrity.Key = other.PubKey()
+			d := IntegrityDigest(e.Origin, IntegrityExpiry(q.Height))
+			mo.Integrity.Sig = ecdsa.Sign(other, d[:]).Serialize()
+		}, pool.Reject, ErrIntegrityForged},
+		{"not in the block", max, func(_ *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Integrity.Branch = append(mo.Integrity.Branch, chainhash.Hash{1})
+		}, pool.Reject, ErrIntegrityForged},
+		{"block not in our main chain", max, func(_ *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Integrity.Block[0] ^= 1
+		}, pool.Ignore, ErrIntegrityUnconfirmed},
+		{"not an onion address", max, func(_ *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			mo.Addr = "example.com:80"
+		}, pool.Reject, ErrOfferAddr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := integrityEnvelope(t, origin, pp, q, tc.max, tc.mutate)
+			got, err := v.Validate(context.Background(), e)
+			if got != tc.want || (tc.err == nil) != (err == nil) || (tc.err != nil && !errors.Is(err, tc.err)) {
+				t.Fatalf("verdict %v (%v), want %v (%v)", got, err, tc.want, tc.err)
+			}
+		})
+	}
+
+	before := cc.calls.Load()
+	if got, err := v.Validate(context.Background(), integrityEnvelope(t, origin, pp, q, max, nil)); got != pool.Accept {
+		t.Fatalf("again: %v %v", got, err)
+	}
+	if n := cc.calls.Load() - before; n != 0 {
+		t.Fatalf("%d chain calls for a cached proof", n)
+	}
+
+	t.Run("unconfirmed payment", func(t *testing.T) {
+		pp.pay(t, 5_000) // in the mempool only
+		e := integrityEnvelope(t, origin, pp, q, max, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+			// A proof claiming the next block, which does not exist yet.
+			p := pp.pays[len(pp.pays)-1]
+			p.Height = uint32(c.Height()) + 1
+			pr, err := pp.proofUnmined(p, IntegrityDigest(e.Origin, IntegrityExpiry(p.Height)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mo.Integrity = pr
+		})
+		if got, err := v.Validate(context.Background(), e); got != pool.Ignore || !errors.Is(err, ErrIntegrityUnconfirmed) {
+			t.Fatalf("verdict %v (%v)", got, err)
+		}
+	})
+
+	t.Run("expired after 144 blocks", func(t *testing.T) {
+		c2 := chaintest.New(chaintest.Options{})
+		v2 := NewValidator(c2, script.DefaultBondParams(), nil)
+		pp2 := &chainPayer{t: t, c: c2}
+		q2 := pp2.paid(5_000)
+		c2.MineN(IntegrityValidBlocks - 1) // the 144th block since: still valid
+		if got, err := v2.Validate(context.Background(), integrityEnvelope(t, origin, pp2, q2, max, nil)); got != pool.Accept {
+			t.Fatalf("at the last valid height: %v %v", got, err)
+		}
+		c2.MineN(1)
+		v2.mu.Lock()
+		v2.tipAt = time.Time{} // the tip is cached for 10 s
+		v2.mu.Unlock()
+		if got, err := v2.Validate(context.Background(), integrityEnvelope(t, origin, pp2, q2, max, nil)); got != pool.Ignore ||
+			!errors.Is(err, ErrIntegrityExpired) {
+			t.Fatalf("one block later: %v %v", got, err)
+		}
+	})
+}
+
+// pay broadcasts a payment without mining it.
+func (p *chainPayer) pay(t *testing.T, fee int64) *IntegrityPayment {
+	t.Helper()
+	q, err := p.PayIntegrity(context.Background(), fee, 7*fee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// proofUnmined is a proof of a payment as if it were in a block at
+// q.Height (with itself as the block's only transaction).
+func (p *chainPayer) proofUnmined(q *payment, digest [32]byte) (*protocol.IntegrityProof, error) {
+	return &protocol.IntegrityProof{Tx: q.tx.Copy(), InputValues: append([]int64(nil), q.values...), Key: q.key.PubKey(),
+		Height: q.Height, Block: chainhash.Hash{2}, Sig: ecdsa.Sign(q.key, digest[:]).Serialize()}, nil
+}
+
+// TestOneOfferPerIntegrityPayment: one payment backs one live offer; the
+// holder's refresh passes; another origin may take it over only after
+// the holder has held it for IntegrityGrace (the seed's 15-minute
+// switch), and then the holder cannot take it straight back.
+func TestOneOfferPerIntegrityPayment(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	v := NewValidator(c, script.DefaultBondParams(), clock)
+	pp := &chainPayer{t: t, c: c}
+	q := pp.paid(5_000)
+	first, _ := btcec.NewPrivateKey()
+	second, _ := btcec.NewPrivateKey()
+	ctx := context.Background()
+	verdict := func(origin *btcec.PrivateKey) (pool.Verdict, error) {
+		return v.Validate(ctx, integrityEnvelope(t, origin, pp, q, 5_000_000, nil))
+	}
+	if got, err := verdict(first); got != pool.Accept {
+		t.Fatalf("first origin: %v %v", got, err)
+	}
+	if got, err := verdict(second); got != pool.Ignore || !errors.Is(err, ErrIntegrityInUse) {
+		t.Fatalf("second origin within the grace: %v %v", got, err)
+	}
+	mu.Lock()
+	now = now.Add(IntegrityGrace)
+	mu.Unlock()
+	if got, err := verdict(first); got != pool.Accept {
+		t.Fatalf("the holder's refresh: %v %v", got, err)
+	}
+	if got, err := verdict(second); got != pool.Accept {
+		t.Fatalf("second origin after the grace: %v %v", got, err)
+	}
+	if got, err := verdict(first); got != pool.Ignore || !errors.Is(err, ErrIntegrityInUse) {
+		t.Fatalf("first origin straight back: %v %v", got, err)
+	}
+}
+
+// TestIntegrityBlacklistInheritance: a listed integrity output's next
+// payment (which spends it) is listed too, with the parent's reason and
+// expiry, and its offer is hidden and not relayed.
+func TestIntegrityBlacklistInheritance(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	bl := NewBlacklist(testWallet(t, c), nil)
+	v := NewValidator(c, script.DefaultBondParams(), nil)
+	v.UseBlacklist(bl)
+	pp := &chainPayer{t: t, c: c}
+	ctx := context.Background()
+	q1 := pp.paid(5_000)
+	origin, _ := btcec.NewPrivateKey()
+	if got, err := v.Validate(ctx, integrityEnvelope(t, origin, pp, q1, 5_000_000, nil)); got != pool.Accept {
+		t.Fatalf("before listing: %v %v", got, err)
+	}
+	if err := bl.Add(ctx, wallet.ListIntegrity, q1.OutPoint.String(), "spam offers", 30*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	q2 := pp.paid(5_000) // spends q1's integrity output
+	newOrigin, _ := btcec.NewPrivateKey()
+	got, err := v.Validate(ctx, integrityEnvelope(t, newOrigin, pp, q2, 5_000_000, nil))
+	if got != pool.Ignore || !errors.Is(err, ErrListed) || !strings.Contains(err.Error(), "spam offers") {
+		t.Fatalf("next payment: %v %v", got, err)
+	}
+	es, err := bl.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child *wallet.BlacklistEntry
+	for i := range es {
+		if es[i].Value == q2.OutPoint.String() {
+			child = &es[i]
+		}
+	}
+	if child == nil || child.Kind != wallet.ListIntegrity || child.Until.IsZero() ||
+		!strings.Contains(child.Reason, q1.OutPoint.String()) {
+		t.Fatalf("inherited entry %+v in %+v", child, es)
+	}
+	// And the payment after that, from the inherited listing.
+	q3 := pp.paid(5_000)
+	if got, err := v.Validate(ctx, integrityEnvelope(t, newOrigin, pp, q3, 5_000_000, nil)); got != pool.Ignore ||
+		!errors.Is(err, ErrListed) {
+		t.Fatalf("third payment: %v %v", got, err)
+	}
+}
+
+// bondlessMaker is a maker without a bond: its offer carries no
+// certificate.
+type bondlessMaker struct {
+	tp  *btcec.PublicKey
+	max int64
+}
+
+func (m *bondlessMaker) Offer(context.Context) (*protocol.Offer, error) {
+	return &protocol.Offer{BaseFee: 1000, AmountFeePPB: 1_000_000, TimeFeePPB: 10_000, MinSize: 100_000, MaxSize: m.max,
+		MinLocktime: 20, RequiredConfirms: 1, TweakablePoint: m.tp}, nil
+}
+
+func (m *bondlessMaker) SignWithBondKey(context.Context, wire.OutPoint, [32]byte) ([]byte, error) {
+	return nil, errors.New("no bond")
+}
+
+// TestPublishIntegrity: a maker without a bond pays its integrity fee,
+// publishes once it confirms, and the other node's book shows the offer
+// with its proof kind and level (and filters by them); before the payment
+// stops backing offers a new one, spending the old integrity output, is
+// paid and the offer moves to it without a gap.
+func TestPublishIntegrity(t *testing.T) {
+	c := chaintest.New(chaintest.Options{})
+	policy := script.DefaultBondParams()
+	va, vb := NewValidator(c, policy, nil), NewValidator(c, policy, nil)
+	a := newPoolNode(t, va)
+	b := newPoolNode(t, vb, a.addr)
+	tp, _ := btcec.NewPrivateKey()
+	pp := &chainPayer{t: t, c: c}
+	addr := validOnion(t)
+	pub := NewPublisher(PublisherConfig{Pool: a.pool, Maker: &bondlessMaker{tp: tp.PubKey(), max: 5_000_000},
+		Locks: &locker{}, CheckInterval: 20 * time.Millisecond, MinRepublish: 50 * time.Millisecond,
+		Integrity: &IntegrityConfig{Payer: pp, Level: IntegrityNormal, Addr: addr,
+			Tip: func(context.Context) (int32, error) { return c.Height(), nil }}})
+	svc := NewService(NewBook(a.pool, va), pub, nil)
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	eventually(t, "the first payment", func() bool { return len(pp.payments()) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if st := pub.Status(); st.Published || !strings.Contains(st.Why, "confirm") {
+		t.Fatalf("published before its payment confirmed: %+v", st)
+	}
+	c.MineN(1)
+	book := NewBook(b.pool, vb)
+	eventually(t, "the integrity offer in the other node's book", func() bool { return len(bookOf(t, book, Query{})) == 1 })
+	e := bookOf(t, book, Query{})[0]
+	// Normal (0.1 %) of 5,000,000 sat with 25 % headroom: 6,250 sat.
+	if e.Addr != addr || e.Proof != ProofIntegrity || e.IntegrityLevel != "normal" || e.IntegrityFee != 6_250 ||
+		e.BondValue != 0 || e.MaxSize != 5_000_000 {
+		t.Fatalf("entry %+v", e)
+	}
+	for _, tc := range []struct {
+		q    Query
+		want int
+	}{
+		{Query{Proof: ProofIntegrity}, 1},
+		{Query{Proof: ProofBond}, 0},
+		{Query{MinIntegrityLevel: IntegrityNormal}, 1},
+		{Query{MinIntegrityLevel: IntegrityHigh}, 0},
+		{Query{MinBondValue: 1}, 0},
+	} {
+		if got := len(bookOf(t, book, tc.q)); got != tc.want {
+			t.Errorf("%+v: %d offers, want %d", tc.q, got, tc.want)
+		}
+	}
+	if cs, _ := book.Makers(context.Background()); len(cs) != 1 || cs[0].Addr != addr || cs[0].Proof != nil ||
+		cs[0].IntegrityFee != 6_250 {
+		t.Fatalf("candidates %+v", cs)
+	}
+
+	// A day later: renewed IntegrityRenewBlocks before the old one lapses.
+	first := pp.payments()[0]
+	c.MineN(IntegrityValidBlocks - IntegrityRenewBlocks - 1)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(pp.payments()); n != 1 {
+		t.Fatalf("%d payments before the renewal is due", n)
+	}
+	c.MineN(1)
+	eventually(t, "the renewal", func() bool { return len(pp.payments()) == 2 })
+	second := pp.payments()[1]
+	if in := second.tx.TxIn; len(in) != 1 || in[0].PreviousOutPoint != first.OutPoint {
+		t.Fatalf("the renewal does not spend the integrity output alone: %v", in)
+	}
+	c.MineN(1)
+	eventually(t, "the offer on the new payment", func() bool {
+		es := bookOf(t, book, Query{})
+		return len(es) == 1 && es[0].backing == second.OutPoint
+	})
+	c.MineN(IntegrityRenewBlocks + 1) // past the first payment's last height
+	vb.mu.Lock()
+	vb.tipAt = time.Time{}
+	vb.mu.Unlock()
+	if es := bookOf(t, book, Query{}); len(es) != 1 {
+		t.Fatalf("offer gone after the first payment lapsed: %+v", es)
+	}
+}
+
+func (p *chainPayer) payments() []*payment {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*payment(nil), p.pays...)
+}
