@@ -248,3 +248,16 @@ func (m *MarketOffer) MakerAddr() string {
 	}
 	return m.Offer.Fidelity.Addr
 }
+
+// Fee is what the payment paid miners: its inputs' values less its
+// outputs (meaningful once the proof verified).
+func (p *IntegrityProof) Fee() int64 {
+	var fee int64
+	for _, v := range p.InputValues {
+		fee += v
+	}
+	for _, o := range p.Tx.TxOut {
+		fee -= o.Value
+	}
+	return fee
+}

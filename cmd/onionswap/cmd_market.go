@@ -18,15 +18,19 @@ func init() {
 		path:    "market offers",
 		summary: "list the offer book of a running node",
 		help: "List the makers' offers the message pool of the node running on --datadir\n" +
-			"holds and whose fidelity bonds its own chain backend verified: address,\n" +
-			"amount range, fees, bond, age. With --amount, only the offers that take it,\n" +
-			"with their fee for it at their minimum locktime.",
+			"holds and whose anti-spam proof its own chain backend verified: a fidelity\n" +
+			"bond, or an integrity fee paid to miners within the last 144 blocks (its\n" +
+			"level: low 0.01 %, normal 0.1 %, high 0.5 % of the offer's maximum).\n" +
+			"Address, amount range, fees, proof, age. With --amount, only the offers\n" +
+			"that take it, with their fee for it at their minimum locktime.",
 		opts: useInfo,
 		setup: func(e *env) func(context.Context) error {
 			asJSON := e.fs.Bool("json", false, "print JSON")
 			amount := e.fs.Int64("amount", 0, "only offers that take `SAT`, with their fee for it")
 			sort := e.fs.String("sort", "bond", "`ORDER`: bond (highest bond value first), fee (lowest first, needs --amount) or age (newest first)")
 			minBond := e.fs.Float64("min-bond", 0, "only offers whose bond value is at least `V`")
+			proof := e.fs.String("proof", "", "only offers backed by `KIND`: bond or integrity")
+			minLevel := e.fs.String("min-integrity", "", "leave out integrity offers below `LEVEL`: low, normal or high")
 			return func(ctx context.Context) error {
 				c, err := infoClient(e)
 				if err != nil {
@@ -40,6 +44,12 @@ func init() {
 				if *minBond != 0 {
 					q.Set("min_bond", strconv.FormatFloat(*minBond, 'g', -1, 64))
 				}
+				if *proof != "" {
+					q.Set("proof", *proof)
+				}
+				if *minLevel != "" {
+					q.Set("min_integrity", *minLevel)
+				}
 				es, err := control.Call[[]market.Entry](ctx, c, http.MethodGet, "/v1/market/offers?"+q.Encode(), nil)
 				if err != nil {
 					return err
@@ -48,14 +58,18 @@ func init() {
 					return printJSON(e.stdout, es)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "maker\tmin\tmax\tfee\tbond (sat)\tbond value\tproof\tage\n")
+				fmt.Fprintf(tw, "maker\tmin\tmax\tfee\tproof\tbond (sat) / integrity fee\tbond value / level\tage\n")
 				for _, o := range es {
 					fee := fmt.Sprintf("%d + %d ppb + %d ppb/block", o.BaseFee, o.AmountFeePPB, o.TimeFeePPB)
 					if *amount != 0 {
 						fee = strconv.FormatInt(o.Fee, 10)
 					}
-					fmt.Fprintf(tw, "%.22s…\t%d\t%d\t%s\t%d\t%.4g\t%s\t%s\n", o.Addr, o.MinSize, o.MaxSize, fee, o.BondAmount,
-						o.BondValue, o.Proof, time.Since(o.Created).Round(time.Second))
+					paid, worth := strconv.FormatInt(o.BondAmount, 10), strconv.FormatFloat(o.BondValue, 'g', 4, 64)
+					if o.Proof == market.ProofIntegrity {
+						paid, worth = strconv.FormatInt(o.IntegrityFee, 10), o.IntegrityLevel
+					}
+					fmt.Fprintf(tw, "%.22s…\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", o.Addr, o.MinSize, o.MaxSize, fee, o.Proof,
+						paid, worth, time.Since(o.Created).Round(time.Second))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -113,6 +127,10 @@ func showMarketStatus(e *env, s market.StatusReply) error {
 	case s.Offer.Published:
 		fmt.Fprintf(e.stdout, "our offer: published since %s, refreshed %s; %d coins (%d sat) locked behind it\n",
 			s.Offer.Since.Format(time.RFC3339), s.Offer.Refreshed.Format(time.RFC3339), s.Offer.LockedCoins, s.Offer.LockedSat)
+		if s.Offer.Proof == market.ProofIntegrity {
+			fmt.Fprintf(e.stdout, "backed by an integrity fee of %d sat (output %s), valid up to height %d\n",
+				s.Offer.IntegrityFee, s.Offer.IntegrityOutput, s.Offer.IntegrityExpiry)
+		}
 	default:
 		fmt.Fprintf(e.stdout, "our offer: not published (%s)\n", s.Offer.Why)
 	}

@@ -255,6 +255,10 @@ var options = []*option{
 		func(c *daemon.Config) uint64 { return uint64(c.Maker.TimeFeePPB) }),
 	int64Opt("max-size", grpMaker, useMaker, "SAT", "largest swap in sat (0: from the spendable liquidity)",
 		func(c *daemon.Config) *int64 { return &c.Maker.MaxSize }),
+	strOpt("offer-proof", grpMaker, useMaker, "KIND", "what backs the offer in the pool's book: bond (a fidelity bond; directories list it too) or integrity (a daily fee to miners, no bond; the book only)",
+		func(c *daemon.Config) *string { return &c.Maker.OfferProof }).choices("bond", "integrity"),
+	strOpt("integrity-level", grpMaker, useMaker, "LEVEL", "integrity fee: low (0.01 %), normal (0.1 %) or high (0.5 %) of the offer's maximum, daily",
+		func(c *daemon.Config) *string { return &c.Maker.IntegrityLevel }).choices("low", "normal", "high"),
 
 	listOpt("pool-peer", grpNode, useMaker|useTaker, "ONION:PORT", "message pool peer to dial first (repeatable or comma-separated)",
 		func(c *daemon.Config) *[]string { return &c.Pool.Bootstrap }),

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/tor"
 )
 
@@ -159,6 +161,12 @@ type MakerConfig struct {
 	TimeFeePPB   uint
 	// MaxSize caps the swap size (sat; 0: from the spendable liquidity).
 	MaxSize int64
+	// OfferProof: what backs the maker's offer in the pool's book: "bond"
+	// (a fidelity bond; also listed by directories) or "integrity" (a
+	// daily fee paid to miners, no bond; found in the book only).
+	OfferProof string
+	// IntegrityLevel: the integrity fee's level (low, normal, high).
+	IntegrityLevel string
 	// IdleTimeout: a swap with no taker message for this long is
 	// abandoned or recovered (0: the engine's default, 15 min). Regtest
 	// only: tests shorten it; elsewhere the default is what keep-alives
@@ -309,8 +317,20 @@ func (c *Config) Validate() error {
 	}
 	switch c.Role {
 	case RoleMaker:
-		if len(c.Directories) == 0 {
-			return cfgErr("a maker needs at least one --directory to register with")
+		switch c.Maker.OfferProof {
+		case "", "bond":
+			if len(c.Directories) == 0 {
+				return cfgErr("a maker needs at least one --directory to register with")
+			}
+		case "integrity":
+			if c.Pool.Disabled || (len(c.Directories) == 0 && len(c.Pool.Bootstrap) == 0) {
+				return cfgErr("an --offer-proof integrity maker is found in the pool's book only: it needs the pool and a --directory or --pool-peer to join it")
+			}
+			if _, err := market.ParseIntegrityLevel(cmp.Or(c.Maker.IntegrityLevel, "normal")); err != nil {
+				return cfgErr("--integrity-level: low, normal or high")
+			}
+		default:
+			return cfgErr("--offer-proof: bond or integrity")
 		}
 		if c.Maker.BondAmount < 0 || c.Maker.RequiredConfirms < 0 || c.Maker.BaseFee < 0 || c.Maker.MaxSize < 0 {
 			return cfgErr("--bond-amount, --required-confirms, --base-fee and --max-size must not be negative")

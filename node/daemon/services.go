@@ -96,6 +96,7 @@ func newMaker(env *Env) (service.Service, error) {
 		Addr:             env.Onion,
 		Directories:      env.Cfg.Directories,
 		Dialer:           env.Transport,
+		Bondless:         mc.OfferProof == "integrity",
 		BondAmount:       btcutil.Amount(mc.BondAmount),
 		BondLockBlocks:   mc.BondLockBlocks,
 		Terms:            swap.Terms{BaseFee: mc.BaseFee, AmountFeePPB: uint32(mc.AmountFeePPB), TimeFeePPB: uint32(mc.TimeFeePPB)},

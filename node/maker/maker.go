@@ -109,6 +109,11 @@ type Config struct {
 	// only reached by takers who know its address).
 	Directories []string
 	Dialer      directory.Dialer
+	// Bondless: the maker has no fidelity bond; its offer goes to the
+	// pool's book backed by an integrity fee (node/market), its Offer
+	// carries no certificate, and it does not register with directories
+	// (they list bonded makers). Takers find it in the book only.
+	Bondless bool
 	// BondAmount and BondLockBlocks: the bond created when the wallet has
 	// none (DefaultBondAmount, DefaultBondLockBlocks when 0).
 	BondAmount     btcutil.Amount
@@ -530,9 +535,13 @@ func (m *Maker) Offer(ctx context.Context) (*protocol.Offer, error) {
 	if err != nil {
 		return nil, err
 	}
-	proof, err := m.BondProof(ctx, "")
-	if err != nil {
-		return nil, err
+	var proof protocol.FidelityProof
+	if !m.cfg.Bondless {
+		p, err := m.BondProof(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		proof = *p
 	}
 	tp, err := m.cfg.Wallet.Keys().TweakablePoint()
 	if err != nil {
@@ -541,7 +550,7 @@ func (m *Maker) Offer(ctx context.Context) (*protocol.Offer, error) {
 	defer tp.Zero()
 	return &protocol.Offer{BaseFee: m.cfg.Terms.BaseFee, AmountFeePPB: m.cfg.Terms.AmountFeePPB, TimeFeePPB: m.cfg.Terms.TimeFeePPB,
 		MinSize: m.cfg.MinSize, MaxSize: max(maxSize, 0), MinLocktime: m.cfg.MinLocktime,
-		RequiredConfirms: m.cfg.RequiredConfirms, TweakablePoint: tp.PubKey(), Fidelity: *proof}, nil
+		RequiredConfirms: m.cfg.RequiredConfirms, TweakablePoint: tp.PubKey(), Fidelity: proof}, nil
 }
 
 func outpointOf(tx *wire.MsgTx, pk []byte) (wire.OutPoint, bool) {

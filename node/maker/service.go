@@ -96,6 +96,11 @@ func (m *Maker) setBondNeeded(s string) {
 // for its confirmation, then registers with every directory.
 func (m *Maker) bondAndRegister(ctx context.Context) {
 	defer m.wg.Done()
+	if m.cfg.Bondless {
+		m.setBondNeeded("")
+		m.log.Info("no fidelity bond: the offer is backed by an integrity fee and found in the pool's book only")
+		return
+	}
 	var lastNeed string
 	for {
 		b, err := m.EnsureBond(ctx, m.cfg.BondAmount, m.cfg.BondLockBlocks)
@@ -176,7 +181,9 @@ func (m *Maker) Status(ctx context.Context) (*control.MakerStatus, error) {
 			ConfHeight: b.ConfHeight, Status: b.Status}
 	}
 	for _, d := range m.cfg.Directories {
-		st.Registered[d] = time.Time{}
+		if !m.cfg.Bondless { // a bondless maker does not register
+			st.Registered[d] = time.Time{}
+		}
 	}
 	if reg != nil {
 		for _, s := range reg.Status() {
@@ -185,7 +192,7 @@ func (m *Maker) Status(ctx context.Context) (*control.MakerStatus, error) {
 			}
 		}
 	}
-	if st.Bond != nil && st.Bond.ConfHeight > 0 {
+	if (st.Bond != nil && st.Bond.ConfHeight > 0) || m.cfg.Bondless {
 		if o, err := m.Offer(ctx); err == nil {
 			st.Offer, _ = json.Marshal(offerView(o))
 		}
@@ -208,12 +215,16 @@ func (m *Maker) Status(ctx context.Context) (*control.MakerStatus, error) {
 
 // offerView is the offer without the bond proof's signature bytes.
 func offerView(o *protocol.Offer) map[string]any {
-	return map[string]any{
+	v := map[string]any{
 		"base_fee": o.BaseFee, "amount_fee_ppb": o.AmountFeePPB, "time_fee_ppb": o.TimeFeePPB,
 		"min_size": o.MinSize, "max_size": o.MaxSize, "min_locktime": o.MinLocktime,
-		"required_confirms": o.RequiredConfirms, "bond_outpoint": o.Fidelity.BondOutPoint.String(),
-		"bond_value": o.Fidelity.BondValue, "cert_expiry": o.Fidelity.CertExpiry,
+		"required_confirms": o.RequiredConfirms,
 	}
+	if o.HasBond() {
+		v["bond_outpoint"], v["bond_value"], v["cert_expiry"] = o.Fidelity.BondOutPoint.String(), o.Fidelity.BondValue,
+			o.Fidelity.CertExpiry
+	}
+	return v
 }
 
 // SwapInfo describes a maker swap for the control API.

@@ -505,6 +505,10 @@ func TestPublishIntegrity(t *testing.T) {
 			t.Errorf("%+v: %d offers, want %d", tc.q, got, tc.want)
 		}
 	}
+	if st := pub.Status(); !st.Published || st.Proof != ProofIntegrity || st.IntegrityFee != 6_250 ||
+		st.IntegrityOutput != pp.payments()[0].OutPoint.String() {
+		t.Fatalf("status %+v", st)
+	}
 	if cs, _ := book.Makers(context.Background()); len(cs) != 1 || cs[0].Addr != addr || cs[0].Proof != nil ||
 		cs[0].IntegrityFee != 6_250 {
 		t.Fatalf("candidates %+v", cs)

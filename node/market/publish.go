@@ -91,6 +91,9 @@ type Publisher struct {
 	// before then after one failed.
 	lastPay  *IntegrityPayment
 	payRetry time.Time
+	// kind and integrity: the published offer's proof.
+	kind      uint8
+	integrity *protocol.IntegrityProof
 
 	startOnce, stopOnce sync.Once
 	cancel              context.CancelFunc
@@ -299,6 +302,7 @@ func (p *Publisher) tick(ctx context.Context) {
 		p.since = now
 	}
 	p.published, p.terms, p.last, p.id, p.withdrawn = true, terms, now, id, ""
+	p.kind, p.integrity = mo.ProofKind, mo.Integrity
 	p.mu.Unlock()
 	if first {
 		p.log.Info("offer published", "min_size", off.MinSize, "max_size", mo.Offer.MaxSize, "proof", proofName(mo.ProofKind))
@@ -371,6 +375,14 @@ type PublishStatus struct {
 	// may not spend them).
 	LockedCoins int   `json:"locked_coins,omitempty"`
 	LockedSat   int64 `json:"locked_sat,omitempty"`
+	// Proof: bond or integrity. For an integrity offer: the payment that
+	// backs it (its integrity output), the fee it paid and the last
+	// height at which it backs offers (a new one is paid 12 blocks
+	// before).
+	Proof           string `json:"proof,omitempty"`
+	IntegrityOutput string `json:"integrity_output,omitempty"`
+	IntegrityFee    int64  `json:"integrity_fee,omitempty"`
+	IntegrityExpiry uint32 `json:"integrity_expiry,omitempty"`
 }
 
 // Status reports the offer's state.
@@ -380,6 +392,11 @@ func (p *Publisher) Status() PublishStatus {
 	if !p.published {
 		return PublishStatus{Why: p.withdrawn}
 	}
-	return PublishStatus{Published: true, Since: p.since, Refreshed: p.last, ID: p.id.String(),
-		LockedCoins: p.locked, LockedSat: int64(p.lockedSat)}
+	st := PublishStatus{Published: true, Since: p.since, Refreshed: p.last, ID: p.id.String(),
+		LockedCoins: p.locked, LockedSat: int64(p.lockedSat), Proof: proofName(p.kind)}
+	if ip := p.integrity; ip != nil {
+		st.IntegrityOutput, st.IntegrityExpiry = integrityOutPoint(ip).String(), IntegrityExpiry(ip.Height)
+		st.IntegrityFee = ip.Fee()
+	}
+	return st
 }

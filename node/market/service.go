@@ -79,8 +79,8 @@ type StatusReply struct {
 }
 
 // RegisterControl implements service.Controlled: `onionswap market
-// offers [--amount A] [--sort bond|fee|age] [--min-bond V]` and `market
-// status`.
+// offers [--amount A] [--sort bond|fee|age] [--min-bond V] [--proof K]
+// [--min-integrity L]` and `market status`.
 func (s *Service) RegisterControl(r *control.Router) {
 	control.Get(r, "/v1/market/offers", func(ctx context.Context, q control.Request) ([]Entry, error) {
 		var mq Query
@@ -95,7 +95,12 @@ func (s *Service) RegisterControl(r *control.Router) {
 				return nil, fmt.Errorf("%w: min_bond %q", control.ErrBadRequest, v)
 			}
 		}
-		mq.Sort = q.Query.Get("sort")
+		mq.Sort, mq.Proof = q.Query.Get("sort"), q.Query.Get("proof")
+		if v := q.Query.Get("min_integrity"); v != "" {
+			if mq.MinIntegrityLevel, err = ParseIntegrityLevel(v); err != nil {
+				return nil, fmt.Errorf("%w: %v", control.ErrBadRequest, err)
+			}
+		}
 		if s.book == nil {
 			return nil, fmt.Errorf("%w: %w", control.ErrBadRequest, ErrNoPool)
 		}
