@@ -13,7 +13,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/onionswap/onionswap/internal/merkle"
+	"github.com/onionswap/onionswap/node/market/markettest"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/tor"
@@ -22,124 +22,62 @@ import (
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
-// chainPayer makes real integrity payments on the test chain, each one
-// spending the previous integrity output (the first a faucet coin): the
-// wallet's job in production (wallet.PayIntegrityFee).
+// chainPayer is the maker's wallet for the publisher's integrity fee:
+// real payments on the test chain (markettest.Payer).
 type chainPayer struct {
 	t testing.TB
 	c *chaintest.Chain
+	p *markettest.Payer
 
 	mu   sync.Mutex
-	pays []*payment
 	fail error // PayIntegrity fails with it
 }
 
-type payment struct {
-	IntegrityPayment
-	tx     *wire.MsgTx
-	values []int64
-	key    *btcec.PrivateKey
+// testChain is the in-memory chain as markettest wants it.
+type testChain struct{ *chaintest.Chain }
+
+func (c testChain) Fund(_ context.Context, pk []byte, value int64) (wire.OutPoint, error) {
+	return wire.OutPoint{Hash: c.Chain.Fund(pk, value).TxHash()}, nil
 }
 
-func (p *chainPayer) LatestIntegrity(context.Context) (*IntegrityPayment, error) {
+func newChainPayer(t testing.TB, c *chaintest.Chain) *chainPayer {
+	return &chainPayer{t: t, c: c, p: &markettest.Payer{C: testChain{c}}}
+}
+
+func (p *chainPayer) LatestIntegrity(ctx context.Context) (*IntegrityPayment, error) {
+	ps, err := p.p.Payments(ctx)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	last := ps[len(ps)-1]
+	return &IntegrityPayment{OutPoint: last.OutPoint, Fee: last.Fee, VSize: last.VSize, Height: last.Height}, nil
+}
+
+func (p *chainPayer) PayIntegrity(ctx context.Context, fee, topUp int64) (*IntegrityPayment, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.pays) == 0 {
-		return nil, nil
+	fail := p.fail
+	p.mu.Unlock()
+	if fail != nil {
+		return nil, fail
 	}
-	last := p.pays[len(p.pays)-1]
-	p.confirm(last)
-	cp := last.IntegrityPayment
-	return &cp, nil
-}
-
-// confirm fills in the height once the test chain has mined it.
-func (p *chainPayer) confirm(q *payment) {
-	if q.Height > 0 {
-		return
-	}
-	_, st, err := p.c.Tx(context.Background(), q.tx.TxHash())
-	if err == nil && st.Confirmations > 0 {
-		q.Height = uint32(p.c.Height() - st.Confirmations + 1)
-	}
-}
-
-func (p *chainPayer) PayIntegrity(_ context.Context, fee, topUp int64) (*IntegrityPayment, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.fail != nil {
-		return nil, p.fail
-	}
-	key, _ := btcec.NewPrivateKey()
-	var prevKey *btcec.PrivateKey
-	var prevOut *wire.TxOut
-	var prevOp wire.OutPoint
-	if n := len(p.pays); n > 0 && p.pays[n-1].tx.TxOut[0].Value >= fee+1000 {
-		last := p.pays[n-1]
-		prevKey, prevOut, prevOp = last.key, last.tx.TxOut[0], last.OutPoint
-	} else {
-		prevKey, _ = btcec.NewPrivateKey()
-		f := p.c.Fund(script.P2WPKHPkScript(prevKey.PubKey()), topUp+fee)
-		prevOut, prevOp = f.TxOut[0], wire.OutPoint{Hash: f.TxHash()}
-	}
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(&prevOp, nil, nil))
-	tx.AddTxOut(wire.NewTxOut(prevOut.Value-fee, script.P2WPKHPkScript(key.PubKey())))
-	sig, err := script.SignInput(tx, 0, nil, prevOut.Value, prevOut.PkScript, prevKey)
+	q, err := p.p.Pay(ctx, fee, topUp)
 	if err != nil {
 		return nil, err
 	}
-	tx.TxIn[0].Witness = script.P2WPKHWitness(sig, prevKey.PubKey())
-	if _, err := p.c.Broadcast(context.Background(), tx); err != nil {
-		return nil, err
-	}
-	q := &payment{tx: tx, values: []int64{prevOut.Value}, key: key, IntegrityPayment: IntegrityPayment{
-		OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Fee: fee, VSize: vsizeOf(tx)}}
-	p.pays = append(p.pays, q)
-	cp := q.IntegrityPayment
-	return &cp, nil
+	return &IntegrityPayment{OutPoint: q.OutPoint, Fee: q.Fee, VSize: q.VSize}, nil
 }
 
 func (p *chainPayer) ProveIntegrity(ctx context.Context, op wire.OutPoint, digest [32]byte) (*protocol.IntegrityProof, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, q := range p.pays {
-		if q.OutPoint != op {
-			continue
+	ps, err := p.p.Payments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range ps {
+		if q.OutPoint == op {
+			return p.p.Proof(ctx, q, digest)
 		}
-		p.confirm(q)
-		if q.Height == 0 {
-			return nil, errors.New("unconfirmed")
-		}
-		return p.proof(ctx, q, digest)
 	}
 	return nil, errors.New("no such payment")
-}
-
-func (p *chainPayer) proof(ctx context.Context, q *payment, digest [32]byte) (*protocol.IntegrityProof, error) {
-	h, err := p.c.BlockHash(ctx, int32(q.Height))
-	if err != nil {
-		return nil, err
-	}
-	b, err := p.c.Block(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	txids := make([]chainhash.Hash, len(b.Transactions))
-	idx := -1
-	for i, tx := range b.Transactions {
-		txids[i] = tx.TxHash()
-		if txids[i] == q.OutPoint.Hash {
-			idx = i
-		}
-	}
-	br, err := merkle.Branch(txids, idx)
-	if err != nil {
-		return nil, err
-	}
-	return &protocol.IntegrityProof{Tx: q.tx.Copy(), InputValues: append([]int64(nil), q.values...), Vout: 0,
-		Key: q.key.PubKey(), Height: q.Height, Block: h, TxIndex: uint32(idx), Branch: br,
-		Sig: ecdsa.Sign(q.key, digest[:]).Serialize()}, nil
 }
 
 // paid makes one confirmed payment of fee and returns it.
@@ -156,8 +94,12 @@ func (p *chainPayer) paid(fee int64) *IntegrityPayment {
 	return q
 }
 
-func vsizeOf(tx *wire.MsgTx) int64 {
-	return int64((tx.SerializeSizeStripped()*3 + tx.SerializeSize() + 3) / 4)
+func (p *chainPayer) payments() []*markettest.Payment {
+	ps, err := p.p.Payments(context.Background())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return ps
 }
 
 // integrityEnvelope is an integrity offer envelope by origin for
@@ -243,7 +185,7 @@ func TestIntegrityVerdicts(t *testing.T) {
 	c := chaintest.New(chaintest.Options{})
 	cc := &countingChain{Chain: c}
 	v := NewValidator(cc, script.DefaultBondParams(), nil)
-	pp := &chainPayer{t: t, c: c}
+	pp := newChainPayer(t, c)
 	q := pp.paid(5_000)
 	origin, _ := btcec.NewPrivateKey()
 	other, _ := btcec.NewPrivateKey()
@@ -301,16 +243,14 @@ func TestIntegrityVerdicts(t *testing.T) {
 	}
 
 	t.Run("unconfirmed payment", func(t *testing.T) {
-		pp.pay(t, 5_000) // in the mempool only
+		u, err := pp.p.Pay(context.Background(), 5_000, 35_000) // in the mempool only
+		if err != nil {
+			t.Fatal(err)
+		}
 		e := integrityEnvelope(t, origin, pp, q, max, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
 			// A proof claiming the next block, which does not exist yet.
-			p := pp.pays[len(pp.pays)-1]
-			p.Height = uint32(c.Height()) + 1
-			pr, err := pp.proofUnmined(p, IntegrityDigest(e.Origin, IntegrityExpiry(p.Height)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			mo.Integrity = pr
+			h := uint32(c.Height()) + 1
+			mo.Integrity = markettest.UnminedProof(u, h, IntegrityDigest(e.Origin, IntegrityExpiry(h)))
 		})
 		if got, err := v.Validate(context.Background(), e); got != pool.Ignore || !errors.Is(err, ErrIntegrityUnconfirmed) {
 			t.Fatalf("verdict %v (%v)", got, err)
@@ -320,7 +260,7 @@ func TestIntegrityVerdicts(t *testing.T) {
 	t.Run("expired after 144 blocks", func(t *testing.T) {
 		c2 := chaintest.New(chaintest.Options{})
 		v2 := NewValidator(c2, script.DefaultBondParams(), nil)
-		pp2 := &chainPayer{t: t, c: c2}
+		pp2 := newChainPayer(t, c2)
 		q2 := pp2.paid(5_000)
 		c2.MineN(IntegrityValidBlocks - 1) // the 144th block since: still valid
 		if got, err := v2.Validate(context.Background(), integrityEnvelope(t, origin, pp2, q2, max, nil)); got != pool.Accept {
@@ -337,23 +277,6 @@ func TestIntegrityVerdicts(t *testing.T) {
 	})
 }
 
-// pay broadcasts a payment without mining it.
-func (p *chainPayer) pay(t *testing.T, fee int64) *IntegrityPayment {
-	t.Helper()
-	q, err := p.PayIntegrity(context.Background(), fee, 7*fee)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
-}
-
-// proofUnmined is a proof of a payment as if it were in a block at
-// q.Height (with itself as the block's only transaction).
-func (p *chainPayer) proofUnmined(q *payment, digest [32]byte) (*protocol.IntegrityProof, error) {
-	return &protocol.IntegrityProof{Tx: q.tx.Copy(), InputValues: append([]int64(nil), q.values...), Key: q.key.PubKey(),
-		Height: q.Height, Block: chainhash.Hash{2}, Sig: ecdsa.Sign(q.key, digest[:]).Serialize()}, nil
-}
-
 // TestOneOfferPerIntegrityPayment: one payment backs one live offer; the
 // holder's refresh passes; another origin may take it over only after
 // the holder has held it for IntegrityGrace (the seed's 15-minute
@@ -364,7 +287,7 @@ func TestOneOfferPerIntegrityPayment(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	v := NewValidator(c, script.DefaultBondParams(), clock)
-	pp := &chainPayer{t: t, c: c}
+	pp := newChainPayer(t, c)
 	q := pp.paid(5_000)
 	first, _ := btcec.NewPrivateKey()
 	second, _ := btcec.NewPrivateKey()
@@ -400,7 +323,7 @@ func TestIntegrityBlacklistInheritance(t *testing.T) {
 	bl := NewBlacklist(testWallet(t, c), nil)
 	v := NewValidator(c, script.DefaultBondParams(), nil)
 	v.UseBlacklist(bl)
-	pp := &chainPayer{t: t, c: c}
+	pp := newChainPayer(t, c)
 	ctx := context.Background()
 	q1 := pp.paid(5_000)
 	origin, _ := btcec.NewPrivateKey()
@@ -466,7 +389,7 @@ func TestPublishIntegrity(t *testing.T) {
 	a := newPoolNode(t, va)
 	b := newPoolNode(t, vb, a.addr)
 	tp, _ := btcec.NewPrivateKey()
-	pp := &chainPayer{t: t, c: c}
+	pp := newChainPayer(t, c)
 	addr := validOnion(t)
 	pub := NewPublisher(PublisherConfig{Pool: a.pool, Maker: &bondlessMaker{tp: tp.PubKey(), max: 5_000_000},
 		Locks: &locker{}, CheckInterval: 20 * time.Millisecond, MinRepublish: 50 * time.Millisecond,
@@ -524,7 +447,7 @@ func TestPublishIntegrity(t *testing.T) {
 	c.MineN(1)
 	eventually(t, "the renewal", func() bool { return len(pp.payments()) == 2 })
 	second := pp.payments()[1]
-	if in := second.tx.TxIn; len(in) != 1 || in[0].PreviousOutPoint != first.OutPoint {
+	if in := second.Tx.TxIn; len(in) != 1 || in[0].PreviousOutPoint != first.OutPoint {
 		t.Fatalf("the renewal does not spend the integrity output alone: %v", in)
 	}
 	c.MineN(1)
@@ -539,10 +462,4 @@ func TestPublishIntegrity(t *testing.T) {
 	if es := bookOf(t, book, Query{}); len(es) != 1 {
 		t.Fatalf("offer gone after the first payment lapsed: %+v", es)
 	}
-}
-
-func (p *chainPayer) payments() []*payment {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]*payment(nil), p.pays...)
 }
