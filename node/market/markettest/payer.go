@@ -104,7 +104,7 @@ func (p *Payer) Pay(ctx context.Context, fee, topUp int64) (*Payment, error) {
 	}
 	q := &Payment{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Fee: fee,
 		VSize: int64((tx.SerializeSizeStripped()*3 + tx.SerializeSize() + 3) / 4),
-		Tx: tx, Values: []int64{prevOut.Value}, Key: key, sent: tip}
+		Tx:    tx, Values: []int64{prevOut.Value}, Key: key, sent: tip}
 	p.pays = append(p.pays, q)
 	return q, nil
 }
