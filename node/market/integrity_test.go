@@ -231,6 +231,9 @@ func TestIntegrityVerdicts(t *testing.T) {
 			if got != tc.want || (tc.err == nil) != (err == nil) || (tc.err != nil && !errors.Is(err, tc.err)) {
 				t.Fatalf("verdict %v (%v), want %v (%v)", got, err, tc.want, tc.err)
 			}
+			if err != nil && RefusalWhy(err) == "other" {
+				t.Fatalf("refusal %v has no name for pool stats", err)
+			}
 		})
 	}
 

@@ -92,7 +92,30 @@ func NewValidator(chain Chain, policy wallet.BondPolicy, now func() time.Time) *
 func (v *Validator) Topic() pool.Topic {
 	// Twice the TTL: a publisher whose clock runs ahead is not refused
 	// for it; the pool's own skew check bounds creation times.
-	return pool.Topic{Name: pool.TopicOffer, MaxTTL: 2 * OfferTTL, Validate: v.Validate}
+	return pool.Topic{Name: pool.TopicOffer, MaxTTL: 2 * OfferTTL, Validate: v.Validate, Why: RefusalWhy}
+}
+
+// RefusalWhy names an offer refusal for the pool's counters (`pool
+// stats`): what an operator needs to see why offers are not in the book.
+func RefusalWhy(err error) string {
+	for _, w := range []struct {
+		err  error
+		name string
+	}{
+		{ErrListed, "blacklisted"}, {ErrOfferItem, "not-an-offer"}, {ErrOfferTerms, "bad-terms"},
+		{ErrOfferAddr, "bad-address"}, {ErrOriginSig, "bond-not-bound"}, {ErrBondInUse, "bond-in-use"},
+		{ErrIntegrityForged, "integrity-forged"}, {ErrIntegrityTooSmall, "integrity-too-small"},
+		{ErrIntegrityUnconfirmed, "integrity-unconfirmed"}, {ErrIntegrityExpired, "integrity-expired"},
+		{ErrIntegrityInUse, "integrity-in-use"}, {script.ErrBondNotFound, "bond-not-found"},
+		{script.ErrBondUnconfirmed, "bond-unconfirmed"}, {script.ErrBondTooSmall, "bond-too-small"},
+		{script.ErrBondCertExpired, "bond-expired"}, {ErrBondRefused, "bond-refused"},
+		{protocol.ErrInvalidField, "malformed"}, {protocol.ErrTruncated, "malformed"},
+	} {
+		if errors.Is(err, w.err) {
+			return w.name
+		}
+	}
+	return "other"
 }
 
 // Validate implements pool.Validator: cheapest first, provably false

@@ -60,6 +60,11 @@ type Topic struct {
 	MaxTTL time.Duration
 	// Validate is the owner's check (nil: accept).
 	Validate Validator
+	// Why names a validator's refusal from a small fixed set, counted in
+	// Stats.Refused as "<topic>: <why>" besides validator-rejected or
+	// -ignored, so an operator sees why offers were refused (nil: not
+	// named). It must return few distinct names: each is a counter.
+	Why func(error) string
 	// Rate/Burst: the topic's token bucket for new envelopes arriving by
 	// relay (0: DefaultTopicRate/Burst).
 	Rate  float64

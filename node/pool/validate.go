@@ -159,6 +159,11 @@ func (p *Pool) check(ctx context.Context, raw []byte, relayed bool) (*checked, R
 	}
 	if v := c.topic.Validate; v != nil {
 		verdict, err := v(ctx, c.env)
+		if err != nil && c.topic.Why != nil {
+			p.mu.Lock()
+			p.stats.Refused[c.topic.Name+": "+c.topic.Why(err)]++
+			p.mu.Unlock()
+		}
 		switch {
 		case verdict == Reject:
 			p.log.Debug("topic validator rejected an envelope", "topic", c.env.Topic, "err", err)
