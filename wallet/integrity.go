@@ -121,6 +121,10 @@ type integrityPlan struct {
 // committing each input's value), at most protocol.MaxIntegrityInputs, and
 // the transaction is at most protocol.MaxIntegrityTxSize bytes.
 //
+// When the ordinary coins cannot pay the top-up, the InsufficientFundsError
+// carries a receive address to send the missing amount to (reused until
+// paid, as for bonds).
+//
 // As with Send, the transaction is stored before it is broadcast: an
 // unreachable node returns the stored payment with the error, and the
 // next Sync rebroadcasts it; a refusal by the node abandons it.
@@ -181,7 +185,8 @@ func (w *Wallet) PayIntegrityFee(ctx context.Context, fee, topUp btcutil.Amount)
 	}
 	txid := msg.TxHash()
 	p := &IntegrityPayment{OutPoint: wire.OutPoint{Hash: txid, Index: 0}, Value: btcutil.Amount(plan.outValue),
-		Fee: btcutil.Amount(plan.fee), Tx: msg, InputValues: inputValues, KeyIndex: plan.keyIndex, Created: w.now()}
+		Fee: btcutil.Amount(plan.fee), Tx: msg, InputValues: inputValues, KeyIndex: plan.keyIndex,
+		Created: time.Unix(w.now().Unix(), 0)} // as stored: whole seconds
 	var added [][]byte
 	req := buildReq{category: Regular, status: statusPublish, label: integrityLabel,
 		persist: func(ctx context.Context, tx *sql.Tx, msg *wire.MsgTx) error {
@@ -515,8 +520,12 @@ func (w *Wallet) recordChainIntegrity(ctx context.Context, tx *sql.Tx, ev chain.
 		return err
 	}
 	var idx int64
-	if err := tx.QueryRowContext(ctx, `SELECT idx FROM addresses WHERE branch = ? AND pk_script = ?`,
-		keys.BranchIntegrity, ev.Output.PkScript).Scan(&idx); err != nil {
+	err := tx.QueryRowContext(ctx, `SELECT idx FROM addresses WHERE branch = ? AND pk_script = ?`,
+		keys.BranchIntegrity, ev.Output.PkScript).Scan(&idx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not an integrity key (the caller filters; a failing handler would stall the watcher)
+	}
+	if err != nil {
 		return err
 	}
 	values := make([]int64, len(ev.Tx.TxIn))
@@ -542,7 +551,7 @@ func (w *Wallet) recordChainIntegrity(ctx context.Context, tx *sql.Tx, ev chain.
 		return nil
 	}
 	return insertIntegrityPayment(ctx, tx, &IntegrityPayment{OutPoint: ev.OutPoint, Value: btcutil.Amount(ev.Output.Value),
-		Fee: btcutil.Amount(in - out), Tx: ev.Tx, InputValues: values, KeyIndex: uint32(idx), Created: w.now()})
+		Fee: btcutil.Amount(in - out), Tx: ev.Tx, InputValues: values, KeyIndex: uint32(idx), Created: time.Unix(w.now().Unix(), 0)})
 }
 
 // LatestIntegrityPayment returns the newest payment (ErrNoIntegrityPayment
@@ -637,7 +646,10 @@ func (w *Wallet) IntegrityProof(ctx context.Context, p *IntegrityPayment, digest
 	}
 	// The watcher can be a poll behind a reorg; a proof for a block that
 	// is no longer in the main chain would be refused by every verifier.
-	if h, err := w.backend.BlockHash(ctx, cur.Height); err != nil {
+	if h, err := w.backend.BlockHash(ctx, cur.Height); errors.Is(err, chain.ErrNotFound) {
+		return nil, fmt.Errorf("integrity proof %v: %w: the chain is now shorter than height %d",
+			p.OutPoint, ErrIntegrityUnconfirmed, cur.Height)
+	} else if err != nil {
 		return nil, fmt.Errorf("integrity proof: %w", err)
 	} else if h != cur.Block {
 		return nil, fmt.Errorf("integrity proof %v: %w: block %v at height %d was reorganised out",

@@ -487,3 +487,57 @@ func TestIntegrityBranchOnOpen(t *testing.T) {
 		t.Fatalf("opened wallet watches %d integrity addresses", n)
 	}
 }
+
+// TestIntegrityReorg: a proof follows its payment into another block; a
+// payment reorganised back into the mempool has no proof and no successor
+// until it confirms again.
+func TestIntegrityReorg(t *testing.T) {
+	ctx := context.Background()
+	c := newFake()
+	cfg := testConfig(t, "")
+	cfg.Backend = c
+	w, _ := createWallet(t, cfg)
+	defer w.Close()
+	fundFake(t, w, c, 1_000_000)
+	p, err := w.PayIntegrityFee(ctx, 1_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MineN(1)
+	syncFake(t, w)
+	digest := sha256.Sum256([]byte("reorg"))
+	before, err := w.IntegrityProof(ctx, p, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Reorg(1)
+	// The watcher has not seen the reorg yet: the backend's hash at the
+	// height tells.
+	if _, err := w.IntegrityProof(ctx, p, digest); !errors.Is(err, ErrIntegrityUnconfirmed) {
+		t.Fatalf("proof for a reorganised block: %v", err)
+	}
+	syncFake(t, w)
+	after, err := w.IntegrityProof(ctx, p, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Block == before.Block {
+		t.Fatal("proof still names the old block")
+	}
+	checkProof(t, c, after, digest)
+	c.Disconnect(2) // the reorg's two blocks: the payment is in the mempool again
+	syncFake(t, w)
+	if _, err := w.IntegrityProof(ctx, p, digest); !errors.Is(err, ErrIntegrityUnconfirmed) {
+		t.Fatalf("proof for a payment back in the mempool: %v", err)
+	}
+	if _, err := w.PayIntegrityFee(ctx, 1_000, 0); !errors.Is(err, ErrIntegrityUnconfirmed) {
+		t.Fatalf("payment on a reorganised one: %v", err)
+	}
+	c.MineN(1)
+	syncFake(t, w)
+	again, err := w.IntegrityProof(ctx, p, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkProof(t, c, again, digest)
+}
