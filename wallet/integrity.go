@@ -627,7 +627,9 @@ func (w *Wallet) loadIntegrity(ctx context.Context, q queryer, where string, arg
 // (chain backend's Block) and the branch cached in the database, so a
 // restart does not fetch it again. ErrIntegrityUnconfirmed while p is not
 // in a block of the main chain (as the watcher saw it, checked against
-// the backend's hash at that height).
+// the backend's hash at that height). Only p.OutPoint is read: the payment
+// is reloaded from the database, so any stored payment can be proven (an
+// older one keeps backing an offer while its successor confirms).
 func (w *Wallet) IntegrityProof(ctx context.Context, p *IntegrityPayment, digest [32]byte) (*protocol.IntegrityProof, error) {
 	if err := w.checkOpen(); err != nil {
 		return nil, err
