@@ -27,6 +27,11 @@ func (w *Wallet) NewAddress(ctx context.Context, b keys.Branch) (btcutil.Address
 	if err := w.checkOpen(); err != nil {
 		return nil, err
 	}
+	if b == keys.BranchIntegrity {
+		// A coin paid to an integrity key would join the integrity chain
+		// and be linked to it for good; only PayIntegrityFee pays there.
+		return nil, fmt.Errorf("new address: the %s branch is paid by PayIntegrityFee only", b)
+	}
 	var addr btcutil.Address
 	var added [][]byte
 	err := w.store.ExecTx(ctx, func(tx *sql.Tx) error {

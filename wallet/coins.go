@@ -20,10 +20,11 @@ const (
 	Contract     Category = "contract"      // live HTLC contract outputs
 	FidelityBond Category = "fidelity_bond" // our timelocked bonds
 	Swept        Category = "swept"         // swap coins swept to our own key
+	Integrity    Category = "integrity"     // the integrity-fee chain's output (PayIntegrityFee only)
 )
 
 // Categories lists every category.
-var Categories = []Category{Regular, SwapIncoming, Contract, FidelityBond, Swept}
+var Categories = []Category{Regular, SwapIncoming, Contract, FidelityBond, Swept, Integrity}
 
 // Valid reports whether c is a known category.
 func (c Category) Valid() bool {

@@ -13,9 +13,13 @@
 //	SwapIncoming  2-of-2 outputs we hold a key in (watched only)
 //	Contract      live HTLC contract outputs (watched only)
 //	FidelityBond  our timelocked bonds (spent by RedeemBond only)
+//	Integrity     the integrity-fee chain's output (spent by PayIntegrityFee only)
 //
 // Only Regular and Swept are spent by the generic builder (Send, SendMax,
-// FundOutputs); the others are spent by code that knows their scripts.
+// FundOutputs); the others are spent by code that knows their scripts or,
+// for Integrity, by the one operation that may extend its chain: the
+// integrity output is linkable by design and must never meet another coin
+// except in the top-up that PayIntegrityFee documents.
 //
 // # Persist, then act
 //

@@ -569,6 +569,9 @@ func abandonTx(ctx context.Context, tx *sql.Tx, txid chainhash.Hash, conflicted 
 	if _, err := tx.ExecContext(ctx, `UPDATE bonds SET redeem_txid = NULL WHERE redeem_txid = ?`, txid[:]); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM integrity_payments WHERE txid = ?`, txid[:]); err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `DELETE FROM bonds WHERE txid = ?`, txid[:])
 	return err
 }

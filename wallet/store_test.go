@@ -82,7 +82,8 @@ func TestMigrations(t *testing.T) {
 	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() {
 		t.Fatalf("user_version = %d, %v; want %d", v, err, SchemaVersion())
 	}
-	for _, table := range []string{"meta", "key_counters", "addresses", "scripts", "transactions", "coins", "bonds", "watch_state"} {
+	for _, table := range []string{"meta", "key_counters", "addresses", "scripts", "transactions", "coins", "bonds", "watch_state",
+		"integrity_payments"} {
 		var n int
 		if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s missing", table)

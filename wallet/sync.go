@@ -223,6 +223,11 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 		WHERE txid = ? AND vout = ?`, ev.Height, ev.Height, ev.OutPoint.Hash[:], ev.OutPoint.Index); err != nil {
 		return nil, err
 	}
+	if cat == Integrity {
+		if err := w.recordChainIntegrity(ctx, tx, ev); err != nil {
+			return nil, err
+		}
+	}
 	return w.markAddressUsed(ctx, tx, pk, branch)
 }
 
@@ -235,8 +240,11 @@ func ownScript(ctx context.Context, tx *sql.Tx, pk []byte) (Category, sql.NullIn
 	err := tx.QueryRowContext(ctx, `SELECT branch FROM addresses WHERE pk_script = ?`, pk).Scan(&branch)
 	switch {
 	case err == nil:
-		if keys.Branch(branch.Int64) == keys.BranchSwept {
+		switch keys.Branch(branch.Int64) {
+		case keys.BranchSwept:
 			return Swept, branch, true, nil
+		case keys.BranchIntegrity:
+			return Integrity, branch, true, nil
 		}
 		return Regular, branch, true, nil
 	case !errors.Is(err, sql.ErrNoRows):

@@ -110,6 +110,8 @@ type Wallet struct {
 
 	hmu      sync.Mutex
 	handlers []chain.Handler // AddEventHandler
+
+	imu sync.Mutex // one PayIntegrityFee at a time: each extends the last one's output
 }
 
 // CreateOptions for Create.
@@ -269,6 +271,21 @@ func Open(ctx context.Context, cfg Config) (*Wallet, error) {
 	}
 	st, err := openStore(ctx, cfg.Path, false)
 	if err != nil {
+		return nil, fmt.Errorf("open wallet: %w", err)
+	}
+	// A file created before a branch existed (the integrity branch came
+	// with schema 7) has no watched window on it yet; every other branch is
+	// already topped up, so this derives nothing for them.
+	err = st.ExecTx(ctx, func(tx *sql.Tx) error {
+		for _, b := range keys.Branches {
+			if _, err := topUpAddresses(ctx, tx, kr, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		st.close()
 		return nil, fmt.Errorf("open wallet: %w", err)
 	}
 	return newWallet(cfg, st, kr, birthday)

@@ -26,6 +26,11 @@
 //	                          that a restore from the words can find the coins
 //	m/175'/coin'/3'           onion-service identity: the 32-byte private scalar
 //	                          seeds the ed25519 key, so the words restore the address
+//	m/175'/coin'/4'           the key that signs the node's exported blacklists
+//	m/175'/coin'/5'/i'        integrity key number i (BranchIntegrity): the P2WPKH
+//	                          integrity output of integrity-fee payment i, spent by
+//	                          payment i+1; a chain apart from every other coin,
+//	                          watched with the gap limit so a restore finds it
 //
 // # Secrets
 //

@@ -25,6 +25,7 @@ const (
 	nodeSwap      = 2 // m/175'/coin'/2'/s'/k'
 	nodeOnion     = 3 // m/175'/coin'/3'
 	nodeList      = 4 // m/175'/coin'/4'
+	nodeIntegrity = 5 // m/175'/coin'/5'/i'
 
 	h = hdkeychain.HardenedKeyStart
 )
@@ -45,10 +46,16 @@ const (
 	// BranchSwept is m/84'/coin'/1'/0: destination of swept swap coins, kept
 	// apart so coin selection never mixes them with regular coins.
 	BranchSwept Branch = 2
+	// BranchIntegrity is m/175'/coin'/5'/i': the integrity outputs of the
+	// integrity-fee chain (see the package comment). Unlike the BIP84
+	// branches every index is hardened, so the branch has no extended
+	// public key; it is still a P2WPKH address chain with a gap limit, so
+	// the wallet watches and restores it like the others.
+	BranchIntegrity Branch = 3
 )
 
 // Branches lists every P2WPKH branch, in storage order.
-var Branches = []Branch{BranchExternal, BranchInternal, BranchSwept}
+var Branches = []Branch{BranchExternal, BranchInternal, BranchSwept, BranchIntegrity}
 
 // path returns the (account, change) pair under m/84'/coin'.
 func (b Branch) path() (account, change uint32, err error) {
@@ -71,6 +78,8 @@ func (b Branch) String() string {
 		return "internal"
 	case BranchSwept:
 		return "swept"
+	case BranchIntegrity:
+		return "integrity"
 	}
 	return fmt.Sprintf("branch(%d)", uint8(b))
 }
@@ -111,6 +120,9 @@ func NewKeyring(seed *Seed, params *chaincfg.Params) (*Keyring, error) {
 	}
 	k := &Keyring{params: params, coin: CoinType(params), root: root, branches: map[Branch]*hdkeychain.ExtendedKey{}}
 	for _, b := range Branches {
+		if b == BranchIntegrity {
+			continue // under the node's purpose, below
+		}
 		acct, change, _ := b.path()
 		ek, err := derivePath(root, PurposeBIP84+h, k.coin+h, acct+h, change)
 		if err != nil {
@@ -120,6 +132,9 @@ func NewKeyring(seed *Seed, params *chaincfg.Params) (*Keyring, error) {
 	}
 	if k.node, err = derivePath(root, PurposeNode+h, k.coin+h); err != nil {
 		return nil, fmt.Errorf("keyring: node branch: %w", err)
+	}
+	if k.branches[BranchIntegrity], err = derivePath(k.node, nodeIntegrity+h); err != nil {
+		return nil, fmt.Errorf("keyring: branch %s: %w", BranchIntegrity, err)
 	}
 	return k, nil
 }
@@ -150,7 +165,8 @@ func derivePath(ek *hdkeychain.ExtendedKey, path ...uint32) (*hdkeychain.Extende
 	return ek, nil
 }
 
-// P2WPKHKey returns the private key at m/84'/coin'/account'/change/index.
+// P2WPKHKey returns the private key at m/84'/coin'/account'/change/index,
+// or at m/175'/coin'/5'/index' for BranchIntegrity.
 func (k *Keyring) P2WPKHKey(b Branch, index uint32) (*btcec.PrivateKey, error) {
 	if index >= h {
 		return nil, fmt.Errorf("address index %d out of range", index)
@@ -159,7 +175,11 @@ func (k *Keyring) P2WPKHKey(b Branch, index uint32) (*btcec.PrivateKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown branch %d", b)
 	}
-	ek, err := bk.Derive(index)
+	child := index
+	if b == BranchIntegrity {
+		child += h
+	}
+	ek, err := bk.Derive(child)
 	if err != nil {
 		return nil, err
 	}

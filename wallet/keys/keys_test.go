@@ -290,3 +290,37 @@ func TestEncryptRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrityBranch: integrity key i is m/175'/coin'/5'/i' (every level
+// hardened), distinct from the BIP84 key with the same index.
+func TestIntegrityBranch(t *testing.T) {
+	seed, _ := MnemonicToSeed(abandonAbout, "")
+	kr, err := NewKeyring(seed, &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint32{0, 1, 7} {
+		want, err := derivePath(kr.root, PurposeNode+h, 1+h, 5+h, i+h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPriv, _ := want.ECPrivKey()
+		got, err := kr.P2WPKHKey(BranchIntegrity, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.PubKey().IsEqual(wantPriv.PubKey()) {
+			t.Fatalf("integrity key %d is not m/175'/1'/5'/%d'", i, i)
+		}
+		ext, _ := kr.P2WPKHKey(BranchExternal, i)
+		if ext.PubKey().IsEqual(got.PubKey()) {
+			t.Fatalf("integrity key %d equals the external key", i)
+		}
+	}
+	if _, err := kr.P2WPKHKey(BranchIntegrity, h); err == nil {
+		t.Fatal("hardened index accepted")
+	}
+	if BranchIntegrity.String() != "integrity" {
+		t.Fatal(BranchIntegrity.String())
+	}
+}
