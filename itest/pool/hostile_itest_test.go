@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,12 +44,8 @@ const (
 	quietWait = 2 * time.Second
 )
 
-var outsiders atomic.Int32
-
 // outsider is the test process as a pool peer of target, through its own
-// tor client: a protocol handshake with the pool feature, then PoolHello
-// (with a made-up listening address, under which a ban is recorded),
-// exactly as a pool node opens a connection.
+// tor client (cluster.DialPool).
 type outsider struct {
 	pc    *protocol.Conn
 	claim string
@@ -60,19 +55,12 @@ func dialOutsider(t *testing.T, ctx context.Context, n *network, target *cluster
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, outsiderTimeout)
 	defer cancel()
-	nc, err := n.outside.Dial(ctx, target.Onion())
+	o, err := cluster.DialPool(ctx, n.outside, target)
 	if err != nil {
-		t.Fatalf("outside dial of %s: %v", target.Name, err)
+		t.Fatal(err)
 	}
-	pc := protocol.NewConn(nc, protocol.ConnConfig{})
-	hello := protocol.NewHello(protocol.Regtest, "itest-outsider")
-	hello.Features = protocol.Features(nil).Set(protocol.FeaturePool)
-	claim := fmt.Sprintf("outsider-%d.onion:80", outsiders.Add(1))
-	if _, err := pc.HandshakeWith(ctx, hello, &protocol.PoolHello{ListenAddr: claim}); err != nil {
-		t.Fatalf("outside handshake with %s: %v", target.Name, err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	return &outsider{pc: pc, claim: claim}
+	t.Cleanup(func() { o.Conn.Close() })
+	return &outsider{pc: o.Conn, claim: o.Claim}
 }
 
 // drain reads until the connection ends and returns why, and when.

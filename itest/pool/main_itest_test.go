@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -119,8 +118,7 @@ func spawnNetwork(ctx context.Context) (_ *network, err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		n.outside, trErr = tor.NewTorTransport(ctx, tor.Config{Mode: tor.ModeManaged,
-			DataDir: filepath.Join(clu.Dir(), "outside-tor"), ExtraArgs: clu.Tornet().ClientArgs()})
+		n.outside, trErr = clu.OutsideTransport(ctx, "outside-tor")
 	}()
 	defer func() {
 		wg.Wait()

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -183,13 +185,63 @@ func newMarket(env *Env) (service.Service, error) {
 	}
 	var pub *market.Publisher
 	if env.maker != nil {
+		var ic *market.IntegrityConfig
+		if env.Cfg.Maker.OfferProof == "integrity" {
+			level, err := market.ParseIntegrityLevel(cmp.Or(env.Cfg.Maker.IntegrityLevel, "normal"))
+			if err != nil {
+				return nil, err
+			}
+			ic = &market.IntegrityConfig{Payer: walletIntegrity{env.Wallet}, Level: level, Addr: env.Onion,
+				Tip: func(ctx context.Context) (int32, error) {
+					h, _, err := env.Backend.Tip(ctx)
+					return h, err
+				}}
+		}
 		pub = market.NewPublisher(market.PublisherConfig{Pool: env.pool, Maker: makerOffers{env.maker, env.Wallet},
-			Locks: env.Wallet, Logger: env.Logs.For("market")})
+			Locks: env.Wallet, Integrity: ic, Logger: env.Logs.For("market")})
 		env.maker.SetOrigin(env.pool.Identity()) // what its trust proofs bind
 	}
 	s := market.NewService(market.NewBook(env.pool, env.offers), pub, env.Blacklist())
 	s.SetTrust(trustConfig(env))
 	return s, nil
+}
+
+// walletIntegrity is the wallet's integrity branch as the offer
+// publisher uses it.
+type walletIntegrity struct{ w *wallet.Wallet }
+
+func (wi walletIntegrity) LatestIntegrity(ctx context.Context) (*market.IntegrityPayment, error) {
+	p, err := wi.w.LatestIntegrityPayment(ctx)
+	if errors.Is(err, wallet.ErrNoIntegrityPayment) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return integrityView(p), nil
+}
+
+func (wi walletIntegrity) PayIntegrity(ctx context.Context, fee, topUp int64) (*market.IntegrityPayment, error) {
+	p, err := wi.w.PayIntegrityFee(ctx, btcutil.Amount(fee), btcutil.Amount(topUp))
+	if err != nil {
+		return nil, err
+	}
+	return integrityView(p), nil
+}
+
+func (wi walletIntegrity) ProveIntegrity(ctx context.Context, op wire.OutPoint, digest [32]byte) (*protocol.IntegrityProof, error) {
+	return wi.w.IntegrityProof(ctx, &wallet.IntegrityPayment{OutPoint: op}, digest) // it reads the outpoint only
+}
+
+func integrityView(p *wallet.IntegrityPayment) *market.IntegrityPayment {
+	v := &market.IntegrityPayment{OutPoint: p.OutPoint, Fee: int64(p.Fee)}
+	if p.Tx != nil {
+		v.VSize = int64((p.Tx.SerializeSizeStripped()*3 + p.Tx.SerializeSize() + 3) / 4)
+	}
+	if p.Height > 0 {
+		v.Height = uint32(p.Height)
+	}
+	return v
 }
 
 // trustConfig: `market trust` dials through the node's tor and verifies

@@ -10,6 +10,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/protocol"
+	"github.com/onionswap/onionswap/wallet"
 )
 
 // IntegrityPayment is a maker's integrity-fee payment as the publisher
@@ -51,10 +52,6 @@ const (
 	// the current one stops backing offers: 12 blocks (2 hours) for it to
 	// confirm at the floor fee rate (5 sat/vB) before the offer lapses.
 	IntegrityRenewBlocks = 12
-	// IntegrityTopUpDays: when the integrity output runs dry, the wallet
-	// puts this many days of fees into it at once, so that coins are
-	// linked to the integrity chain once a week at most, not every day.
-	IntegrityTopUpDays = 7
 	// integrityVSize: the size the fee of a new payment is reckoned for
 	// (the floor is per vbyte): a top-up with three P2WPKH inputs and
 	// change, ~250 vB, rounded up; the daily one-input payment is ~110.
@@ -123,7 +120,7 @@ func (p *Publisher) payIntegrity(ctx context.Context, off *protocol.Offer) {
 			return
 		}
 	}
-	if _, err := ic.Payer.PayIntegrity(ctx, fee, fee*IntegrityTopUpDays); err != nil {
+	if _, err := ic.Payer.PayIntegrity(ctx, fee, fee*wallet.IntegrityTopUpDays); err != nil {
 		p.log.Warn("cannot pay the integrity fee", "fee", fee, "retry_in", integrityPayRetry, "err", err)
 		p.mu.Lock()
 		p.payRetry = p.cfg.Now().Add(integrityPayRetry)
