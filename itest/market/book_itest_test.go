@@ -93,34 +93,8 @@ func TestOfferBookOverTor(t *testing.T) {
 		ready.Round(10*time.Millisecond), took.Round(10*time.Millisecond))
 
 	waitFunded(t, ctx, tk)
-	before, err := tk.Spendable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := tk.Client().TakerSwap(ctx, control.TakerSwapRequest{Amount: 5_000_000, Makers: 2, TxCount: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Outcome != "complete" || rep.AmountSent != 5_000_000 || len(rep.MakerFees) != 2 {
-		t.Fatalf("report %+v", rep)
-	}
+	rep := swapExact(t, ctx, tk, control.TakerSwapRequest{Amount: 5_000_000, Makers: 2, TxCount: 2}, m1, m2)
 	t.Logf("swap from the book: %s total, %s block waits, %d round trips", rep.Duration, rep.BlockWait, rep.RoundTrips)
-	for _, p := range []*cluster.Proc{m1, m2, tk} {
-		if err := cluster.Poll(ctx, 250*time.Millisecond, p.Name+" settled", func() (bool, string) { return p.Settled(ctx) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after, err := tk.Spendable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cost := rep.MiningFees
-	for _, f := range rep.MakerFees {
-		cost += f.Fee + f.Reimbursement
-	}
-	if before-after != cost {
-		t.Fatalf("taker paid %d sat, report says %d", before-after, cost)
-	}
 
 	// Withdrawn by its operator: out of every book; published again: back.
 	if _, err := control.Call[market.StatusReply](ctx, m1.Client(), http.MethodPost, "/v1/market/withdraw", struct{}{}); err != nil {

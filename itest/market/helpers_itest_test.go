@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/itest/cluster"
+	"github.com/onionswap/onionswap/node/control"
 )
 
 // lineArgs: a node dials one pool peer only (--pool-outbound 1 fills no
@@ -62,4 +63,39 @@ func waitFunded(t *testing.T, ctx context.Context, tk *cluster.Proc) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// swapExact runs a swap on tk that completes through makers, waits until
+// every party has settled, and checks that the taker paid exactly what
+// its report says (maker fees, reimbursements, mining fees).
+func swapExact(t *testing.T, ctx context.Context, tk *cluster.Proc, req control.TakerSwapRequest, makers ...*cluster.Proc) *control.SwapReport {
+	t.Helper()
+	before, err := tk.Spendable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := tk.Client().TakerSwap(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcome != "complete" || rep.AmountSent != req.Amount || len(rep.MakerFees) != len(makers) {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, p := range append(makers, tk) {
+		if err := cluster.Poll(ctx, 250*time.Millisecond, p.Name+" settled", func() (bool, string) { return p.Settled(ctx) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := tk.Spendable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := rep.MiningFees
+	for _, f := range rep.MakerFees {
+		cost += f.Fee + f.Reimbursement
+	}
+	if before-after != cost {
+		t.Fatalf("taker paid %d sat, report says %d", before-after, cost)
+	}
+	return rep
 }

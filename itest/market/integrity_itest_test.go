@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
@@ -51,7 +52,9 @@ func (c clusterChain) Fund(ctx context.Context, pk []byte, value int64) (wire.Ou
 func (c clusterChain) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, error) {
 	return c.Backend().Broadcast(ctx, tx)
 }
-func (c clusterChain) Tip(ctx context.Context) (int32, chainhash.Hash, error) { return c.Backend().Tip(ctx) }
+func (c clusterChain) Tip(ctx context.Context) (int32, chainhash.Hash, error) {
+	return c.Backend().Tip(ctx)
+}
 func (c clusterChain) BlockHash(ctx context.Context, h int32) (chainhash.Hash, error) {
 	return c.Backend().BlockHash(ctx, h)
 }
@@ -225,7 +228,7 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 	}{
 		{"forged origin signature", "integrity-forged", offer(freshKey(t), 5_000_000, reused, func(o *protocol.MarketOffer, origin [32]byte) {
 			d := market.IntegrityDigest(origin, market.IntegrityExpiry(o.Integrity.Height))
-			o.Integrity.Sig = ecdsaSign(other, d)
+			o.Integrity.Sig = ecdsa.Sign(other, d[:]).Serialize()
 		})},
 		{"inflated input value", "integrity-forged", offer(freshKey(t), 5_000_000, reused, func(o *protocol.MarketOffer, _ [32]byte) {
 			o.Integrity.InputValues[0] += 1_000_000
