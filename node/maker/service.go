@@ -72,7 +72,7 @@ func (m *Maker) Readiness(context.Context) service.Readiness {
 		return service.NotReady("maker not started")
 	case need != "":
 		return service.NotReady(need)
-	case len(m.cfg.Directories) == 0:
+	case len(m.cfg.Directories) == 0 || m.cfg.Bondless: // a bondless maker registers nowhere
 		return service.ReadyNow
 	case reg == nil:
 		return service.NotReady("registration with the directories not started yet")
