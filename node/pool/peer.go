@@ -33,12 +33,17 @@ type peer struct {
 	pending    [2][]protocol.ShortID
 	pendingSet map[protocol.ShortID]struct{}
 	inflight   int
-	score      float64
-	scoreAt    time.Time
-	closed     bool
-	banned     bool
-	gaveAddrs  bool
-	awaitSync  bool
+	// delivered: when the peer last delivered an envelope we asked for.
+	// A fetch times out only once the peer has delivered nothing for
+	// FetchTimeout: a join sync asks a whole pool at once, and a peer
+	// sending it as fast as we validate is not stalling (see tick).
+	delivered time.Time
+	score     float64
+	scoreAt   time.Time
+	closed    bool
+	banned    bool
+	gaveAddrs bool
+	awaitSync bool
 	// deferred: announced ids beyond the relay budget, fetched as it
 	// refills (deferred.go).
 	deferred []protocol.ShortID
@@ -420,7 +425,9 @@ func (pr *peer) onMsgs(ctx context.Context, envs [][]byte) {
 		r := p.requested[short]
 		solicited := r != nil && r.peer == pr
 		sync := solicited && r.sync
-		if !solicited {
+		if solicited {
+			pr.delivered = p.cfg.Now()
+		} else {
 			p.stats.UnsolicitedIn++
 		}
 		pr.known.add(short)
