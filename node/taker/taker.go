@@ -38,6 +38,11 @@ import (
 type Candidate struct {
 	Addr  string
 	Proof *protocol.FidelityProof
+	// Trust: what the source knows of the maker's record (the offer book
+	// fills it from our own swaps with it and the proofs it showed us;
+	// negative after failures by its fault; 0: nothing known). It scales
+	// the bond's weight in the automatic choice (RouteWeight).
+	Trust float64
 }
 
 // MakerSource supplies candidates (the directory client implements it).
