@@ -399,10 +399,12 @@ func fakeOnion(i int) string {
 	return strings.ToLower(enc) + ".onion:80"
 }
 
-// validateCost times one cold market.Validator check of each envelope on
-// the chain backend's RPC (what a joining node pays per offer): the mean.
+// validateCost times one cold market.Validator check of each envelope,
+// one after the other, as a joining node's validator makes them (block
+// headers cached), on the chain backend's RPC (the processes go through
+// the regtest relay: one more local hop per lookup): the mean.
 func validateCost(ctx context.Context, raws [][]byte) (time.Duration, error) {
-	v := market.NewValidator(clu.Backend(), script.DefaultBondParams(), nil)
+	v := market.NewValidator(market.CachedBondChain(clu.Backend()), script.DefaultBondParams(), nil)
 	envs := make([]*protocol.PoolEnvelope, len(raws))
 	for i, raw := range raws {
 		e, err := protocol.DecodePoolEnvelope(raw)
