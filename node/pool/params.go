@@ -63,6 +63,15 @@ const (
 	// pool at once, so ours is the pool's size.
 	maxInFlightPerPeer = DefaultMaxMessages
 
+	// checkWorkers: envelopes of one PoolMsgs checked at a time. A join
+	// sync delivers a whole pool on one connection, and the offer topic's
+	// validator asks the chain backend four round trips per offer (~10 ms
+	// on a local node: 1,000 offers took 10 s one after the other). Four
+	// keep bitcoind's default 4 RPC threads busy and use half of the chain
+	// client's 8 concurrent calls, leaving the rest to the wallet and the
+	// swaps; a Raspberry Pi has 4 cores for the signatures.
+	checkWorkers = 4
+
 	// DefaultMaxMessages / DefaultMaxBytes: global caps on what the node
 	// holds (market-reference §6: ≤ 5,000 offers on a Pi). Twice that
 	// leaves room for tombstones and other topics; 16 MiB of envelopes is

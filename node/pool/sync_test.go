@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 // TestSlowValidationSyncKeepsPeer: a joiner whose topic validator is slow
 // (a bond lookup per offer on its chain backend) syncs a pool that takes
 // it several fetch timeouts to validate. The envelopes its peer sends as
-// fast as it validates them are not timed out (which would make them
+// fast as it validates them (checkWorkers at a time) are not timed out (which would make them
 // unsolicited, charged to the peer until it is banned): it gets the whole
 // pool from its one peer and keeps it.
 func TestSlowValidationSyncKeepsPeer(t *testing.T) {
@@ -20,7 +21,7 @@ func TestSlowValidationSyncKeepsPeer(t *testing.T) {
 	clk := &clock{}
 	const (
 		n       = 400
-		perItem = 5 * time.Millisecond // 2 s in all
+		perItem = 20 * time.Millisecond // 2 s in all, checkWorkers at a time
 		timeout = 200 * time.Millisecond
 	)
 	host := newListening(t)
@@ -43,7 +44,12 @@ func TestSlowValidationSyncKeepsPeer(t *testing.T) {
 	joiner := newListening(t)
 	cfg := testConfig(clk)
 	cfg.Bootstrap, cfg.FetchTimeout = []string{host.addr}, timeout
+	var running, most atomic.Int64
 	cfg.Topics = []Topic{{Name: TopicOffer, Validate: func(context.Context, *protocol.PoolEnvelope) (Verdict, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
 		time.Sleep(perItem)
 		return Accept, nil
 	}}}
@@ -54,5 +60,9 @@ func TestSlowValidationSyncKeepsPeer(t *testing.T) {
 	if st.PeersBanned != 0 || st.Outbound != 1 || st.FetchTimeouts != 0 || st.UnsolicitedIn != 0 || st.SyncIDsFetched != n {
 		t.Fatalf("joiner: %d banned, %d outbound, %d fetch timeouts, %d unsolicited, %d fetched by sync",
 			st.PeersBanned, st.Outbound, st.FetchTimeouts, st.UnsolicitedIn, st.SyncIDsFetched)
+	}
+	// A batch's envelopes are checked checkWorkers at a time.
+	if m := most.Load(); m < 2 || m > checkWorkers {
+		t.Fatalf("at most %d validations at a time, want 2..%d", m, checkWorkers)
 	}
 }
