@@ -52,8 +52,9 @@ const (
 	// body cost anyway.
 	relayTrickleDivisor = 20
 
-	// DefaultFetchTimeout: how long a fetch may stay unanswered before the
-	// id is asked from another peer that announced it. Core waits 60 s
+	// DefaultFetchTimeout: how long a fetch may stay unanswered, while the
+	// peer delivers nothing else we asked for, before the id is asked from
+	// another peer that announced it. Core waits 60 s
 	// (GETDATA_TX_INTERVAL); a Tor round trip is 0.5–2 s, so 10 s is
 	// several round trips and a stalling peer delays a message by at most
 	// that much.
