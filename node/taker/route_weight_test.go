@@ -39,8 +39,8 @@ func TestRouteWeight(t *testing.T) {
 
 // TestSwapPicksByBondAndTrust: a swap through 2 of 3 candidates weighs
 // each by bond and trust. m3 has the best record but a bond of 1 sat
-// against the others' 10^12 (a pick of odds ~10^-12): trust cannot lift
-// it; m2 has two failures by its fault, but its bond still counts (cut to
+// against the others' 10^12 (odds of ~10^-9 per pick, swap.WeightedPick's
+// resolution): trust cannot lift it; m2 has two failures by its fault, but its bond still counts (cut to
 // a tenth, not to nothing), so it is picked over m3 and the swap
 // completes through m1 and m2.
 func TestSwapPicksByBondAndTrust(t *testing.T) {
