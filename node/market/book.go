@@ -163,8 +163,10 @@ func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 	}
 	trust := func(string) float64 { return 0 }
 	if b.trust != nil {
-		if trust, err = b.trust.Of(ctx); err != nil {
-			return nil, err
+		// Without our history (a wallet read failed) the bonds alone
+		// still choose: the book must not go empty for want of trust.
+		if of, err := b.trust.Of(ctx); err == nil {
+			trust = of
 		}
 	}
 	out := make([]taker.Candidate, 0, len(es))
