@@ -161,7 +161,7 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 		return q
 	}
 	good, reused := pay(), pay()
-	goodAddr := fakeOnion(t)
+	goodAddr := unservedOnion(t)
 	offer := func(key *btcec.PrivateKey, max int64, q *markettest.Payment, mod func(o *protocol.MarketOffer, origin [32]byte)) []byte {
 		t.Helper()
 		now := uint64(time.Now().Unix())
@@ -275,8 +275,8 @@ func bookAddrs(t *testing.T, ctx context.Context, p *cluster.Proc) []string {
 	return addrs(es)
 }
 
-// fakeOnion is a v3 onion address nobody serves.
-func fakeOnion(t *testing.T) string {
+// unservedOnion is a valid v3 onion address nobody serves.
+func unservedOnion(t *testing.T) string {
 	k, err := tor.GenerateOnionKey()
 	if err != nil {
 		t.Fatal(err)

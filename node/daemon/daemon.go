@@ -47,6 +47,7 @@ type Env struct {
 	offers    *market.Validator
 	maker     *maker.Maker
 	blacklist *market.Blacklist
+	trusts    *market.Trusts
 }
 
 // Blacklist is the node's blacklist (in its wallet), made on first use.
@@ -55,6 +56,15 @@ func (env *Env) Blacklist() *market.Blacklist {
 		env.blacklist = market.NewBlacklist(env.Wallet, nil)
 	}
 	return env.blacklist
+}
+
+// Trusts is what the node knows of makers' records, made on first use:
+// filled by `market trust`, read by the taker's book.
+func (env *Env) Trusts() *market.Trusts {
+	if env.trusts == nil {
+		env.trusts = market.NewTrusts(env.Wallet, nil)
+	}
+	return env.trusts
 }
 
 // Options are the daemon's non-config inputs.

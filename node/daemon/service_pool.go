@@ -45,7 +45,8 @@ func newPool(env *Env) (service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	offers := market.NewValidator(env.Backend, env.Cfg.BondPolicy(), nil)
+	// Block headers from memory: a join sync checks every offer's bond.
+	offers := market.NewValidator(market.CachedChain(env.Backend), env.Cfg.BondPolicy(), nil)
 	offers.UseBlacklist(env.Blacklist())
 	p, err := pool.New(pool.Config{
 		Identity:        identity,

@@ -141,6 +141,7 @@ func newTaker(env *Env) (service.Service, error) {
 	var named func(context.Context, []string) (taker.MakerSource, error)
 	if env.pool != nil {
 		book := market.NewBook(env.pool, env.offers)
+		book.UseTrust(env.Trusts()) // weighs each maker's bond by its record
 		srcs, named = append(srcs, book), book.Named
 	}
 	if len(env.Cfg.Directories) > 0 {
@@ -248,7 +249,7 @@ func integrityView(p *wallet.IntegrityPayment) *market.IntegrityPayment {
 // on its own backend; `market proofs` on a maker.
 func trustConfig(env *Env) market.TrustConfig {
 	tc := market.TrustConfig{Dialer: env.Transport, Network: ProtocolNetwork(env.Cfg.Network), Chain: env.Backend,
-		Wallet: env.Wallet, Logger: env.Logs.For("market")}
+		Wallet: env.Wallet, Trusts: env.Trusts(), Logger: env.Logs.For("market")}
 	if env.maker != nil {
 		tc.Prover = env.maker
 	}

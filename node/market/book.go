@@ -24,7 +24,13 @@ type Lister interface {
 type Book struct {
 	pool Lister
 	v    *Validator
+	// trust fills each candidate's Trust (nil: none known, bond only).
+	trust *Trusts
 }
+
+// UseTrust makes the book's candidates carry what ts knows of each
+// maker (the taker weighs its bond by it).
+func (b *Book) UseTrust(ts *Trusts) { b.trust = ts }
 
 // NewBook reads offers from p; v verifies their bonds (cached).
 func NewBook(p Lister, v *Validator) *Book { return &Book{pool: p, v: v} }
@@ -194,18 +200,26 @@ func (b *Book) entry(ctx context.Context, origin [protocol.XOnlyKeySize]byte, mo
 
 // Makers implements taker.MakerSource: the book's makers, highest bond
 // first, with the certificates their offers carry (the taker verifies
-// each again when it connects).
+// each again when it connects) and their trust (RouteTrust).
 func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 	es, err := b.Offers(ctx, Query{})
 	if err != nil {
 		return nil, err
+	}
+	trust := func(string) float64 { return 0 }
+	if b.trust != nil {
+		// Without our history (a wallet read failed) the bonds alone
+		// still choose: the book must not go empty for want of trust.
+		if of, err := b.trust.Of(ctx); err == nil {
+			trust = of
+		}
 	}
 	out := make([]taker.Candidate, 0, len(es))
 	for i := range es {
 		if es[i].Own {
 			continue // our own offer: a maker does not swap with itself
 		}
-		c := taker.Candidate{Addr: es[i].Addr}
+		c := taker.Candidate{Addr: es[i].Addr, Trust: trust(es[i].Addr)}
 		if es[i].offer.HasBond() {
 			f := es[i].offer.Fidelity
 			c.Proof = &f

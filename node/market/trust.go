@@ -196,7 +196,8 @@ type History struct {
 	// Unfinished: our swaps with it that ended otherwise (refunded,
 	// abandoned): not counted, the fault is not known.
 	Unfinished int `json:"unfinished"`
-	// Faults: failures by its fault (our blacklist's automatic entries).
+	// Faults: failures by its fault (our blacklist's automatic entry for
+	// it, while it lasts or for TrustRecentAge after it was added).
 	Faults int `json:"faults"`
 }
 

@@ -40,6 +40,9 @@ type TrustConfig struct {
 	Wallet *wallet.Wallet
 	// Prover: the node's maker (nil on a taker: no `market proofs`).
 	Prover Prover
+	// Trusts remembers what `market trust` verified, for the taker's
+	// automatic choice (nil: a new one over Wallet).
+	Trusts *Trusts
 	Logger *slog.Logger
 }
 
@@ -47,6 +50,9 @@ type TrustConfig struct {
 func (s *Service) SetTrust(cfg TrustConfig) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default().With("subsystem", "market")
+	}
+	if cfg.Trusts == nil {
+		cfg.Trusts = NewTrusts(cfg.Wallet, nil)
 	}
 	s.trust = &cfg
 }
@@ -142,10 +148,11 @@ func (s *Service) Trust(ctx context.Context, addr string) (TrustReply, error) {
 			}
 		}
 	}
-	h, err := s.history(ctx, reply.Addr, now)
+	hs, err := t.Trusts.Histories(ctx)
 	if err != nil {
 		return reply, err
 	}
+	h := hs[reply.Addr]
 	reply.History = h
 	tp, err := s.askProofs(ctx, reply.Addr)
 	if err != nil {
@@ -175,6 +182,9 @@ func (s *Service) Trust(ctx context.Context, addr string) (TrustReply, error) {
 		reply.Proofs = append(reply.Proofs, pc)
 	}
 	reply.Score = Score(ok, h, now)
+	if reply.Bound {
+		t.Trusts.Remember(reply.Addr, ok) // for the taker's automatic choice
+	}
 	t.Logger.Info("maker trust checked", "addr", reply.Addr, "proofs", len(tp.Proofs), "verified", len(ok), "score", reply.Score)
 	return reply, nil
 }
@@ -205,44 +215,4 @@ func (s *Service) askProofs(ctx context.Context, addr string) (*protocol.TrustPr
 		return nil, fmt.Errorf("maker refused: %s", v.Text)
 	}
 	return nil, fmt.Errorf("maker answered %s", msg.Type())
-}
-
-// history is what our node saw of the maker at addr: our taker swaps
-// through it and our blacklist's automatic entry for it.
-func (s *Service) history(ctx context.Context, addr string, now time.Time) (History, error) {
-	var h History
-	w := s.trust.Wallet
-	if w == nil {
-		return h, nil
-	}
-	recs, err := swap.NewStore(w).TakerSwaps(ctx)
-	if err != nil {
-		return h, err
-	}
-	for _, r := range recs {
-		if !r.Phase.Final() {
-			continue
-		}
-		for _, m := range r.Makers {
-			if m.Addr != addr {
-				continue
-			}
-			if r.Phase == swap.TakerComplete {
-				h.Completed++
-			} else {
-				h.Unfinished++
-			}
-			break
-		}
-	}
-	es, err := w.Blacklist(ctx, wallet.ListOnion, now)
-	if err != nil {
-		return h, err
-	}
-	for _, e := range es {
-		if e.Value == addr && e.Source == wallet.ListSourceAuto {
-			h.Faults++
-		}
-	}
-	return h, nil
 }

@@ -46,7 +46,9 @@ func (v Verdict) String() string {
 // Validator is a topic owner's own check, run last (after the signature
 // and the sequence), so it only sees authentic, fresh envelopes: a bond
 // proof, an integrity-fee proof, a blacklist. It must not block for long:
-// it runs on the relay path of the connection that delivered e.
+// it runs on the relay path of the connection that delivered e. It is
+// called concurrently (the envelopes of one batch are checked a few at a
+// time).
 type Validator func(ctx context.Context, e *protocol.PoolEnvelope) (Verdict, error)
 
 // Topic is what the pool knows of one topic. Envelopes of topics the node

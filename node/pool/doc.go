@@ -22,13 +22,16 @@
 // (for envelopes arriving by relay) → the topic's own Validator. The
 // outcome is Accept, Ignore or Reject (validate.go); a Reject costs the
 // sending peer score, and a peer at BanScore is banned with a reason and
-// an expiry.
+// an expiry. The envelopes of one batch are checked a few at a time
+// (checkWorkers: a validator may wait on the chain backend), then stored
+// and relayed in their order.
 //
 // # Relay
 //
 // Bitcoin's inv/getdata: a node announces short ids (the id's first 8
 // bytes) and peers fetch the bodies they lack, from one peer at a time
-// (another announcer is asked after FetchTimeout). Announcements to each
+// (another announcer is asked once that peer has delivered nothing we
+// asked for during FetchTimeout). Announcements to each
 // peer are batched after a random (exponential) trickle delay: the full
 // one for the node's own messages (hiding the origin), a twentieth of it
 // for relayed ones (so it is paid about once, not at every hop). They are

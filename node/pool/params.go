@@ -52,8 +52,9 @@ const (
 	// body cost anyway.
 	relayTrickleDivisor = 20
 
-	// DefaultFetchTimeout: how long a fetch may stay unanswered before the
-	// id is asked from another peer that announced it. Core waits 60 s
+	// DefaultFetchTimeout: how long a fetch may stay unanswered, while the
+	// peer delivers nothing else we asked for, before the id is asked from
+	// another peer that announced it. Core waits 60 s
 	// (GETDATA_TX_INTERVAL); a Tor round trip is 0.5–2 s, so 10 s is
 	// several round trips and a stalling peer delays a message by at most
 	// that much.
@@ -62,6 +63,15 @@ const (
 	// MAX_PEER_TX_REQUEST_IN_FLIGHT is 100; a join sync asks for a whole
 	// pool at once, so ours is the pool's size.
 	maxInFlightPerPeer = DefaultMaxMessages
+
+	// checkWorkers: envelopes of one PoolMsgs checked at a time. A join
+	// sync delivers a whole pool on one connection, and the offer topic's
+	// validator asks the chain backend four round trips per offer (~10 ms
+	// on a local node: 1,000 offers took 10 s one after the other). Four
+	// keep bitcoind's default 4 RPC threads busy and use half of the chain
+	// client's 8 concurrent calls, leaving the rest to the wallet and the
+	// swaps; a Raspberry Pi has 4 cores for the signatures.
+	checkWorkers = 4
 
 	// DefaultMaxMessages / DefaultMaxBytes: global caps on what the node
 	// holds (market-reference §6: ≤ 5,000 offers on a Pi). Twice that

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onionswap/onionswap/internal/ratelimit"
@@ -33,12 +34,17 @@ type peer struct {
 	pending    [2][]protocol.ShortID
 	pendingSet map[protocol.ShortID]struct{}
 	inflight   int
-	score      float64
-	scoreAt    time.Time
-	closed     bool
-	banned     bool
-	gaveAddrs  bool
-	awaitSync  bool
+	// delivered: when the peer last delivered an envelope we asked for.
+	// A fetch times out only once the peer has delivered nothing for
+	// FetchTimeout: a join sync asks a whole pool at once, and a peer
+	// sending it as fast as we validate is not stalling (see tick).
+	delivered time.Time
+	score     float64
+	scoreAt   time.Time
+	closed    bool
+	banned    bool
+	gaveAddrs bool
+	awaitSync bool
 	// deferred: announced ids beyond the relay budget, fetched as it
 	// refills (deferred.go).
 	deferred []protocol.ShortID
@@ -408,52 +414,107 @@ func (pr *peer) onGetData(ctx context.Context, ids []protocol.ShortID) {
 	}
 }
 
+// arrival is one envelope of a PoolMsgs on its way in.
+type arrival struct {
+	raw       []byte
+	short     protocol.ShortID
+	r         *request
+	solicited bool
+	sync      bool
+	c         *checked
+	reason    Reason
+}
+
+// onMsgs takes a batch of envelopes: the cheap bookkeeping and budgets in
+// order, the checks (signature, the topic's validator) checkWorkers at a
+// time, then storing and relaying in order.
 func (pr *peer) onMsgs(ctx context.Context, envs [][]byte) {
 	p := pr.p
+	as := make([]arrival, 0, len(envs))
 	for _, raw := range envs {
 		if len(raw) < protocol.MinPoolEnvelopeSize {
 			pr.refuse(nil, ReasonMalformed)
 			continue
 		}
-		short := protocol.PoolIDOf(raw).Short()
+		a := arrival{raw: raw, short: protocol.PoolIDOf(raw).Short()}
 		p.mu.Lock()
-		r := p.requested[short]
-		solicited := r != nil && r.peer == pr
-		sync := solicited && r.sync
-		if !solicited {
+		a.r = p.requested[a.short]
+		a.solicited = a.r != nil && a.r.peer == pr
+		a.sync = a.solicited && a.r.sync
+		if a.solicited {
+			pr.delivered = p.cfg.Now()
+		} else {
 			p.stats.UnsolicitedIn++
 		}
-		pr.known.add(short)
+		pr.known.add(a.short)
 		p.mu.Unlock()
-		if !solicited && !pr.relay.Allow() {
+		if !a.solicited && !pr.relay.Allow() {
 			p.mu.Lock()
 			p.stats.FloodDropped++
 			p.mu.Unlock()
 			pr.penalize(penaltyFlood, "unsolicited envelopes beyond the per-connection budget")
 			continue
 		}
-		c, reason := p.check(ctx, raw, !sync)
-		if obs := p.cfg.Observer; obs != nil && c != nil {
-			obs.Received(c.id, reason == ReasonDuplicate)
+		as = append(as, a)
+	}
+	pr.checkAll(ctx, as)
+	for i := range as {
+		a := &as[i]
+		if obs := p.cfg.Observer; obs != nil && a.c != nil {
+			obs.Received(a.c.id, a.reason == ReasonDuplicate)
 		}
-		if reason != ReasonNone {
-			pr.refuse(c, reason)
+		if a.reason != ReasonNone {
+			pr.refuse(a.c, a.reason)
 		}
 		// The fetch stays outstanding until the envelope is held or
 		// refused, so no other peer's announcement fetches it meanwhile.
 		p.mu.Lock()
-		if reason == ReasonNone && p.insertLocked(c, false) {
-			p.relayLocked(c.short, pr)
+		if a.reason == ReasonNone && p.insertLocked(a.c, false) {
+			p.relayLocked(a.c.short, pr)
 		}
-		if solicited && p.requested[short] == r {
-			delete(p.requested, short)
+		if a.solicited && p.requested[a.short] == a.r {
+			delete(p.requested, a.short)
 			pr.inflight--
-			if sync {
+			if a.sync {
 				p.syncFetchedLocked()
 			}
 		}
 		p.mu.Unlock()
 	}
+}
+
+// checkAll checks every arrival, checkWorkers at a time (each solicited
+// one counts as a delivery when its check ends: the peer is not stalling
+// while we validate what it sent).
+func (pr *peer) checkAll(ctx context.Context, as []arrival) {
+	p := pr.p
+	one := func(a *arrival) {
+		a.c, a.reason = p.check(ctx, a.raw, !a.sync)
+		if a.solicited {
+			p.mu.Lock()
+			pr.delivered = p.cfg.Now()
+			p.mu.Unlock()
+		}
+	}
+	workers := min(checkWorkers, len(as))
+	if workers <= 1 {
+		for i := range as {
+			one(&as[i])
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(as); i = int(next.Add(1)) - 1 {
+				one(&as[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // refuse records a refused envelope and charges its sender.

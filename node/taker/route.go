@@ -38,10 +38,57 @@ func (t *Taker) candidates(ctx context.Context, src MakerSource) ([]Candidate, e
 	return out, nil
 }
 
+// Trust in the automatic maker choice. The bond is what a Sybil pays
+// for, so it stays the base of a candidate's weight; trust scales it
+// within bounds:
+//
+//	weight = bond value × (1 + clamp(trust / TrustWeightScale, −TrustWeightMaxCut, TrustWeightMaxBoost))
+const (
+	// TrustWeightScale: trust points for the full boost. The book's trust
+	// (market.RouteTrust) adds two halves that each saturate at 20 points
+	// (verified swap proofs; our own completed swaps with the maker, two
+	// points each): one saturated half earns the whole boost, so ten of
+	// our own completed swaps with a maker count as much as anything it
+	// can show us.
+	TrustWeightScale = 20
+	// TrustWeightMaxBoost: trust at most doubles a bond's weight. A bond's
+	// value grows with the square of its amount, so the best record is
+	// worth what √2 ≈ 1.41 times the locked coins are: a record built
+	// from self-deals (two mining fees each) cannot outweigh a bond much
+	// larger than its own.
+	TrustWeightMaxBoost = 1.0
+	// TrustWeightMaxCut: failures by the maker's fault cut its weight to
+	// at most a tenth, never to nothing: its bond still counts, and a
+	// maker whose failure was a Tor hiccup is still tried, rarely. One
+	// failure (−10 points, market.TrustFaultPenalty) halves the weight of
+	// a maker with no record.
+	TrustWeightMaxCut = 0.9
+)
+
+// RouteWeight is a candidate's weight in the automatic choice: its bond
+// value scaled by its trust (see TrustWeightScale).
+func RouteWeight(bondValue, trust float64) float64 {
+	if bondValue <= 0 {
+		return 0
+	}
+	f := min(max(trust/TrustWeightScale, -TrustWeightMaxCut), TrustWeightMaxBoost)
+	return bondValue * (1 + f)
+}
+
+// candidateWeight: RouteWeight of the bond value its listed proof claims
+// (verified on our node when we connect) and its trust.
+func candidateWeight(c Candidate) float64 {
+	if c.Proof == nil {
+		return 0
+	}
+	return RouteWeight(float64(c.Proof.BondValue), c.Trust)
+}
+
 // fillRoute connects makers for every empty route position, picking
 // candidates at random weighted by the bond value of their listed proof
-// (each bond is verified on our node when we connect). Positions whose
-// offer cannot take the amount or the locktime are skipped over.
+// (each bond is verified on our node when we connect) and by their trust
+// (RouteWeight). Positions whose offer cannot take the amount or the
+// locktime are skipped over.
 func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, locks []uint16) error {
 	t := r.t
 	if len(r.peers) == 0 {
@@ -67,9 +114,7 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 			}
 			weights := make([]float64, len(*cands))
 			for k, c := range *cands {
-				if c.Proof != nil {
-					weights[k] = float64(c.Proof.BondValue)
-				}
+				weights[k] = candidateWeight(c)
 				if ws, ok := t.source(req).(weightedSource); ok {
 					weights[k] = ws.Weight(c)
 				}

@@ -41,6 +41,11 @@ type Candidate struct {
 	Addr         string
 	Proof        *protocol.FidelityProof
 	IntegrityFee int64 // sat; 0 unless the maker has no bond
+	// Trust: what the source knows of the maker's record (the offer book
+	// fills it from our own swaps with it and the proofs it showed us;
+	// negative after failures by its fault; 0: nothing known). It scales
+	// the bond's weight in the automatic choice (RouteWeight).
+	Trust float64
 }
 
 // MakerSource supplies candidates (the directory client implements it).
