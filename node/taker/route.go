@@ -119,7 +119,7 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 					weights[k] = ws.Weight(c)
 				}
 			}
-			k := swap.WeightedPick(weights)
+			k := pickCandidate(*cands, weights)
 			if route := t.cfg.Faults.Route(); len(route) > 0 { // fault injection: fixed route
 				// The first named maker still among the candidates: route[i]
 				// for position i, and the next names are the spares that
