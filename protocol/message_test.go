@@ -335,3 +335,35 @@ func TestSwapIDText(t *testing.T) {
 		t.Fatal("short hex accepted")
 	}
 }
+
+// TestOfferTermsHash: the hash a SetupHop names covers every term a taker
+// prices a route with, and neither the liquidity-driven MaxSize nor the
+// fidelity proof (re-certified every block).
+func TestOfferTermsHash(t *testing.T) {
+	base := func() *Offer {
+		return &Offer{BaseFee: 1000, AmountFeePPB: 1_000_000, TimeFeePPB: 10_000, MinSize: 10_000, MaxSize: 100_000_000,
+			MinLocktime: 20, RequiredConfirms: 1, TweakablePoint: testPub(1), Fidelity: testFidelity(1)}
+	}
+	h0 := base().TermsHash()
+	for _, tc := range []struct {
+		name    string
+		change  func(*Offer)
+		changes bool
+	}{
+		{"BaseFee", func(o *Offer) { o.BaseFee++ }, true},
+		{"AmountFeePPB", func(o *Offer) { o.AmountFeePPB++ }, true},
+		{"TimeFeePPB", func(o *Offer) { o.TimeFeePPB++ }, true},
+		{"MinSize", func(o *Offer) { o.MinSize++ }, true},
+		{"MinLocktime", func(o *Offer) { o.MinLocktime++ }, true},
+		{"RequiredConfirms", func(o *Offer) { o.RequiredConfirms++ }, true},
+		{"TweakablePoint", func(o *Offer) { o.TweakablePoint = testPub(2) }, true},
+		{"MaxSize", func(o *Offer) { o.MaxSize-- }, false},
+		{"Fidelity", func(o *Offer) { o.Fidelity = testFidelity(2) }, false},
+	} {
+		o := base()
+		tc.change(o)
+		if got := o.TermsHash() != h0; got != tc.changes {
+			t.Errorf("%s: hash changed %v, want %v", tc.name, got, tc.changes)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"crypto/sha256"
 	"fmt"
+
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
@@ -18,6 +20,14 @@ import (
 //	RTT 3  FundHop                 → FundingBroadcast (maker's incoming confirmed)
 //	RTT 4  Preimage                → PrivKeyHandover, then PrivKeyHandover (one-way)
 //	       WaitingFundingConfirmation (one-way keep-alive), Abort (one-way, before funding)
+//
+// A taker that already holds the maker's offer (from the pool's offer
+// book) skips RTT 1: it sends SetupHop right behind its Hello, naming the
+// terms it priced the route with (SetupHop.OfferHash, Offer.TermsHash).
+// A maker whose terms differ answers that SetupHop with its current
+// Offer instead of a SetupHopReply, reserving nothing and keeping the
+// connection open; the taker re-checks the offer and sets up again with
+// it (no blame: offers change). Three round trips per maker.
 //
 // Contract transactions are sent unsigned (the receiver rebuilds and
 // compares them); signatures are strict DER without the sighash byte
@@ -58,6 +68,31 @@ type Offer struct {
 
 // HasBond reports whether the offer carries a fidelity certificate.
 func (m *Offer) HasBond() bool { return m.Fidelity.BondPubKey != nil }
+
+// TermsHash is SHA-256 of the terms a taker prices a route with, in
+// Offer's encoding: BaseFee | AmountFeePPB | TimeFeePPB | MinSize |
+// MinLocktime | RequiredConfirms | TweakablePoint. Left out: MaxSize
+// follows the maker's liquidity (every swap and every confirmed coin
+// moves it; an amount that no longer fits is refused as insufficient
+// liquidity anyway) and Fidelity is re-certified with a new expiry at
+// every block; hashing either would make nearly every offer from the book
+// stale by the time it is used. A nil TweakablePoint hashes as 33 zeros.
+func (m *Offer) TermsHash() [32]byte {
+	var b [amountSize + 4 + 4 + amountSize + 2 + 4 + PubKeySize]byte
+	w := NewWriter("Offer", b[:0])
+	w.U64(uint64(m.BaseFee))
+	w.U32(m.AmountFeePPB)
+	w.U32(m.TimeFeePPB)
+	w.U64(uint64(m.MinSize))
+	w.U16(m.MinLocktime)
+	w.U32(m.RequiredConfirms)
+	if m.TweakablePoint != nil {
+		w.Fixed(m.TweakablePoint.SerializeCompressed())
+	} else {
+		w.Fixed(make([]byte, PubKeySize))
+	}
+	return sha256.Sum256(w.Bytes())
+}
 
 const maxOfferPayload = amountSize + 4 + 4 + amountSize + amountSize + 2 + 4 + PubKeySize + 1 + maxFidelityProofSize
 
@@ -159,10 +194,16 @@ type NextHopKeys struct {
 const nextHopKeysSize = 2 * PubKeySize
 
 // SetupHop asks a maker to accept its incoming hop and build its outgoing
-// one. Nothing is funded yet.
+// one. Nothing is funded yet. OfferHash is the TermsHash of the offer the
+// taker priced the route with; when it is not the maker's current one,
+// the maker answers with its current Offer (nothing reserved, connection
+// kept) instead of a SetupHopReply. All zeros names no terms: the maker
+// applies its own, as before OfferHash existed (the taker then catches a
+// different fee as a short forwarded total).
 //
 //	[16] SwapID | [20] Hash | u16 InLocktime | u16 OutLocktime |
 //	u32 FundingFeeRate | u32 ContractFeeRate | u64 Reimbursement |
+//	[32] OfferHash |
 //	u16 count ≤ MaxFundingTxs, IncomingOutput × count |
 //	u16 count ≤ MaxFundingTxs, NextHopKeys × count
 type SetupHop struct {
@@ -173,11 +214,12 @@ type SetupHop struct {
 	FundingFeeRate  uint32            // sat/kvB, for the reimbursement formula
 	ContractFeeRate uint32            // sat/kvB of every contract tx
 	Reimbursement   int64             // sat the taker pays for the maker's funding txs
+	OfferHash       [32]byte          // Offer.TermsHash of the terms the taker used
 	Incoming        []IncomingOutput
 	Outgoing        []NextHopKeys
 }
 
-const maxSetupHopPayload = SwapIDSize + Hash160Size + 2 + 2 + 4 + 4 + amountSize +
+const maxSetupHopPayload = SwapIDSize + Hash160Size + 2 + 2 + 4 + 4 + amountSize + sha256.Size +
 	u16Size + MaxFundingTxs*maxIncomingOutput + u16Size + MaxFundingTxs*nextHopKeysSize
 
 func (m *SetupHop) Type() MessageType  { return TypeSetupHop }
@@ -191,6 +233,7 @@ func (m *SetupHop) Encode(w *Writer) error {
 	w.U32(m.FundingFeeRate)
 	w.U32(m.ContractFeeRate)
 	w.Amount("Reimbursement", m.Reimbursement)
+	w.Fixed(m.OfferHash[:])
 	w.Count("Incoming", len(m.Incoming), MaxFundingTxs)
 	for i := range m.Incoming {
 		w.SetIndex(i)
@@ -215,6 +258,7 @@ func (m *SetupHop) Decode(r *Reader) error {
 	m.FundingFeeRate = r.U32("FundingFeeRate")
 	m.ContractFeeRate = r.U32("ContractFeeRate")
 	m.Reimbursement = r.Amount("Reimbursement")
+	r.Fixed("OfferHash", m.OfferHash[:])
 	if n := r.Count("Incoming", MaxFundingTxs, minIncomingOutput); n > 0 {
 		m.Incoming = make([]IncomingOutput, n)
 	}

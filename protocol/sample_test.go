@@ -128,6 +128,7 @@ func testOnion(n byte) string {
 func testSetupHop(txs int) *SetupHop {
 	m := &SetupHop{SwapID: testSwapID(), Hash: [20]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20},
 		InLocktime: 60, OutLocktime: 40, FundingFeeRate: 2000, ContractFeeRate: 4000, Reimbursement: 918}
+	copy(m.OfferHash[:], bytes.Repeat([]byte{0xa5}, len(m.OfferHash)))
 	for i := 0; i < txs; i++ {
 		n := byte(10 * (i + 1))
 		m.Incoming = append(m.Incoming, IncomingOutput{
