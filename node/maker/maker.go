@@ -543,14 +543,26 @@ func (m *Maker) Offer(ctx context.Context) (*protocol.Offer, error) {
 		}
 		proof = *p
 	}
+	o, err := m.terms()
+	if err != nil {
+		return nil, err
+	}
+	o.MaxSize, o.Fidelity = max(maxSize, 0), proof
+	return o, nil
+}
+
+// terms is the offer without MaxSize and Fidelity: what
+// protocol.Offer.TermsHash covers, cheap enough to compute at every
+// SetupHop (no wallet balance, no certificate signature).
+func (m *Maker) terms() (*protocol.Offer, error) {
 	tp, err := m.cfg.Wallet.Keys().TweakablePoint()
 	if err != nil {
 		return nil, err
 	}
 	defer tp.Zero()
 	return &protocol.Offer{BaseFee: m.cfg.Terms.BaseFee, AmountFeePPB: m.cfg.Terms.AmountFeePPB, TimeFeePPB: m.cfg.Terms.TimeFeePPB,
-		MinSize: m.cfg.MinSize, MaxSize: max(maxSize, 0), MinLocktime: m.cfg.MinLocktime,
-		RequiredConfirms: m.cfg.RequiredConfirms, TweakablePoint: tp.PubKey(), Fidelity: proof}, nil
+		MinSize: m.cfg.MinSize, MinLocktime: m.cfg.MinLocktime, RequiredConfirms: m.cfg.RequiredConfirms,
+		TweakablePoint: tp.PubKey()}, nil
 }
 
 func outpointOf(tx *wire.MsgTx, pk []byte) (wire.OutPoint, bool) {

@@ -293,6 +293,71 @@ func TestMakerRefusesInvalidSetupHop(t *testing.T) {
 	}
 }
 
+// TestMakerAnswersStaleTermsWithOffer: a SetupHop naming terms other than
+// the maker's (a taker pricing from an offer its book saw before a fee
+// change) is answered with the maker's current Offer: nothing stored or
+// reserved, the connection kept, and the same setup naming the current
+// terms — or none — is accepted on it.
+func TestMakerAnswersStaleTermsWithOffer(t *testing.T) {
+	net := swaptest.New(t)
+	m := net.NewMaker("m", swaptest.MakerOpts{})
+	c := newClient(t, net, m)
+	ctx := swaptest.Ctx(t, swaptest.Timeout)
+	liq0, _, err := m.W.Liquidity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, err := m.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := *current
+	old.BaseFee-- // the fee the book saw
+	for _, tc := range []struct {
+		name  string
+		terms [32]byte
+	}{
+		{"current terms", current.TermsHash()},
+		{"no terms named", [32]byte{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := c.dial()
+			h := c.setupHop(knobs{})
+			h.OfferHash = old.TermsHash()
+			if err := pc.Send(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			reply, err := pc.Receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, ok := reply.(*protocol.Offer)
+			if !ok || o.TermsHash() != current.TermsHash() || o.MaxSize != current.MaxSize {
+				t.Fatalf("got %T %+v, want the current offer", reply, reply)
+			}
+			if _, err := m.Swap(ctx, h.SwapID); !errors.Is(err, swap.ErrUnknownSwap) {
+				t.Fatalf("stale setup stored: %v", err)
+			}
+			if liq, _, _ := m.W.Liquidity(ctx); liq != liq0 {
+				t.Fatalf("liquidity %d after a stale setup, was %d", liq, liq0)
+			}
+			h.OfferHash = tc.terms
+			if err := pc.Send(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			if reply, err := pc.Receive(ctx); err != nil {
+				t.Fatalf("setup with %s on the same connection: %v", tc.name, err)
+			} else if _, ok := reply.(*protocol.SetupHopReply); !ok {
+				t.Fatalf("got %T", reply)
+			}
+			if err := pc.Send(ctx, &protocol.Abort{SwapID: h.SwapID, Reason: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			waitPhase(t, m, h.SwapID, swap.PhaseAbandoned)
+		})
+	}
+}
+
 // TestMakerReleasesReservationAfterDisconnect: a SetupHop reserves
 // liquidity (held funding txs); a taker that disconnects before funding
 // anything has it released once ReleaseAfterDisconnect has passed, not

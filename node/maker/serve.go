@@ -83,6 +83,31 @@ func (m *Maker) ServeConn(ctx context.Context, c *protocol.Conn, first protocol.
 	}
 }
 
+// staleOffer returns our current offer when h names terms other than
+// ours (the taker priced the route from an offer in its book that we
+// have changed since), nil when h names ours or none.
+func (m *Maker) staleOffer(ctx context.Context, h *protocol.SetupHop) (*protocol.Offer, error) {
+	if h.OfferHash == ([32]byte{}) {
+		return nil, nil
+	}
+	t, err := m.terms()
+	if err != nil {
+		return nil, err
+	}
+	if t.TermsHash() == h.OfferHash {
+		return nil, nil
+	}
+	o, err := m.Offer(ctx)
+	if err != nil {
+		if errors.Is(err, ErrNoBond) {
+			return nil, fmt.Errorf("%w: no fidelity bond yet", swap.ErrBusy)
+		}
+		return nil, err
+	}
+	m.log.Info("setup priced with terms we no longer offer; answering with our current offer", "swap", h.SwapID)
+	return o, nil
+}
+
 // maxCarriedSwaps bounds the swap ids one connection is remembered for
 // (a taker runs one swap per maker connection; a peer naming random ids
 // gets no memory out of it). Swaps beyond it fall back to the idle timeout.
@@ -168,8 +193,10 @@ func (m *Maker) handle(ctx context.Context, msg protocol.Message) ([]protocol.Me
 
 // handleSetup checks a SetupHop, reserves liquidity (held funding txs),
 // builds and signs its outgoing contracts, signs the incoming ones as
-// receiver, commits phase reserved and returns the reply.
-func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protocol.SetupHopReply, error) {
+// receiver, commits phase reserved and returns the reply. A SetupHop
+// priced with other terms than ours is answered with our current Offer,
+// nothing reserved (see protocol.SetupHop).
+func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (protocol.Message, error) {
 	reqHash, err := requestHash(h)
 	if err != nil {
 		return nil, err
@@ -192,6 +219,9 @@ func (m *Maker) handleSetup(ctx context.Context, h *protocol.SetupHop) (*protoco
 		return nil, fmt.Errorf("%w: swap %s is %s", swap.ErrWrongPhase, h.SwapID, rec.Phase)
 	} else if ok, _ := m.st.Exists(ctx, h.SwapID); ok {
 		return nil, fmt.Errorf("%w: swap id in use", swap.ErrWrongPhase)
+	}
+	if o, err := m.staleOffer(ctx, h); o != nil || err != nil {
+		return o, err
 	}
 	if err := m.eng.Healthy(); err != nil {
 		return nil, err
