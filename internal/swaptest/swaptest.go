@@ -225,6 +225,8 @@ type MakerOpts struct {
 	// Coins are the maker's Regular coins (4 × 50,000,000 sat when nil).
 	Coins []int64
 	Terms *swap.Terms
+	// MinSize of the maker's offer (maker default when 0).
+	MinSize int64
 	// IdleTimeout (30 s when 0), ReleaseAfterDisconnect (maker default).
 	IdleTimeout, ReleaseAfterDisconnect time.Duration
 	// UnfundedLifetime: the hard deadline of unfunded reservations
@@ -277,7 +279,7 @@ func (n *Net) NewMaker(name string, o MakerOpts) *Maker {
 		t.Fatal(err)
 	}
 	m, err := maker.New(maker.Config{Wallet: w, Backend: n.Chain, Addr: lis.Addr().String(), Network: protocol.Regtest,
-		Terms: terms, RequiredConfirms: o.RequiredConfirms, IdleTimeout: o.IdleTimeout,
+		Terms: terms, MinSize: o.MinSize, RequiredConfirms: o.RequiredConfirms, IdleTimeout: o.IdleTimeout,
 		ReleaseAfterDisconnect: o.ReleaseAfterDisconnect, UnfundedLifetime: o.UnfundedLifetime, RecoveryInterval: RecoveryInterval, BondPoll: RecoveryInterval,
 		FundHopWait: 10 * time.Second, CertValidityBlocks: 1000, SwapTimeoutBlocks: o.SwapTimeoutBlocks, Faults: plan,
 		Logger: Logger(name).With("subsystem", "maker")})
@@ -318,6 +320,22 @@ func Source(ms ...*Maker) taker.StaticSource {
 	var s taker.StaticSource
 	for _, m := range ms {
 		s = append(s, taker.Candidate{Addr: m.Addr()})
+	}
+	return s
+}
+
+// Book lists makers with their current offers, as a taker's offer book
+// holds them (taker.Candidate.Offer): a swap from it skips the offer
+// round trip.
+func Book(t testing.TB, ms ...*Maker) taker.StaticSource {
+	t.Helper()
+	var s taker.StaticSource
+	for _, m := range ms {
+		o, err := m.Offer(Ctx(t, Timeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = append(s, taker.Candidate{Addr: m.Addr(), Proof: &o.Fidelity, Offer: o})
 	}
 	return s
 }

@@ -100,6 +100,18 @@ func (p *peer) close() {
 // idempotent per swap id). A peer Error is returned as *protocol.PeerError.
 func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *counters, msg protocol.Message) (T, error) {
 	var zero T
+	reply, err := requestAny(ctx, t, p, cnt, msg)
+	if err != nil {
+		return zero, err
+	}
+	if r, ok := reply.(T); ok {
+		return r, nil
+	}
+	return zero, fmt.Errorf("%w: got %s", swap.ErrWrongPhase, reply.Type())
+}
+
+// requestAny is request for a request with more than one valid reply.
+func requestAny(ctx context.Context, t *Taker, p *peer, cnt *counters, msg protocol.Message) (protocol.Message, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		c := p.c()
 		if c == nil || c.Err() != nil {
@@ -108,7 +120,7 @@ func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *co
 			// the swap on disk; during setup that beats marking it bad
 			// and hoping for a spare).
 			if err := t.reconnect(ctx, p, cnt, attempt > 0 || c != nil); err != nil {
-				return zero, err
+				return nil, err
 			}
 			c = p.c()
 		}
@@ -121,18 +133,15 @@ func request[T protocol.Message](ctx context.Context, t *Taker, p *peer, cnt *co
 		cancel()
 		if err == nil {
 			cnt.rt()
-			if r, ok := reply.(T); ok {
-				return r, nil
-			}
-			return zero, fmt.Errorf("%w: got %s", swap.ErrWrongPhase, reply.Type())
+			return reply, nil
 		}
 		var pe *protocol.PeerError
 		if errors.As(err, &pe) || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-			return zero, err
+			return nil, err
 		}
 		t.log.Info("maker connection lost; re-dialing", "err", err)
 	}
-	return zero, errors.New("maker connection lost twice")
+	return nil, errors.New("maker connection lost twice")
 }
 
 // reconnectDelay: the pause between dials to a maker whose connection
@@ -175,12 +184,67 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 	p := &peer{addr: addr}
 	// The offer request rides behind our Hello: hello and offer together
 	// cost one round trip.
-	req := &protocol.OfferRequest{}
-	if err := t.dial(ctx, p, cnt, req); err != nil {
-		// One retry before the candidate is given up (and marked bad): a
-		// maker that restarted leaves our tor with a stale circuit to its
-		// old instance, which fails the first stream; tor drops it and
-		// fetches the new descriptor.
+	reply, err := t.dialPipelined(ctx, p, cnt, &protocol.OfferRequest{})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	offer, ok := reply.(*protocol.Offer)
+	if !ok {
+		p.close()
+		return nil, fmt.Errorf("%w: got %s, want an offer", swap.ErrWrongPhase, reply.Type())
+	}
+	if err := t.adopt(ctx, p, offer); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// known makes a peer of a candidate whose offer we hold already (the
+// pool's offer book), without dialing it: its bond is verified now, and
+// its connection opens when its hop is set up (dialPipelined).
+func (t *Taker) known(ctx context.Context, c Candidate) (*peer, error) {
+	p := &peer{addr: c.Addr}
+	if err := t.adopt(ctx, p, c.Offer); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// adopt verifies offer's bond on our own node — the certificate must bind
+// the maker's address — and makes it p's offer. One path for every offer,
+// however it reached us (a directory candidate's connection, the book, a
+// maker answering a setup with its new terms): a local chain query, no
+// round trip, so checking a book offer again costs the swap nothing
+// measurable next to Tor, and the taker's own bond policy applies.
+func (t *Taker) adopt(ctx context.Context, p *peer, offer *protocol.Offer) error {
+	if offer == nil || offer.TweakablePoint == nil {
+		return fmt.Errorf("%w: offer without a tweakable point", swap.ErrWrongPhase)
+	}
+	cert, sig := directory.CertFromProof(&offer.Fidelity)
+	v, err := wallet.VerifyBondOnChain(ctx, t.cfg.Backend, cert, sig, p.addr, t.cfg.BondPolicy)
+	if err != nil {
+		return fmt.Errorf("maker bond refused: %w", err)
+	}
+	p.offer, p.point, p.bondValue = offer, offer.TweakablePoint, v
+	return nil
+}
+
+// errUnreached marks a failure to open the first connection to a maker:
+// it was never reached, so nothing it did is to blame.
+var errUnreached = errors.New("maker unreachable")
+
+// dialPipelined opens p's first connection with msg riding behind our
+// Hello and returns the reply to msg: hello and request together cost one
+// round trip. A failed dial is retried once after dialRetryDelay (a maker
+// that restarted leaves our tor with a stale circuit to its old instance,
+// which fails the first stream; tor drops it and fetches the new
+// descriptor); failing again, the error wraps errUnreached. If the
+// connection breaks before the reply, the request is re-sent the way
+// request does (maker handlers are idempotent per swap id).
+func (t *Taker) dialPipelined(ctx context.Context, p *peer, cnt *counters, msg protocol.Message) (protocol.Message, error) {
+	if err := t.dial(ctx, p, cnt, msg); err != nil {
 		// The error names the onion address: debug level only.
 		t.log.Info("dialing a candidate maker failed; retrying once", "retry_in", dialRetryDelay)
 		t.log.Debug("candidate dial failure", "err", err)
@@ -189,42 +253,20 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 			return nil, ctx.Err()
 		case <-time.After(dialRetryDelay):
 		}
-		if err := t.dial(ctx, p, cnt, req); err != nil {
-			return nil, err
+		if err := t.dial(ctx, p, cnt, msg); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUnreached, err)
 		}
 	}
-	offer, err := t.pipelinedOffer(ctx, p, cnt)
-	if err != nil {
-		p.close()
-		return nil, err
-	}
-	cert, sig := directory.CertFromProof(&offer.Fidelity)
-	v, err := wallet.VerifyBondOnChain(ctx, t.cfg.Backend, cert, sig, addr, t.cfg.BondPolicy)
-	if err != nil {
-		p.close()
-		return nil, fmt.Errorf("maker bond refused: %w", err)
-	}
-	p.offer, p.point, p.bondValue = offer, offer.TweakablePoint, v
-	return p, nil
-}
-
-// pipelinedOffer reads the answer to the OfferRequest sent behind our
-// Hello. If the connection broke in between, request re-dials and asks
-// again (one more round trip).
-func (t *Taker) pipelinedOffer(ctx context.Context, p *peer, cnt *counters) (*protocol.Offer, error) {
 	rctx, cancel := context.WithTimeout(ctx, t.cfg.StepTimeout)
 	reply, err := p.c().Receive(rctx)
 	cancel()
 	if err == nil {
-		if o, ok := reply.(*protocol.Offer); ok {
-			return o, nil
-		}
-		return nil, fmt.Errorf("%w: got %s, want an offer", swap.ErrWrongPhase, reply.Type())
+		return reply, nil
 	}
 	var pe *protocol.PeerError
 	if errors.As(err, &pe) || ctx.Err() != nil {
 		return nil, err
 	}
-	t.log.Info("maker connection lost before its offer; re-dialing", "err", err)
-	return request[*protocol.Offer](ctx, t, p, cnt, &protocol.OfferRequest{})
+	t.log.Info("maker connection lost before its reply; re-dialing", "msg", msg.Type().String(), "err", err)
+	return requestAny(ctx, t, p, cnt, msg)
 }

@@ -84,11 +84,14 @@ func candidateWeight(c Candidate) float64 {
 	return RouteWeight(float64(c.Proof.BondValue), c.Trust)
 }
 
-// fillRoute connects makers for every empty route position, picking
-// candidates at random weighted by the bond value of their listed proof
-// (each bond is verified on our node when we connect) and by their trust
-// (RouteWeight). Positions whose offer cannot take the amount or the
-// locktime are skipped over.
+// fillRoute fills every empty route position, picking candidates at
+// random weighted by the bond value of their listed proof and by their
+// trust (RouteWeight): a candidate whose offer is known (the book) without
+// dialing it, any other by connecting and asking for its offer; either
+// way its bond is verified on our node (adopt). Positions whose offer
+// cannot take the amount or the locktime are skipped over, including a
+// maker already in the route whose new offer (a setup answered with it)
+// no longer fits.
 func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, locks []uint16) error {
 	t := r.t
 	if len(r.peers) == 0 {
@@ -104,7 +107,19 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 	in := req.Amount
 	var skipped string
 	for i := range r.peers {
-		for r.peers[i] == nil {
+		for {
+			if p := r.peers[i]; p != nil {
+				why := misfit(p.offer, in, locks[i])
+				if why == "" {
+					break
+				}
+				skipped = fmt.Sprintf("position %d: %s", i+1, why)
+				t.log.Info("maker offer does not fit the route position", "position", i+1,
+					"min_locktime", p.offer.MinLocktime, "incoming_locktime", locks[i], "amount", in,
+					"min_size", p.offer.MinSize, "max_size", p.offer.MaxSize)
+				p.close()
+				r.peers[i] = nil
+			}
 			if len(*cands) == 0 {
 				err := fmt.Errorf("%w: route of %d, no usable candidate for position %d", swap.ErrNotEnoughMakers, req.Makers, i+1)
 				if skipped != "" {
@@ -112,33 +127,18 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				}
 				return err
 			}
-			weights := make([]float64, len(*cands))
-			for k, c := range *cands {
-				weights[k] = candidateWeight(c)
-				if ws, ok := t.source(req).(weightedSource); ok {
-					weights[k] = ws.Weight(c)
-				}
-			}
-			k := pickCandidate(*cands, weights)
-			if route := t.cfg.Faults.Route(); len(route) > 0 { // fault injection: fixed route
-				// The first named maker still among the candidates: route[i]
-				// for position i, and the next names are the spares that
-				// replace a maker failing at setup.
-				k = -1
-				for _, a := range route {
-					for j, c := range *cands {
-						if k < 0 && c.Addr == a {
-							k = j
-						}
-					}
-				}
-				if k < 0 {
-					return fmt.Errorf("%w: fault injection: maker for position %d not among the candidates", swap.ErrNotEnoughMakers, i+1)
-				}
+			k, err := r.pick(*cands, req, i)
+			if err != nil {
+				return err
 			}
 			c := (*cands)[k]
 			*cands = append((*cands)[:k:k], (*cands)[k+1:]...)
-			p, err := t.connect(ctx, c.Addr, r.cnt)
+			var p *peer
+			if c.Offer != nil {
+				p, err = t.known(ctx, c)
+			} else {
+				p, err = t.connect(ctx, c.Addr, r.cnt)
+			}
 			if err != nil {
 				t.log.Info("candidate maker unusable", "err", err)
 				t.log.Debug("unusable maker", "addr", c.Addr)
@@ -147,20 +147,53 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				}
 				continue
 			}
-			if locks[i] < p.offer.MinLocktime || in < p.offer.MinSize || in > p.offer.MaxSize {
-				skipped = fmt.Sprintf("position %d needs %d sat with locktime %d; offer takes [%d, %d] sat, locktime ≥ %d",
-					i+1, in, locks[i], p.offer.MinSize, p.offer.MaxSize, p.offer.MinLocktime)
-				t.log.Info("maker offer does not fit the route position", "position", i+1,
-					"min_locktime", p.offer.MinLocktime, "incoming_locktime", locks[i], "amount", in,
-					"min_size", p.offer.MinSize, "max_size", p.offer.MaxSize)
-				p.close()
-				continue
-			}
 			r.peers[i] = p
 		}
 		in = swap.Forward(in, swap.MakerFee(swap.TermsOf(r.peers[i].offer), in, locks[i+1]), reimb)
 	}
 	return nil
+}
+
+// misfit says why an offer cannot take amount in at incoming locktime
+// lock ("" when it can).
+func misfit(o *protocol.Offer, in int64, lock uint16) string {
+	if lock < o.MinLocktime || in < o.MinSize || in > o.MaxSize {
+		return fmt.Sprintf("needs %d sat with locktime %d; offer takes [%d, %d] sat, locktime ≥ %d",
+			in, lock, o.MinSize, o.MaxSize, o.MinLocktime)
+	}
+	return ""
+}
+
+// pick chooses the candidate for route position i (0-based): at random
+// by RouteWeight (bondless makers within BondlessAllowance), or the fixed
+// route of a fault plan.
+func (r *run) pick(cands []Candidate, req Request, i int) (int, error) {
+	t := r.t
+	weights := make([]float64, len(cands))
+	for k, c := range cands {
+		weights[k] = candidateWeight(c)
+		if ws, ok := t.source(req).(weightedSource); ok {
+			weights[k] = ws.Weight(c)
+		}
+	}
+	k := pickCandidate(cands, weights)
+	if route := t.cfg.Faults.Route(); len(route) > 0 { // fault injection: fixed route
+		// The first named maker still among the candidates: route[i]
+		// for position i, and the next names are the spares that
+		// replace a maker failing at setup.
+		k = -1
+		for _, a := range route {
+			for j, c := range cands {
+				if k < 0 && c.Addr == a {
+					k = j
+				}
+			}
+		}
+		if k < 0 {
+			return 0, fmt.Errorf("%w: fault injection: maker for position %d not among the candidates", swap.ErrNotEnoughMakers, i+1)
+		}
+	}
+	return k, nil
 }
 
 // busyRetryDelay is the wait before retrying a route after a maker said it

@@ -37,6 +37,53 @@ type errMaker struct {
 func (e *errMaker) Error() string { return fmt.Sprintf("maker %d: %v", e.idx+1, e.err) }
 func (e *errMaker) Unwrap() error { return e.err }
 
+// errStaleOffer: a maker answered our SetupHop with its current offer,
+// its terms having changed since the offer we priced the route with.
+type errStaleOffer struct{ offer *protocol.Offer }
+
+func (e *errStaleOffer) Error() string { return "maker's offer changed since we saw it" }
+
+// maxOfferRefreshes: new offers one maker may answer with per attempt
+// before it fails like any other. One covers an offer that changed since
+// the book saw it (a maker republishes at most every 30 s); a second
+// change within the same setup is a maker whose terms move faster than a
+// taker can follow, and replacing it costs less than chasing it.
+const maxOfferRefreshes = 1
+
+// retryFree handles the setup failures that neither count as an attempt
+// nor blame the maker, and reports whether it did: a maker answering with
+// a new offer (adopted: the next fillRoute re-checks that it fits its
+// position, and the setup runs again with it), and a maker from the book
+// unreachable when its turn came (left out like a candidate that could
+// not be dialed: avoided for UnreachableAvoidance, its position filled
+// from the candidates).
+func (r *run) retryFree(ctx context.Context, em *errMaker, refreshed map[string]int) bool {
+	t, p := r.t, r.peers[em.idx]
+	var stale *errStaleOffer
+	switch {
+	case errors.As(em.err, &stale) && refreshed[p.addr] < maxOfferRefreshes:
+		refreshed[p.addr]++
+		if err := t.adopt(ctx, p, stale.offer); err != nil {
+			em.err = err // its new offer's bond fails: a failure like any other
+			return false
+		}
+		t.log.Info("maker's offer changed since we saw it; setting the route up again with its current one",
+			"position", em.idx+1, "base_fee", p.offer.BaseFee, "amount_fee_ppb", p.offer.AmountFeePPB,
+			"time_fee_ppb", p.offer.TimeFeePPB, "min_locktime", p.offer.MinLocktime)
+		return true
+	case errors.Is(em.err, errUnreached):
+		t.log.Info("maker from the book unreachable at setup; replacing it", "position", em.idx+1, "err", em.err)
+		t.log.Debug("unreachable maker", "addr", p.addr)
+		if err := t.st.MarkBadMaker(ctx, p.addr, protocol.Clip(em.err.Error()), avoidUntil(em.err)); err != nil {
+			t.log.Warn("could not remember an unreachable maker", "err", err)
+		}
+		p.close()
+		r.peers[em.idx] = nil
+		return true
+	}
+	return false
+}
+
 // run holds one swap's live state.
 type run struct {
 	t      *Taker
@@ -101,7 +148,10 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 	r.phase("discover")
 	locks := swap.Locktimes(req.Makers, t.cfg.LastHopLocktime, t.cfg.LocktimeStep)
 	var lastErr error
-	for attempt := 1; attempt <= t.cfg.MaxAttempts; attempt++ {
+	// refreshed: makers that answered this attempt's setup with a new
+	// offer (maxOfferRefreshes each, then they fail like any other).
+	refreshed := map[string]int{}
+	for attempt := 1; ; {
 		r.rep.Attempts = attempt
 		if err := r.fillRoute(ctx, &cands, req, locks); err != nil {
 			if lastErr != nil {
@@ -118,26 +168,34 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 			return nil, err
 		}
 		lastErr = err
+		r.rec = nil
+		if r.retryFree(ctx, em, refreshed) {
+			continue
+		}
 		bad := r.peers[em.idx]
-		t.log.Info("maker failed before funding; replacing it", "swap", r.rec.ID, "position", em.idx+1, "err", em.err)
+		t.log.Info("maker failed before funding; replacing it", "position", em.idx+1, "err", em.err)
 		t.log.Debug("bad maker", "addr", bad.addr)
 		var pe *protocol.PeerError
+		var stale *errStaleOffer
 		honest := errors.As(em.err, &pe) && (pe.Code == protocol.CodeInsufficientLiquidity || pe.Code == protocol.CodeBusy)
 		if honest && len(cands) == 0 && attempt < t.cfg.MaxAttempts {
 			// A maker busy with another taker's swap, and no spare: keep
 			// the route and retry after a random delay (two takers that
 			// each reserved the other's next maker both aborted: the
 			// random delays let one of them take both).
-			t.log.Info("maker busy, no spare; retrying the same route", "swap", r.rec.ID, "position", em.idx+1, "err", em.err)
-			r.rec = nil
+			t.log.Info("maker busy, no spare; retrying the same route", "position", em.idx+1, "err", em.err)
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-time.After(busyRetryDelay()):
 			}
+			attempt++
+			clear(refreshed)
 			continue
 		}
-		if !honest { // a refusal for lack of liquidity is not misbehaviour
+		// A refusal for lack of liquidity is not misbehaviour, nor is an
+		// offer that keeps changing.
+		if !honest && !errors.As(em.err, &stale) {
 			if merr := t.st.MarkBadMaker(ctx, bad.addr, protocol.Clip(em.err.Error()), avoidUntil(em.err)); merr != nil {
 				return nil, merr
 			}
@@ -145,10 +203,11 @@ func (t *Taker) Swap(ctx context.Context, req Request) (*Report, error) {
 		bad.close()
 		r.peers[em.idx] = nil
 		r.rep.ReplacedMakers++
-		r.rec = nil
 		if attempt == t.cfg.MaxAttempts {
 			return nil, fmt.Errorf("%w: %d setup attempts failed: %v", swap.ErrNotEnoughMakers, attempt, err)
 		}
+		attempt++
+		clear(refreshed)
 	}
 	r.phase("setup")
 	if err := r.fund(ctx); err != nil {

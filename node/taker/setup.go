@@ -31,7 +31,7 @@ func mustNonce() *btcec.PrivateKey {
 	return n
 }
 
-// setup runs RTT 2 with every maker: all contracts of all hops built and
+// setup runs the SetupHop round trip with every maker: all contracts of all hops built and
 // cross-signed, nothing broadcast. A maker failure returns *errMaker
 // after the attempt was aborted (Abort to every maker, held funding dropped).
 func (r *run) setup(ctx context.Context, req Request, locks []uint16, attempt int) error {
@@ -261,7 +261,8 @@ func (r *run) setupMaker(ctx context.Context, i int) error {
 	leg := &rec.Makers[i-1]
 	p := r.peers[i-1]
 	msg := &protocol.SetupHop{SwapID: leg.SwapID, Hash: rec.Hash, InLocktime: rec.Locktimes[i-1], OutLocktime: rec.Locktimes[i],
-		FundingFeeRate: uint32(rec.FundingFeeRate), ContractFeeRate: uint32(rec.ContractFeeRate), Reimbursement: leg.Reimbursement}
+		FundingFeeRate: uint32(rec.FundingFeeRate), ContractFeeRate: uint32(rec.ContractFeeRate), Reimbursement: leg.Reimbursement,
+		OfferHash: p.offer.TermsHash()}
 	for k := range rec.Hops[i-1] {
 		ho := &rec.Hops[i-1][k]
 		tx, err := decodeTx(ho.ContractTx)
@@ -283,7 +284,7 @@ func (r *run) setupMaker(ctx context.Context, i int) error {
 		hl, _ := btcec.ParsePubKey(rec.Hops[i][k].HashlockPub)
 		msg.Outgoing = append(msg.Outgoing, protocol.NextHopKeys{MultisigPubKey: ms, HashlockPubKey: hl})
 	}
-	reply, err := request[*protocol.SetupHopReply](ctx, t, p, r.cnt, msg)
+	reply, err := r.sendSetup(ctx, p, msg)
 	if err != nil {
 		return &errMaker{i - 1, err}
 	}
@@ -296,6 +297,30 @@ func (r *run) setupMaker(ctx context.Context, i int) error {
 	t.log.Info("maker set up its hop", "swap", rec.ID, "position", i, "fee", leg.Fee, "reimbursement", leg.Reimbursement,
 		"forwarded", leg.OutTotal)
 	return nil
+}
+
+// sendSetup sends msg to p and returns its SetupHopReply. A maker known
+// only from the book is dialed now, msg riding behind our Hello (one
+// round trip for both). A maker answering with its current offer fails
+// with *errStaleOffer.
+func (r *run) sendSetup(ctx context.Context, p *peer, msg *protocol.SetupHop) (*protocol.SetupHopReply, error) {
+	var reply protocol.Message
+	var err error
+	if p.c() == nil {
+		reply, err = r.t.dialPipelined(ctx, p, r.cnt, msg)
+	} else {
+		reply, err = requestAny(ctx, r.t, p, r.cnt, msg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch v := reply.(type) {
+	case *protocol.SetupHopReply:
+		return v, nil
+	case *protocol.Offer:
+		return nil, &errStaleOffer{offer: v}
+	}
+	return nil, fmt.Errorf("%w: got %s", swap.ErrWrongPhase, reply.Type())
 }
 
 // checkReply verifies maker i's receiver signatures on hop i−1 and its

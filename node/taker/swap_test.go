@@ -18,21 +18,41 @@ import (
 	"github.com/onionswap/onionswap/wallet"
 )
 
-// TestSwapCompletesOneMaker: taker → 1 maker → taker, 2 outputs per hop:
-// exact amounts and fees for both, and nothing but funding and sweep
-// transactions on the chain.
-func TestSwapCompletesOneMaker(t *testing.T) { completeSwap(t, 1, 2, 6_000_000) }
+// TestSwapCompletes: whole swaps through 1 maker (2 outputs per hop) and
+// 2 makers (3 outputs per hop), with makers from a directory (offer asked
+// for on connecting) and from the offer book (offer known): exact amounts
+// and fees for every party, nothing but funding and sweep transactions on
+// the chain, one connection per maker, and the round trips per maker: 4
+// from a directory (hello+offer, setup, fund, settle), 3 from the book
+// (hello+setup, fund, settle) — 8 against 6 for 2 makers.
+func TestSwapCompletes(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		makers, txCount int
+		amount          int64
+		book            bool
+		roundTrips      int
+	}{
+		{"one maker, directory", 1, 2, 6_000_000, false, 4},
+		{"one maker, book", 1, 2, 6_000_000, true, 3},
+		{"two makers, directory", 2, 3, 10_000_000, false, 8},
+		{"two makers, book", 2, 3, 10_000_000, true, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) { completeSwap(t, tc.makers, tc.txCount, tc.amount, tc.book, tc.roundTrips) })
+	}
+}
 
-// TestSwapCompletesTwoMakers: the same through 2 makers, 3 outputs per hop.
-func TestSwapCompletesTwoMakers(t *testing.T) { completeSwap(t, 2, 3, 10_000_000) }
-
-func completeSwap(t *testing.T, nMakers, txCount int, amount int64) {
+func completeSwap(t *testing.T, nMakers, txCount int, amount int64, book bool, roundTrips int) {
 	net := swaptest.New(t)
 	var makers []*swaptest.Maker
 	for i := 0; i < nMakers; i++ {
 		makers = append(makers, net.NewMaker("m"+string(rune('1'+i)), swaptest.MakerOpts{}))
 	}
-	tk, tw := net.NewTaker("taker", swaptest.Source(makers...), swaptest.TakerOpts{})
+	src := swaptest.Source(makers...)
+	if book {
+		src = swaptest.Book(t, makers...)
+	}
+	tk, tw := net.NewTaker("taker", src, swaptest.TakerOpts{})
 	before := map[*wallet.Wallet]int64{tw: swaptest.Spendable(t, tw)}
 	for _, m := range makers {
 		before[m.W] = swaptest.Spendable(t, m.W)
@@ -159,8 +179,8 @@ func completeSwap(t *testing.T, nMakers, txCount int, amount int64) {
 			t.Fatalf("contract balance %d, swap-incoming balance %d", c, s)
 		}
 	}
-	if rep.Connections != nMakers || rep.RoundTrips > 4*nMakers {
-		t.Errorf("connections %d (want %d), round trips %d (want ≤ %d)", rep.Connections, nMakers, rep.RoundTrips, 4*nMakers)
+	if rep.Connections != nMakers || rep.RoundTrips != roundTrips {
+		t.Errorf("connections %d (want %d), round trips %d (want %d)", rep.Connections, nMakers, rep.RoundTrips, roundTrips)
 	}
 }
 

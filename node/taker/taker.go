@@ -7,10 +7,20 @@
 // in route order, sweeps, and reports. Every step is committed before it
 // is acted on, so Recover resumes or recovers any swap from disk.
 //
-// Per maker the flow is 4 request/response round trips on one connection
-// (after the handshake): OfferRequest/Offer, SetupHop/SetupHopReply,
-// FundHop/FundingBroadcast, Preimage/PrivKeyHandover (+ our one-way
-// PrivKeyHandover).
+// Per maker the flow is 4 request/response round trips on one connection,
+// the first riding on the handshake: Hello+OfferRequest/Offer,
+// SetupHop/SetupHopReply, FundHop/FundingBroadcast,
+// Preimage/PrivKeyHandover (+ our one-way PrivKeyHandover). A maker whose
+// offer is already known (Candidate.Offer, from the pool's offer book)
+// costs 3: its offer is checked without dialing, and the connection is
+// opened when its hop is set up, with SetupHop pipelined behind the Hello
+// (maker i's SetupHop needs maker i−1's reply, so each connection opens
+// as its turn comes). SetupHop names the offer's terms; a maker that
+// changed them since answers with its current offer, and the taker
+// re-checks it and sets the route up again with it — no blame, once per
+// maker per attempt. A known-offer maker unreachable when its turn comes
+// is left out like a candidate that could not be dialed (one retry).
+// 2 makers: 6 round trips from the book, 8 from a directory.
 //
 // Phases: negotiating → setup_done → hop0_broadcast → funded (per hop) →
 // settling → privkeys_sent (per maker) → sweeping → complete;
@@ -46,6 +56,13 @@ type Candidate struct {
 	// negative after failures by its fault; 0: nothing known). It scales
 	// the bond's weight in the automatic choice (RouteWeight).
 	Trust float64
+	// Offer is the maker's offer when it is known before dialing (the
+	// pool's offer book); nil for a directory's candidates, whose offer is
+	// asked for on connecting. A known offer saves that round trip: the
+	// taker checks it, dials only when it sets the maker's hop up, and
+	// names its terms in SetupHop (a maker whose terms changed answers
+	// with its current offer).
+	Offer *protocol.Offer
 }
 
 // MakerSource supplies candidates (the directory client implements it).

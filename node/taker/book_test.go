@@ -1,0 +1,153 @@
+package taker_test
+
+// Swaps from makers whose offers the taker knows before dialing (the
+// pool's offer book): offers that changed since, and makers that are
+// gone.
+
+import (
+	"testing"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/onionswap/onionswap/internal/swaptest"
+	"github.com/onionswap/onionswap/node/swap"
+	"github.com/onionswap/onionswap/node/taker"
+)
+
+// TestSwapFromBookOfferChanged: a maker raised its fee after the book saw
+// its offer. Its setup, priced with the old fee, is answered with its
+// current offer; the taker sets the route up again with it and the swap
+// completes at the new fee — in the same attempt, nothing replaced, no
+// maker listed as bad. One extra round trip for the maker that changed
+// and one for each maker before it (its setup is redone): 3 per maker + 1
+// with the changed maker first, + 2 with it second.
+func TestSwapFromBookOfferChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		changed    int // route position (0-based) of the maker that changed
+		roundTrips int
+	}{
+		{"first maker", 0, 7},
+		{"second maker", 1, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := swaptest.New(t)
+			raised := swaptest.Terms
+			raised.BaseFee += 5_000
+			var makers []*swaptest.Maker
+			for i := 0; i < 2; i++ {
+				o := swaptest.MakerOpts{}
+				if i == tc.changed {
+					o.Terms = &raised
+				}
+				makers = append(makers, net.NewMaker("m"+string(rune('1'+i)), o))
+			}
+			book := swaptest.Book(t, makers...)
+			seen := *book[tc.changed].Offer
+			seen.BaseFee = swaptest.Terms.BaseFee // what the book saw before the change
+			book[tc.changed].Offer = &seen
+			tk, _ := net.NewTaker("taker", book, swaptest.TakerOpts{
+				Faults: []string{swap.FaultTakerRoute + "=" + makers[0].Addr() + "/" + makers[1].Addr()}})
+			net.AutoMine()
+			rep, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: 8_000_000, TxCount: 2, Makers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Attempts != 1 || rep.ReplacedMakers != 0 || len(mustBad(t, tk)) != 0 {
+				t.Fatalf("%d attempts, %d replaced, bad makers %v: a changed offer is no failure", rep.Attempts,
+					rep.ReplacedMakers, mustBad(t, tk))
+			}
+			recs, err := tk.Swaps(swaptest.Ctx(t, swaptest.Timeout))
+			if err != nil || len(recs) != 2 || recs[0].Phase != swap.TakerFailed || recs[1].Phase != swap.TakerComplete {
+				t.Fatalf("taker records %d (%v): want the stale setup failed, then the complete swap", len(recs), err)
+			}
+			rec := recs[1]
+			locks := swap.Locktimes(2, swap.DefaultLastHopLocktime, swap.DefaultLocktimeStep)
+			for i, leg := range rec.Makers {
+				terms := swaptest.Terms
+				if i == tc.changed {
+					terms = raised
+				}
+				if want := swap.MakerFee(terms, leg.InTotal, locks[i+1]); leg.Fee != want {
+					t.Errorf("maker %d fee %d, want %d", i+1, leg.Fee, want)
+				}
+				ss := swaptest.MakerFinal(t, makers[i])
+				last := ss[len(ss)-1]
+				if last.Phase != swap.MakerComplete || last.Fee != leg.Fee {
+					t.Errorf("maker %d: last swap %s with fee %d, want complete with %d", i+1, last.Phase, last.Fee, leg.Fee)
+				}
+			}
+			if rep.Connections != 2 || rep.RoundTrips != tc.roundTrips {
+				t.Errorf("connections %d (want 2), round trips %d (want %d)", rep.Connections, rep.RoundTrips, tc.roundTrips)
+			}
+		})
+	}
+}
+
+// TestSwapFromBookOfferNoLongerFits: a maker raised its minimum size
+// above the swap's amount after the book saw its offer. Answered with the
+// new offer, the taker skips it like an offer that never fit — no blame,
+// no attempt spent — and the spare completes the swap.
+func TestSwapFromBookOfferNoLongerFits(t *testing.T) {
+	net := swaptest.New(t)
+	const amount = 4_000_000
+	big := net.NewMaker("big", swaptest.MakerOpts{MinSize: 2 * amount})
+	spare := net.NewMaker("spare", swaptest.MakerOpts{})
+	book := swaptest.Book(t, big, spare)
+	seen := *book[0].Offer
+	seen.MinSize = swaptest.Terms.BaseFee // what the book saw: any amount
+	book[0].Offer = &seen
+	tk, _ := net.NewTaker("taker", book, swaptest.TakerOpts{
+		Faults: []string{swap.FaultTakerRoute + "=" + big.Addr() + "/" + spare.Addr()}})
+	net.AutoMine()
+	rep, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: amount, TxCount: 2, Makers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Attempts != 1 || len(rep.Makers) != 1 || rep.Makers[0].Addr != spare.Addr() || len(mustBad(t, tk)) != 0 {
+		t.Fatalf("%d attempts, route %+v, bad makers %v", rep.Attempts, rep.Makers, mustBad(t, tk))
+	}
+	if ss, _ := big.Swaps(swaptest.Ctx(t, swaptest.Timeout)); len(ss) != 0 {
+		t.Fatalf("the maker that no longer fits stored %d swaps", len(ss))
+	}
+}
+
+// TestSwapFromBookMakerGone: a maker of the book is unreachable when its
+// setup is due (it stopped after the book saw it). It is left out like a
+// candidate that cannot be dialed — avoided for a while, no attempt
+// spent — and the spare completes the swap.
+func TestSwapFromBookMakerGone(t *testing.T) {
+	net := swaptest.New(t)
+	gone := net.NewMaker("gone", swaptest.MakerOpts{})
+	spare := net.NewMaker("spare", swaptest.MakerOpts{})
+	book := swaptest.Book(t, gone, spare)
+	gone.Stop()
+	tk, _ := net.NewTaker("taker", book, swaptest.TakerOpts{
+		Faults: []string{swap.FaultTakerRoute + "=" + gone.Addr() + "/" + spare.Addr()}})
+	net.AutoMine()
+	rep, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: 4_000_000, TxCount: 2, Makers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Attempts != 1 || len(rep.Makers) != 1 || rep.Makers[0].Addr != spare.Addr() {
+		t.Fatalf("%d attempts, route %+v", rep.Attempts, rep.Makers)
+	}
+	if _, ok := mustBad(t, tk)[gone.Addr()]; !ok {
+		t.Fatal("unreachable maker not avoided")
+	}
+	// The attempt cut short by the unreachable maker spent nothing: only
+	// the complete swap's funding left the wallet.
+	recs, _ := tk.Swaps(swaptest.Ctx(t, swaptest.Timeout))
+	if len(recs) != 2 || recs[0].Phase != swap.TakerFailed || recs[1].Phase != swap.TakerComplete {
+		t.Fatalf("taker records %d: want the cut-short attempt failed, then the complete swap", len(recs))
+	}
+	onChain := map[chainhash.Hash]bool{}
+	for _, tx := range net.Chain.Accepted() {
+		onChain[tx.TxHash()] = true
+	}
+	for _, o := range recs[0].Out {
+		if onChain[*o.FundingTxid] {
+			t.Fatalf("funding of the abandoned attempt %v reached the chain", *o.FundingTxid)
+		}
+	}
+}
