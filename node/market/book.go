@@ -199,8 +199,10 @@ func (b *Book) entry(ctx context.Context, origin [protocol.XOnlyKeySize]byte, mo
 }
 
 // Makers implements taker.MakerSource: the book's makers, highest bond
-// first, with the certificates their offers carry (the taker verifies
-// each again when it connects) and their trust (RouteTrust).
+// first, each with its offer (the taker skips asking for it, and names
+// its terms when it sets the maker's hop up), the certificate it carries
+// (the taker verifies the bond on its own node before it dials) or,
+// without a bond, the integrity fee it paid, and its trust (RouteTrust).
 func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 	es, err := b.Offers(ctx, Query{})
 	if err != nil {
@@ -219,10 +221,10 @@ func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 		if es[i].Own {
 			continue // our own offer: a maker does not swap with itself
 		}
-		c := taker.Candidate{Addr: es[i].Addr, Trust: trust(es[i].Addr)}
-		if es[i].offer.HasBond() {
-			f := es[i].offer.Fidelity
-			c.Proof = &f
+		o := es[i].offer
+		c := taker.Candidate{Addr: es[i].Addr, Trust: trust(es[i].Addr), Offer: &o}
+		if o.HasBond() {
+			c.Proof = &o.Fidelity
 		} else {
 			c.IntegrityFee = es[i].IntegrityFee
 		}
