@@ -95,6 +95,9 @@ func TestOfferBookOverTor(t *testing.T) {
 	waitFunded(t, ctx, tk)
 	rep := swapExact(t, ctx, tk, control.TakerSwapRequest{Amount: 5_000_000, Makers: 2, TxCount: 2}, m1, m2)
 	t.Logf("swap from the book: %s total, %s block waits, %d round trips", rep.Duration, rep.BlockWait, rep.RoundTrips)
+	if rep.RoundTrips > 6 { // offers known: hello+setup, fund, settle per maker (a directory's makers take 8)
+		t.Errorf("%d round trips from the book, want ≤ 6", rep.RoundTrips)
+	}
 
 	// Withdrawn by its operator: out of every book; published again: back.
 	if _, err := control.Call[market.StatusReply](ctx, m1.Client(), http.MethodPost, "/v1/market/withdraw", struct{}{}); err != nil {
@@ -120,6 +123,9 @@ func TestOfferBookOverTor(t *testing.T) {
 		Offers: []string{m2.Onion()}})
 	if err != nil || rep.Outcome != "complete" {
 		t.Fatalf("a swap through the named offer: %+v %v", rep, err)
+	}
+	if rep.RoundTrips > 3 {
+		t.Errorf("%d round trips through a named offer, want ≤ 3", rep.RoundTrips)
 	}
 
 	// The middle node lists m1: gone from its book at once. m1's next offer
