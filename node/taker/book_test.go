@@ -151,3 +151,28 @@ func TestSwapFromBookMakerGone(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapFromBookOfferTooSmall: the book saw a maker's offer when its
+// liquidity was below the swap's amount; it has grown since (refilled,
+// not republished yet). A MaxSize follows liquidity, so the taker asks
+// the maker for its current offer instead of skipping it — the round
+// trip a directory's maker costs — and the swap completes.
+func TestSwapFromBookOfferTooSmall(t *testing.T) {
+	net := swaptest.New(t)
+	const amount = 4_000_000
+	m := net.NewMaker("m", swaptest.MakerOpts{})
+	book := swaptest.Book(t, m)
+	seen := *book[0].Offer
+	seen.MaxSize = amount - 1
+	book[0].Offer = &seen
+	tk, _ := net.NewTaker("taker", book, swaptest.TakerOpts{})
+	net.AutoMine()
+	rep, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: amount, TxCount: 2, Makers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Attempts != 1 || rep.RoundTrips != 4 || rep.Connections != 1 {
+		t.Fatalf("%d attempts, %d round trips (want 4: the offer asked for), %d connections", rep.Attempts,
+			rep.RoundTrips, rep.Connections)
+	}
+}

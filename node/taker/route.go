@@ -86,12 +86,12 @@ func candidateWeight(c Candidate) float64 {
 
 // fillRoute fills every empty route position, picking candidates at
 // random weighted by the bond value of their listed proof and by their
-// trust (RouteWeight): a candidate whose offer is known (the book) without
-// dialing it, any other by connecting and asking for its offer; either
-// way its bond is verified on our node (adopt). Positions whose offer
-// cannot take the amount or the locktime are skipped over, including a
-// maker already in the route whose new offer (a setup answered with it)
-// no longer fits.
+// trust (RouteWeight): a candidate whose offer is known (the book) and
+// large enough without dialing it, any other by connecting and asking for
+// its offer; either way its bond is verified on our node (adopt).
+// Positions whose offer cannot take the amount or the locktime are
+// skipped over, including a maker already in the route whose new offer
+// (a setup answered with it) no longer fits.
 func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, locks []uint16) error {
 	t := r.t
 	if len(r.peers) == 0 {
@@ -134,9 +134,13 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 			c := (*cands)[k]
 			*cands = append((*cands)[:k:k], (*cands)[k+1:]...)
 			var p *peer
-			if c.Offer != nil {
+			if c.Offer != nil && in <= c.Offer.MaxSize {
 				p, err = t.known(ctx, c)
 			} else {
+				// No offer, or a known one too small for us: its MaxSize
+				// follows the maker's liquidity, which may have grown since
+				// it was published (a maker republishes at most every
+				// 30 s), so the maker is asked for its current one.
 				p, err = t.connect(ctx, c.Addr, r.cnt)
 			}
 			if err != nil {
