@@ -5,6 +5,7 @@ package taker_test
 // gone.
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -12,6 +13,7 @@ import (
 	"github.com/onionswap/onionswap/internal/swaptest"
 	"github.com/onionswap/onionswap/node/swap"
 	"github.com/onionswap/onionswap/node/taker"
+	"github.com/onionswap/onionswap/protocol"
 )
 
 // TestSwapFromBookOfferChanged: a maker raised its fee after the book saw
@@ -174,5 +176,44 @@ func TestSwapFromBookOfferTooSmall(t *testing.T) {
 	if rep.Attempts != 1 || rep.RoundTrips != 4 || rep.Connections != 1 {
 		t.Fatalf("%d attempts, %d round trips (want 4: the offer asked for), %d connections", rep.Attempts,
 			rep.RoundTrips, rep.Connections)
+	}
+}
+
+// TestSwapFromBookBondless: a maker whose book offer carries no bond is
+// taken when the book listed it for its integrity fee (verified there)
+// and refused otherwise — an offer without a bond proves nothing by
+// itself.
+func TestSwapFromBookBondless(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		integrityFee int64
+		ok           bool
+	}{
+		{"listed for its integrity fee", 22_500, true},
+		{"no bond and no fee", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := swaptest.New(t)
+			m := net.NewMaker("m", swaptest.MakerOpts{})
+			book := swaptest.Book(t, m)
+			o := *book[0].Offer
+			o.Fidelity = protocol.FidelityProof{} // as a bondless maker publishes it
+			book[0] = taker.Candidate{Addr: m.Addr(), IntegrityFee: tc.integrityFee, Offer: &o}
+			tk, _ := net.NewTaker("taker", book, swaptest.TakerOpts{})
+			net.AutoMine()
+			rep, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: 4_000_000, TxCount: 2, Makers: 1})
+			if !tc.ok {
+				if !errors.Is(err, swap.ErrNotEnoughMakers) {
+					t.Fatalf("err = %v, want the bondless offer refused", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.RoundTrips != 3 || len(mustBad(t, tk)) != 0 {
+				t.Fatalf("%d round trips (want 3), bad makers %v", rep.RoundTrips, mustBad(t, tk))
+			}
+		})
 	}
 }

@@ -21,6 +21,9 @@ type peer struct {
 	bondValue float64
 	offer     *protocol.Offer
 	point     *btcec.PublicKey
+	// bondless: a book candidate whose offer carries no bond, backed by
+	// an integrity fee the book verified on our node instead.
+	bondless bool
 
 	mu   sync.Mutex
 	conn *protocol.Conn
@@ -180,8 +183,8 @@ const dialRetryDelay = 2 * time.Second
 
 // connect dials a candidate, fetches its offer and verifies its bond on
 // our own node (the certificate must bind the address we dialed).
-func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer, error) {
-	p := &peer{addr: addr}
+func (t *Taker) connect(ctx context.Context, c Candidate, cnt *counters) (*peer, error) {
+	p := &peer{addr: c.Addr, bondless: bondless(c)}
 	// The offer request rides behind our Hello: hello and offer together
 	// cost one round trip.
 	reply, err := t.dialPipelined(ctx, p, cnt, &protocol.OfferRequest{})
@@ -205,7 +208,7 @@ func (t *Taker) connect(ctx context.Context, addr string, cnt *counters) (*peer,
 // pool's offer book), without dialing it: its bond is verified now, and
 // its connection opens when its hop is set up (dialPipelined).
 func (t *Taker) known(ctx context.Context, c Candidate) (*peer, error) {
-	p := &peer{addr: c.Addr}
+	p := &peer{addr: c.Addr, bondless: bondless(c)}
 	if err := t.adopt(ctx, p, c.Offer); err != nil {
 		return nil, err
 	}
@@ -218,9 +221,20 @@ func (t *Taker) known(ctx context.Context, c Candidate) (*peer, error) {
 // maker answering a setup with its new terms): a local chain query, no
 // round trip, so checking a book offer again costs the swap nothing
 // measurable next to Tor, and the taker's own bond policy applies.
+//
+// An offer without a bond is taken only from a maker the book listed as
+// bondless: its integrity fee was verified by the book's validator on our
+// node, and it backs the maker's pool identity, not this message.
 func (t *Taker) adopt(ctx context.Context, p *peer, offer *protocol.Offer) error {
 	if offer == nil || offer.TweakablePoint == nil {
 		return fmt.Errorf("%w: offer without a tweakable point", swap.ErrWrongPhase)
+	}
+	if !offer.HasBond() {
+		if !p.bondless {
+			return errors.New("maker bond refused: its offer carries none")
+		}
+		p.offer, p.point, p.bondValue = offer, offer.TweakablePoint, 0
+		return nil
 	}
 	cert, sig := directory.CertFromProof(&offer.Fidelity)
 	v, err := wallet.VerifyBondOnChain(ctx, t.cfg.Backend, cert, sig, p.addr, t.cfg.BondPolicy)
@@ -230,6 +244,10 @@ func (t *Taker) adopt(ctx context.Context, p *peer, offer *protocol.Offer) error
 	p.offer, p.point, p.bondValue = offer, offer.TweakablePoint, v
 	return nil
 }
+
+// bondless: c is a maker without a bond, listed by the book for the
+// integrity fee it paid.
+func bondless(c Candidate) bool { return c.Proof == nil && c.IntegrityFee > 0 }
 
 // errUnreached marks a failure to open the first connection to a maker:
 // it was never reached, so nothing it did is to blame.

@@ -141,7 +141,7 @@ func (r *run) fillRoute(ctx context.Context, cands *[]Candidate, req Request, lo
 				// follows the maker's liquidity, which may have grown since
 				// it was published (a maker republishes at most every
 				// 30 s), so the maker is asked for its current one.
-				p, err = t.connect(ctx, c.Addr, r.cnt)
+				p, err = t.connect(ctx, c, r.cnt)
 			}
 			if err != nil {
 				t.log.Info("candidate maker unusable", "err", err)
