@@ -481,14 +481,15 @@ func (p *Proc) Spendable(ctx context.Context) (int64, error) {
 }
 
 // Settled: p's wallet holds nothing unconfirmed and nothing outside
-// regular, swept and bond coins, and it has swaps, all of them final.
+// regular, swept, bond and integrity-fee coins, and it has swaps, all of
+// them final.
 func (p *Proc) Settled(ctx context.Context) (bool, string) {
 	b, err := p.Balances(ctx)
 	if err != nil {
 		return false, err.Error()
 	}
 	for cat, v := range b.Categories {
-		if v.Unconfirmed != 0 || (cat != "regular" && cat != "swept" && cat != "fidelity_bond" && v.Total() != 0) {
+		if v.Unconfirmed != 0 || (!settledCategory[cat] && v.Total() != 0) {
 			return false, fmt.Sprintf("%s: %d unconfirmed, %d in all", cat, v.Unconfirmed, v.Total())
 		}
 	}
@@ -506,6 +507,10 @@ func (p *Proc) Settled(ctx context.Context) (bool, string) {
 	}
 	return true, ""
 }
+
+// settledCategory: the wallet categories whose coins may stay put after
+// swaps (the others are swap coins in flight).
+var settledCategory = map[string]bool{"regular": true, "swept": true, "fidelity_bond": true, "integrity": true}
 
 // LogRecord is one line of a process's JSON log.
 type LogRecord struct {
