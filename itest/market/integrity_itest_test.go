@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -160,10 +160,19 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 		}
 		return q
 	}
-	good, reused := pay(), pay()
+	good, reused, old := pay(), pay(), pay()
+	holder, _ := btcec.NewPrivateKey()
+	// Each offer names an address of its own, so the taker's book shows
+	// which of them got through.
 	goodAddr := unservedOnion(t)
+	var refusedAddrs []string
 	offer := func(key *btcec.PrivateKey, max int64, q *markettest.Payment, mod func(o *protocol.MarketOffer, origin [32]byte)) []byte {
 		t.Helper()
+		addr := goodAddr
+		if len(refusedAddrs) > 0 || key != holder {
+			addr = unservedOnion(t)
+			refusedAddrs = append(refusedAddrs, addr)
+		}
 		now := uint64(time.Now().Unix())
 		e := &protocol.PoolEnvelope{Network: protocol.Regtest, Topic: pool.TopicOffer, Item: market.OfferItem, Seq: now,
 			Created: now, Expiry: now + uint64(market.OfferTTL/time.Second)}
@@ -175,7 +184,7 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 			t.Fatal(err)
 		}
 		tp, _ := btcec.NewPrivateKey()
-		mo := &protocol.MarketOffer{ProofKind: protocol.OfferProofIntegrity, Addr: goodAddr, Integrity: proof,
+		mo := &protocol.MarketOffer{ProofKind: protocol.OfferProofIntegrity, Addr: addr, Integrity: proof,
 			Offer: protocol.Offer{BaseFee: 1000, AmountFeePPB: 1_000_000, TimeFeePPB: 10_000, MinSize: 100_000,
 				MaxSize: max, MinLocktime: 20, RequiredConfirms: 1, TweakablePoint: tp.PubKey()}}
 		if mod != nil {
@@ -217,7 +226,6 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 	}
 
 	// 20,000 sat is the normal level for up to 20,000,000 sat.
-	holder, _ := btcec.NewPrivateKey()
 	send(offer(holder, 5_000_000, good, nil))
 	bookHolds(t, ctx, far, "the outside integrity offer relayed", append(bookAddrs(t, ctx, far), goodAddr)...)
 
@@ -242,10 +250,12 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 		{"payment reused by another origin", "integrity-in-use", offer(freshKey(t), 5_000_000, good, nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			key := "offer: " + tc.why
+			key := pool.TopicOffer + ": " + tc.why
 			before := stats().Refused[key]
 			send(tc.raw)
-			err := cluster.Poll(ctx, 200*time.Millisecond, key+" counted", func() (bool, string) {
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			err := cluster.Poll(pctx, 200*time.Millisecond, key+" counted", func() (bool, string) {
 				s := stats()
 				return s.Refused[key] > before, fmt.Sprintf("refused %v", s.Refused)
 			})
@@ -255,15 +265,43 @@ func testIntegrityRefusals(t *testing.T, ctx context.Context, tr *tor.TorTranspo
 			t.Logf("refused at %s: %s", target.Name, tc.why)
 		})
 	}
+	// A payment older than 144 blocks: mined past its window (the target's
+	// validator reads the tip at most every 10 s).
+	t.Run("expired", func(t *testing.T) {
+		tip, err := clu.Tip(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := clu.Mine(ctx, int(market.IntegrityExpiry(old.Height))-int(tip)+1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(11 * time.Second)
+		key := pool.TopicOffer + ": integrity-expired"
+		before := stats().Refused[key]
+		send(offer(freshKey(t), 5_000_000, old, nil))
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := cluster.Poll(pctx, 200*time.Millisecond, key+" counted", func() (bool, string) {
+			s := stats()
+			return s.Refused[key] > before, fmt.Sprintf("refused %v", s.Refused)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("refused at %s: integrity-expired", target.Name)
+	})
 	// None of them reached the taker behind the target: its book is the
-	// two makers' offers and the good outside one.
+	// two makers' offers (the integrity maker renewed its payment) and the
+	// good outside one until it too is past its window.
 	es, err := offers(ctx, far)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 3 || !strings.Contains(strings.Join(addrs(es), " "), goodAddr) {
-		t.Fatalf("the taker's book after the refusals: %v", addrs(es))
+	for _, a := range refusedAddrs {
+		if slices.Contains(addrs(es), a) {
+			t.Fatalf("a refused offer reached the taker: %v", addrs(es))
+		}
 	}
+	t.Logf("the taker's book after the refusals: %d offers, none refused", len(es))
 }
 
 func bookAddrs(t *testing.T, ctx context.Context, p *cluster.Proc) []string {

@@ -63,7 +63,7 @@ type Topic struct {
 	// Validate is the owner's check (nil: accept).
 	Validate Validator
 	// Why names a validator's refusal from a small fixed set, counted in
-	// Stats.Refused as "<topic>: <why>" besides validator-rejected or
+	// Stats.Refused as "<topic name>: <why>" besides validator-rejected or
 	// -ignored, so an operator sees why offers were refused (nil: not
 	// named). It must return few distinct names: each is a counter.
 	Why func(error) string
