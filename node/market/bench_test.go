@@ -41,3 +41,34 @@ func BenchmarkValidateOffer(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkValidateIntegrityOffer: the same for an offer backed by an
+// integrity fee (a one-input payment): cold, the origin signature, the
+// input's BIP143 signature, the merkle branch and two chain lookups;
+// cached, decode and the tip's window.
+//
+//	go test -run '^$' -bench ValidateIntegrityOffer ./node/market/
+func BenchmarkValidateIntegrityOffer(b *testing.B) {
+	c := chaintest.New(chaintest.Options{})
+	pp := newChainPayer(b, c)
+	q := pp.paid(20_000)
+	origin, _ := btcec.NewPrivateKey()
+	e := integrityEnvelope(b, origin, pp, q, 5_000_000, nil)
+	ctx := context.Background()
+	b.Run("cold", func(b *testing.B) {
+		for range b.N {
+			v := NewValidator(c, script.DefaultBondParams(), nil)
+			if got, err := v.Validate(ctx, e); got != pool.Accept {
+				b.Fatal(got, err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		v := NewValidator(c, script.DefaultBondParams(), nil)
+		for range b.N {
+			if got, err := v.Validate(ctx, e); got != pool.Accept {
+				b.Fatal(got, err)
+			}
+		}
+	})
+}

@@ -104,7 +104,7 @@ func (p *chainPayer) payments() []*markettest.Payment {
 
 // integrityEnvelope is an integrity offer envelope by origin for
 // payment q of pp, broken as mutate says.
-func integrityEnvelope(t *testing.T, origin *btcec.PrivateKey, pp *chainPayer, q *IntegrityPayment, max int64,
+func integrityEnvelope(t testing.TB, origin *btcec.PrivateKey, pp *chainPayer, q *IntegrityPayment, max int64,
 	mutate func(*protocol.PoolEnvelope, *protocol.MarketOffer)) *protocol.PoolEnvelope {
 	t.Helper()
 	tp, _ := btcec.NewPrivateKey()
