@@ -267,26 +267,13 @@ func (w *Wallet) planIntegrity(ctx context.Context, fee, topUp int64, resID stri
 		if err != nil {
 			return err
 		}
-		var coins []selected
-		var have int64
-		for rows.Next() {
-			var s selected
-			var txid []byte
-			if err := rows.Scan(&txid, &s.op.Index, &s.value, &s.pkScript, &s.branch, &s.index); err != nil {
-				rows.Close()
-				return err
-			}
-			if s.op.Hash, err = hashFromBytes(txid); err != nil {
-				rows.Close()
-				return err
-			}
-			s.kind = script.InputP2WPKH
-			coins = append(coins, s)
-			have += s.value
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		coins, err := scanP2WPKH(rows)
+		if err != nil {
 			return err
+		}
+		var have int64
+		for _, s := range coins {
+			have += s.value
 		}
 		// Sizes only: every P2WPKH script has the same length.
 		changeTemplate := make([]byte, script.P2WPKHPkScriptLen)

@@ -235,26 +235,15 @@ func (w *Wallet) reserve(ctx context.Context, req buildReq, resID string) (selec
 		if err != nil {
 			return err
 		}
+		coins, err := scanP2WPKH(rows)
+		if err != nil {
+			return err
+		}
 		byOp := map[wire.OutPoint]selected{}
 		var cands []candidate
-		for rows.Next() {
-			var s selected
-			var txid []byte
-			if err := rows.Scan(&txid, &s.op.Index, &s.value, &s.pkScript, &s.branch, &s.index); err != nil {
-				rows.Close()
-				return err
-			}
-			if s.op.Hash, err = hashFromBytes(txid); err != nil {
-				rows.Close()
-				return err
-			}
-			s.kind = script.InputP2WPKH
+		for _, s := range coins {
 			byOp[s.op] = s
 			cands = append(cands, s.candidate)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		changeBranch := keys.BranchInternal
 		if req.category == Swept {
@@ -657,4 +646,25 @@ func (w *Wallet) StoredTx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx
 		return nil, "", fmt.Errorf("%w: stored transaction: %w", ErrCorrupt, err)
 	}
 	return msg, status, nil
+}
+
+// scanP2WPKH reads coin rows (txid, vout, value, pk_script, branch,
+// key_index) as P2WPKH inputs, and closes rows.
+func scanP2WPKH(rows *sql.Rows) ([]selected, error) {
+	defer rows.Close()
+	var out []selected
+	for rows.Next() {
+		var s selected
+		var txid []byte
+		if err := rows.Scan(&txid, &s.op.Index, &s.value, &s.pkScript, &s.branch, &s.index); err != nil {
+			return nil, err
+		}
+		var err error
+		if s.op.Hash, err = hashFromBytes(txid); err != nil {
+			return nil, err
+		}
+		s.kind = script.InputP2WPKH
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/onionswap/onionswap/node/pool"
+	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet/chain/chaintest"
 	"github.com/onionswap/onionswap/wallet/script"
 )
@@ -23,23 +24,7 @@ func BenchmarkValidateOffer(b *testing.B) {
 	m := &maker{t: b, c: c, b: newBond(b, c, 1_000_000), addr: onion(1), max: 5_000_000}
 	origin, _ := btcec.NewPrivateKey()
 	e := offerEnvelopeB(b, origin, m)
-	ctx := context.Background()
-	b.Run("cold", func(b *testing.B) {
-		for range b.N {
-			v := NewValidator(c, script.DefaultBondParams(), nil)
-			if got, err := v.Validate(ctx, e); got != pool.Accept {
-				b.Fatal(got, err)
-			}
-		}
-	})
-	b.Run("cached", func(b *testing.B) {
-		v := NewValidator(c, script.DefaultBondParams(), nil)
-		for range b.N {
-			if got, err := v.Validate(ctx, e); got != pool.Accept {
-				b.Fatal(got, err)
-			}
-		}
-	})
+	benchValidate(b, c, e)
 }
 
 // BenchmarkValidateIntegrityOffer: the same for an offer backed by an
@@ -54,6 +39,12 @@ func BenchmarkValidateIntegrityOffer(b *testing.B) {
 	q := pp.paid(20_000)
 	origin, _ := btcec.NewPrivateKey()
 	e := integrityEnvelope(b, origin, pp, q, 5_000_000, nil)
+	benchValidate(b, c, e)
+}
+
+// benchValidate: e checked by a new validator each time (cold) and by one
+// validator again and again (cached).
+func benchValidate(b *testing.B, c Chain, e *protocol.PoolEnvelope) {
 	ctx := context.Background()
 	b.Run("cold", func(b *testing.B) {
 		for range b.N {
