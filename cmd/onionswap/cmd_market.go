@@ -21,13 +21,15 @@ func init() {
 			"holds and whose anti-spam proof its own chain backend verified: a fidelity\n" +
 			"bond, or an integrity fee paid to miners within the last 144 blocks (its\n" +
 			"level: low 0.01 %, normal 0.1 %, high 0.5 % of the offer's maximum).\n" +
-			"Address, amount range, fees, proof, age. With --amount, only the offers\n" +
+			"Address, amount range, fees, proof, what the node knows of the maker's\n" +
+			"record (trust: proofs it showed, our swaps with it, less its failures),\n" +
+			"age. With --amount, only the offers\n" +
 			"that take it, with their fee for it at their minimum locktime.",
 		opts: useInfo,
 		setup: func(e *env) func(context.Context) error {
 			asJSON := e.fs.Bool("json", false, "print JSON")
 			amount := e.fs.Int64("amount", 0, "only offers that take `SAT`, with their fee for it")
-			sort := e.fs.String("sort", "bond", "`ORDER`: bond (highest bond value first), fee (lowest first, needs --amount) or age (newest first)")
+			sort := e.fs.String("sort", "bond", "`ORDER`: bond (highest bond value first), fee (lowest first, needs --amount), trust (highest first) or age (newest first)")
 			minBond := e.fs.Float64("min-bond", 0, "only offers whose bond value is at least `V`")
 			proof := e.fs.String("proof", "", "only offers backed by `KIND`: bond or integrity")
 			minLevel := e.fs.String("min-integrity", "", "leave out integrity offers below `LEVEL`: low, normal or high")
@@ -58,7 +60,7 @@ func init() {
 					return printJSON(e.stdout, es)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "maker\tmin\tmax\tfee\tproof\tbond (sat) / integrity fee\tbond value / level\tage\n")
+				fmt.Fprintf(tw, "maker\tmin\tmax\tfee\tproof\tbond (sat) / integrity fee\tbond value / level\ttrust\tage\n")
 				for _, o := range es {
 					fee := fmt.Sprintf("%d + %d ppb + %d ppb/block", o.BaseFee, o.AmountFeePPB, o.TimeFeePPB)
 					if *amount != 0 {
@@ -68,8 +70,8 @@ func init() {
 					if o.Proof == market.ProofIntegrity {
 						paid, worth = strconv.FormatInt(o.IntegrityFee, 10), o.IntegrityLevel
 					}
-					fmt.Fprintf(tw, "%.22s…\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", o.Addr, o.MinSize, o.MaxSize, fee, o.Proof,
-						paid, worth, time.Since(o.Created).Round(time.Second))
+					fmt.Fprintf(tw, "%.22s…\t%d\t%d\t%s\t%s\t%s\t%s\t%.1f\t%s\n", o.Addr, o.MinSize, o.MaxSize, fee, o.Proof,
+						paid, worth, o.Trust, time.Since(o.Created).Round(time.Second))
 				}
 				if err := tw.Flush(); err != nil {
 					return err

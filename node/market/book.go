@@ -59,6 +59,11 @@ type Entry struct {
 	// Fee for Query.Amount at the offer's minimum locktime (0 when no
 	// amount was asked for).
 	Fee int64 `json:"fee,omitempty"`
+	// Trust is what this node knows of the maker's record (RouteTrust:
+	// proofs it showed us by `market trust`, our own completed swaps with
+	// it, less its failures; 0: nothing known), which scales its weight in
+	// the automatic choice.
+	Trust float64 `json:"trust"`
 
 	offer   protocol.Offer
 	backing wire.OutPoint // the bond or integrity output: one offer each
@@ -77,20 +82,20 @@ type Query struct {
 	// MinIntegrityLevel: integrity offers below this level are left out.
 	MinIntegrityLevel IntegrityLevel
 	// Sort: "bond" (default, highest first), "fee" (lowest first; needs
-	// Amount) or "age" (newest first).
+	// Amount), "trust" (highest first) or "age" (newest first).
 	Sort string
 }
 
 // Offers lists the book's offers whose bond verifies, as q asks.
 func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 	switch q.Sort {
-	case "", "bond", "age":
+	case "", "bond", "age", "trust":
 	case "fee":
 		if q.Amount <= 0 {
 			return nil, fmt.Errorf("market: sorting by fee needs an amount")
 		}
 	default:
-		return nil, fmt.Errorf("market: unknown sort %q (bond, fee or age)", q.Sort)
+		return nil, fmt.Errorf("market: unknown sort %q (bond, fee, trust or age)", q.Sort)
 	}
 	switch q.Proof {
 	case "", ProofBond, ProofIntegrity:
@@ -142,8 +147,14 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		kept = append(kept, en)
 	}
 	out = kept
+	trust := b.trustOf(ctx)
+	for i := range out {
+		out[i].Trust = trust(out[i].Addr)
+	}
 	slices.SortFunc(out, func(a, b Entry) int {
 		switch q.Sort {
+		case "trust":
+			return cmp.Or(cmp.Compare(b.Trust, a.Trust), cmp.Compare(b.BondValue, a.BondValue))
 		case "fee":
 			return cmp.Or(cmp.Compare(a.Fee, b.Fee), cmp.Compare(b.BondValue, a.BondValue))
 		case "age":
@@ -152,6 +163,18 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		return cmp.Or(cmp.Compare(b.BondValue, a.BondValue), cmp.Compare(a.Addr, b.Addr))
 	})
 	return out, nil
+}
+
+// trustOf is each maker's RouteTrust, or 0 for all when the node's
+// history cannot be read: the bonds alone still choose, the book must not
+// go empty for want of trust.
+func (b *Book) trustOf(ctx context.Context) func(addr string) float64 {
+	if b.trust != nil {
+		if of, err := b.trust.Of(ctx); err == nil {
+			return of
+		}
+	}
+	return func(string) float64 { return 0 }
 }
 
 // Proof kinds as the book names them.
@@ -208,21 +231,13 @@ func (b *Book) Makers(ctx context.Context) ([]taker.Candidate, error) {
 	if err != nil {
 		return nil, err
 	}
-	trust := func(string) float64 { return 0 }
-	if b.trust != nil {
-		// Without our history (a wallet read failed) the bonds alone
-		// still choose: the book must not go empty for want of trust.
-		if of, err := b.trust.Of(ctx); err == nil {
-			trust = of
-		}
-	}
 	out := make([]taker.Candidate, 0, len(es))
 	for i := range es {
 		if es[i].Own {
 			continue // our own offer: a maker does not swap with itself
 		}
 		o := es[i].offer
-		c := taker.Candidate{Addr: es[i].Addr, Trust: trust(es[i].Addr), Offer: &o}
+		c := taker.Candidate{Addr: es[i].Addr, Trust: es[i].Trust, Offer: &o}
 		if o.HasBond() {
 			c.Proof = &o.Fidelity
 		} else {

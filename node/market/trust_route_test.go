@@ -122,8 +122,8 @@ func TestTrustsHistoriesAndMemory(t *testing.T) {
 	}
 }
 
-// TestBookMakersCarryTrust: the book's candidates carry what the node
-// knows of each maker.
+// TestBookMakersCarryTrust: the book's entries and candidates carry what
+// the node knows of each maker.
 func TestBookMakersCarryTrust(t *testing.T) {
 	c := chaintest.New(chaintest.Options{})
 	v := NewValidator(c, script.DefaultBondParams(), nil)
@@ -154,5 +154,10 @@ func TestBookMakersCarryTrust(t *testing.T) {
 	}
 	if len(got) != 2 || got[makers[0].addr] != 1 || got[makers[1].addr] != 0 {
 		t.Fatalf("candidates' trust %v", got)
+	}
+	// market offers shows it, and sorts by it.
+	es := bookOf(t, book, Query{Sort: "trust"})
+	if len(es) != 2 || es[0].Addr != makers[0].addr || es[0].Trust != 1 || es[1].Trust != 0 {
+		t.Fatalf("book by trust: %+v", es)
 	}
 }
