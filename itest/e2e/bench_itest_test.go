@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 
 	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/market"
 )
 
 // Benchmark targets (issue 5 item 7): counts, not timings, so asserting
@@ -31,8 +35,51 @@ const (
 // including block waits, round trips, connections, bytes on the wire.
 func BenchmarkSwap(b *testing.B) {
 	g := getMain(b)
+	benchSwaps(b, g, control.TakerSwapRequest{Amount: benchAmount, Makers: 2, TxCount: benchTxCount,
+		Directories: []string{g.dirB.Onion()}}, benchMaxRoundTrips, nil)
+}
+
+// BenchmarkSwapFromBook: the same swap through m1 and m2 named from the
+// taker's offer book (`taker swap --offer`): their offers are known, so
+// no offer round trip, and each SetupHop rides behind its Hello: at most
+// 3 round trips per maker (issue 12), 6 for the route. Before each swap
+// (not timed) the taker's book must show both offers taking the amount,
+// so that a top-up's new liquidity is not asked for again.
+func BenchmarkSwapFromBook(b *testing.B) {
+	g := getMain(b)
+	req := control.TakerSwapRequest{Amount: benchAmount, Makers: 2, TxCount: benchTxCount,
+		Offers: []string{g.makers[0].Onion(), g.makers[1].Onion()}}
+	benchSwaps(b, g, req, 3*req.Makers, func(ctx context.Context) {
+		// A refresh after a change of terms waits at most 30 s
+		// (market.MinRepublishInterval), then crosses two hops.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		err := waitCond(ctx, "both offers taking the amount in tA's book", func() bool {
+			es, err := control.Call[[]market.Entry](ctx, g.tA.Client(), http.MethodGet,
+				fmt.Sprintf("/v1/market/offers?amount=%d", req.Amount), nil)
+			if err != nil {
+				return false
+			}
+			n := 0
+			for _, e := range es {
+				if slices.Contains(req.Offers, e.Addr) {
+					n++
+				}
+			}
+			return n == len(req.Offers)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// benchSwaps runs b.N swaps of req by taker A, each checked exactly
+// (checkSwap) and within maxRoundTrips, and reports per swap: wall ms
+// excluding and including block waits, round trips, connections, bytes
+// on the wire. ready (nil: none) runs before each swap, untimed.
+func benchSwaps(b *testing.B, g *mainGroup, req control.TakerSwapRequest, maxRoundTrips int, ready func(context.Context)) {
 	ctx := context.Background()
-	req := control.TakerSwapRequest{Amount: benchAmount, Makers: 2, TxCount: benchTxCount, Directories: []string{g.dirB.Onion()}}
 	procs := append([]*cluster.Proc{g.tA}, g.makers...)
 	var excl, incl time.Duration
 	var rts, conns int
@@ -41,6 +88,9 @@ func BenchmarkSwap(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		topUp(b, ctx, benchAmount, benchTxCount, procs...)
+		if ready != nil {
+			ready(ctx)
+		}
 		before := snapshot(b, ctx, procs...)
 		b.StartTimer()
 		sctx, cancel := context.WithTimeout(ctx, swapTimeout)
@@ -51,9 +101,9 @@ func BenchmarkSwap(b *testing.B) {
 			b.Fatal(err)
 		}
 		checkSwap(b, ctx, before, g.tA, g.makers, req, rep)
-		if rep.Connections > benchMaxConnsPerMaker*req.Makers || rep.RoundTrips > benchMaxRoundTrips {
+		if rep.Connections > benchMaxConnsPerMaker*req.Makers || rep.RoundTrips > maxRoundTrips {
 			b.Fatalf("%d connections (max %d per maker), %d round trips (max %d)", rep.Connections, benchMaxConnsPerMaker,
-				rep.RoundTrips, benchMaxRoundTrips)
+				rep.RoundTrips, maxRoundTrips)
 		}
 		excl += rep.Duration - rep.BlockWait
 		incl += rep.Duration

@@ -96,7 +96,8 @@ type Config struct {
 	// DNS seeds and Bisq's seed nodes do (the daemon asks its directories:
 	// makers run their pool on their registered onion). It is asked only
 	// when no outbound peer is connected and every peer-table entry has
-	// failed (an empty table included), at most every SeedInterval, and
+	// failed (an empty table included), at most every SeedInterval (an
+	// empty answer is asked again after 15 s, doubling up to it), and
 	// never when every outbound slot is protected; what it returns may
 	// fill protected slots only after a successful connection, as
 	// peer-exchange addresses (seeds.go).

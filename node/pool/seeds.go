@@ -20,6 +20,13 @@ const (
 	// seedTimeout bounds one call: the directory fetch bound plus a
 	// minute of bond verification.
 	seedTimeout = 4 * time.Minute
+	// seedRetry: after a call that gave no address (the directories list
+	// nobody yet: a node started with the makers it would find, whose
+	// registrations take seconds over Tor; or every directory failed),
+	// the next one comes this much later, doubling with each empty answer
+	// up to SeedInterval (15, 30, 60, 120, 240 s, then 5 min), instead of
+	// a whole SeedInterval with no peer at all.
+	seedRetry = 15 * time.Second
 )
 
 // seeder asks Config.Seeds for addresses when the peer table has nothing
@@ -28,6 +35,10 @@ const (
 type seeder struct {
 	next     time.Time
 	inflight atomic.Bool
+	// soon (unix ns, 0: none): an empty answer's earlier retry; empties
+	// counts the empty answers in a row.
+	soon    atomic.Int64
+	empties atomic.Int32
 }
 
 // maybe starts a Seeds call if one is needed and allowed now.
@@ -39,7 +50,7 @@ func (s *seeder) maybe(p *Pool) {
 		return
 	}
 	now := p.cfg.Now()
-	if now.Before(s.next) {
+	if soon := s.soon.Load(); now.Before(s.next) && (soon == 0 || now.UnixNano() < soon) {
 		return
 	}
 	p.mu.Lock()
@@ -49,12 +60,18 @@ func (s *seeder) maybe(p *Pool) {
 		return
 	}
 	s.next = now.Add(p.cfg.SeedInterval)
+	s.soon.Store(0)
 	s.inflight.Store(true)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer s.inflight.Store(false)
-		p.seed()
+		if p.seed() > 0 {
+			s.empties.Store(0)
+			return
+		}
+		e := min(s.empties.Add(1), 16) // no shift overflow
+		s.soon.Store(now.Add(min(seedRetry<<(e-1), p.cfg.SeedInterval)).UnixNano())
 	}()
 }
 
@@ -78,8 +95,9 @@ func (p *Pool) needSeedsLocked(now time.Time) bool {
 	return true
 }
 
-// seed calls Config.Seeds and learns what it returns as seed addresses.
-func (p *Pool) seed() {
+// seed calls Config.Seeds and learns what it returns as seed addresses;
+// it returns how many.
+func (p *Pool) seed() int {
 	ctx, cancel := context.WithTimeout(p.ctx, seedTimeout)
 	defer cancel()
 	addrs, err := p.cfg.Seeds(ctx)
@@ -104,4 +122,5 @@ func (p *Pool) seed() {
 	if n > 0 {
 		p.kickDial()
 	}
+	return n
 }

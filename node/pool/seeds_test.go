@@ -157,3 +157,43 @@ func TestSeedsOnlyWhenNeeded(t *testing.T) {
 		t.Fatalf("seeds asked %d times with %d of %d outbound slots protected", n, e.pool.cfg.ProtectedOutbound, e.pool.cfg.Outbound)
 	}
 }
+
+// TestSeedsEmptyAnswerRetriedSoon: a node that asked while the
+// directories listed nobody asks again seedRetry later, not a whole
+// SeedInterval, and doubles the wait while the answers stay empty.
+func TestSeedsEmptyAnswerRetriedSoon(t *testing.T) {
+	testutil.LeakCheck(t)
+	clk := &clock{}
+	a := newListening(t).start(testConfig(clk))
+	defer a.stop()
+	var listed atomic.Bool
+	sf := &seedFunc{addrs: func() []string {
+		if listed.Load() {
+			return []string{a.addr}
+		}
+		return nil
+	}}
+	cfg := testConfig(clk)
+	cfg.Seeds = sf.seeds
+	cfg.SeedInterval = time.Hour
+	b := newListening(t).start(cfg)
+	defer b.stop()
+	eventually(t, 10*time.Second, "the first (empty) answer", func() bool { return sf.calls.Load() == 1 })
+	time.Sleep(20 * cfg.DialInterval)
+	if n := sf.calls.Load(); n != 1 {
+		t.Fatalf("asked %d times before seedRetry", n)
+	}
+	clk.Advance(seedRetry)
+	eventually(t, 10*time.Second, "asked again seedRetry later", func() bool { return sf.calls.Load() == 2 })
+	clk.Advance(seedRetry) // the second empty answer doubles the wait
+	time.Sleep(20 * cfg.DialInterval)
+	if n := sf.calls.Load(); n != 2 {
+		t.Fatalf("asked %d times: the wait did not double", n)
+	}
+	listed.Store(true)
+	clk.Advance(seedRetry)
+	eventually(t, 10*time.Second, "connected once the directories list a peer", func() bool {
+		_, ok := b.outboundTo(a.addr)
+		return ok
+	})
+}
