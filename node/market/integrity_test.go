@@ -362,6 +362,24 @@ func TestIntegrityBlacklistInheritance(t *testing.T) {
 		!errors.Is(err, ErrListed) {
 		t.Fatalf("third payment: %v %v", got, err)
 	}
+	// A payment our chain has not confirmed, spending the third one's
+	// listed output, passes nothing on: made-up transactions cannot make
+	// the list grow.
+	forged, err := pp.p.Pay(ctx, 5_000, 35_000) // broadcast, never mined
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := bl.List(ctx)
+	e := integrityEnvelope(t, newOrigin, pp, q3, 5_000_000, func(e *protocol.PoolEnvelope, mo *protocol.MarketOffer) {
+		h := uint32(c.Height()) + 1
+		mo.Integrity = markettest.UnminedProof(forged, h, IntegrityDigest(e.Origin, IntegrityExpiry(h)))
+	})
+	if got, err := v.Validate(ctx, e); got != pool.Ignore || !errors.Is(err, ErrIntegrityUnconfirmed) {
+		t.Fatalf("unconfirmed spend of a listed output: %v %v", got, err)
+	}
+	if after, _ := bl.List(ctx); len(after) != len(before) {
+		t.Fatalf("an unproven payment was listed: %d entries, were %d", len(after), len(before))
+	}
 }
 
 // bondlessMaker is a maker without a bond: its offer carries no

@@ -161,17 +161,12 @@ func (v *Validator) Validate(ctx context.Context, e *protocol.PoolEnvelope) (poo
 	return pool.Ignore, err
 }
 
-// validateIntegrity: the address, the blacklist's chain of spending, the
-// payment, one live offer per payment.
+// validateIntegrity: the address, the payment, the blacklist's chain of
+// spending, one live offer per payment.
 func (v *Validator) validateIntegrity(ctx context.Context, origin [protocol.XOnlyKeySize]byte, m *protocol.MarketOffer,
 	until time.Time) (pool.Verdict, error) {
 	if _, err := tor.ParseOnionAddr(m.Addr); err != nil {
 		return pool.Reject, fmt.Errorf("%w: %v", ErrOfferAddr, err)
-	}
-	if v.bl != nil {
-		if why, listed := v.bl.Inherit(ctx, m.Integrity); listed {
-			return pool.Ignore, fmt.Errorf("%w: %s", ErrListed, why)
-		}
 	}
 	fact, err := v.Integrity(ctx, origin, m)
 	switch {
@@ -179,6 +174,13 @@ func (v *Validator) validateIntegrity(ctx context.Context, origin [protocol.XOnl
 		return pool.Reject, err
 	case err != nil:
 		return pool.Ignore, err
+	}
+	// Only a payment proven on our chain passes a listing on: made-up
+	// transactions spending a listed output would fill the list.
+	if v.bl != nil {
+		if why, listed := v.bl.Inherit(ctx, m.Integrity); listed {
+			return pool.Ignore, fmt.Errorf("%w: %s", ErrListed, why)
+		}
 	}
 	if !v.claim(fact.OutPoint, origin, until, IntegrityGrace) {
 		return pool.Ignore, ErrIntegrityInUse
