@@ -356,12 +356,8 @@ func (w *Wallet) RedeemBond(ctx context.Context, op wire.OutPoint, feeRate int64
 	if err != nil {
 		return nil, fmt.Errorf("redeem bond: %w", err)
 	}
-	ok, reason, err := w.backend.TestAccept(ctx, msg)
-	if err != nil {
+	if err := w.testAccept(ctx, msg); err != nil {
 		return nil, fmt.Errorf("redeem bond: %w", err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("redeem bond: %w: %s", ErrBroadcast, reason)
 	}
 	txid := msg.TxHash()
 	var raw bytes.Buffer

@@ -174,14 +174,9 @@ func (w *Wallet) PayIntegrityFee(ctx context.Context, fee, topUp btcutil.Amount)
 		release()
 		return nil, fmt.Errorf("pay integrity fee: %w", err)
 	}
-	ok, reason, err := w.backend.TestAccept(ctx, msg)
-	if err != nil {
+	if err := w.testAccept(ctx, msg); err != nil {
 		release()
-		return nil, fmt.Errorf("pay integrity fee: test accept: %w", err)
-	}
-	if !ok {
-		release()
-		return nil, fmt.Errorf("pay integrity fee: %w: %s", ErrBroadcast, reason)
+		return nil, fmt.Errorf("pay integrity fee: %w", err)
 	}
 	txid := msg.TxHash()
 	p := &IntegrityPayment{OutPoint: wire.OutPoint{Hash: txid, Index: 0}, Value: btcutil.Amount(plan.outValue),

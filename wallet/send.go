@@ -178,14 +178,9 @@ func (w *Wallet) build(ctx context.Context, req buildReq) (*SentTx, error) {
 		return nil, err
 	}
 	if req.status == statusPublish {
-		ok, reason, err := w.backend.TestAccept(ctx, msg)
-		if err != nil {
+		if err := w.testAccept(ctx, msg); err != nil {
 			release()
-			return nil, fmt.Errorf("test accept: %w", err)
-		}
-		if !ok {
-			release()
-			return nil, fmt.Errorf("%w: %s", ErrBroadcast, reason)
+			return nil, err
 		}
 	}
 	res := &SentTx{Tx: msg, Txid: msg.TxHash(), Fee: btcutil.Amount(sel.fee)}
@@ -667,4 +662,17 @@ func scanP2WPKH(rows *sql.Rows) ([]selected, error) {
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// testAccept asks the node whether tx would enter its mempool now: a
+// refusal is ErrBroadcast with the node's reason.
+func (w *Wallet) testAccept(ctx context.Context, tx *wire.MsgTx) error {
+	ok, reason, err := w.backend.TestAccept(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("test accept: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrBroadcast, reason)
+	}
+	return nil
 }

@@ -99,12 +99,8 @@ func (w *Wallet) PublishTx(ctx context.Context, tx *wire.MsgTx, fee btcutil.Amou
 			return err
 		}
 		known = false
-		ok, reason, err := w.backend.TestAccept(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("test accept: %w", err)
-		}
-		if !ok {
-			return fmt.Errorf("%w: %s", ErrBroadcast, reason)
+		if err := w.testAccept(ctx, tx); err != nil {
+			return err
 		}
 	}
 	var raw bytes.Buffer

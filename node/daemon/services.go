@@ -237,7 +237,7 @@ func (wi walletIntegrity) ProveIntegrity(ctx context.Context, op wire.OutPoint, 
 func integrityView(p *wallet.IntegrityPayment) *market.IntegrityPayment {
 	v := &market.IntegrityPayment{OutPoint: p.OutPoint, Fee: int64(p.Fee)}
 	if p.Tx != nil {
-		v.VSize = int64((p.Tx.SerializeSizeStripped()*3 + p.Tx.SerializeSize() + 3) / 4)
+		v.VSize = script.TxVSize(p.Tx)
 	}
 	if p.Height > 0 {
 		v.Height = uint32(p.Height)

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -19,6 +19,7 @@ import (
 	"github.com/onionswap/onionswap/internal/merkle"
 	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet/chain"
+	"github.com/onionswap/onionswap/wallet/script"
 )
 
 // The integrity fee: seed 002's anti-spam payment in Bitcoin terms. A
@@ -164,11 +165,7 @@ func checkIntegrity(origin [protocol.XOnlyKeySize]byte, p *protocol.IntegrityPro
 	if !sig.Verify(d[:], p.Key) {
 		return f, fmt.Errorf("%w: origin signature", ErrIntegrityForged)
 	}
-	want, err := p2wpkh(p.Key.SerializeCompressed())
-	if err != nil {
-		return f, err
-	}
-	if !bytes.Equal(p.Tx.TxOut[p.Vout].PkScript, want) {
+	if !bytes.Equal(p.Tx.TxOut[p.Vout].PkScript, script.P2WPKHPkScript(p.Key)) {
 		return f, fmt.Errorf("%w: output %d is not P2WPKH of the integrity key", ErrIntegrityForged, p.Vout)
 	}
 	prevs := make(map[wire.OutPoint]*wire.TxOut, len(p.Tx.TxIn))
@@ -178,14 +175,14 @@ func checkIntegrity(origin [protocol.XOnlyKeySize]byte, p *protocol.IntegrityPro
 		if len(txIn.SignatureScript) != 0 || len(w) != 2 || len(w[1]) != 33 {
 			return f, fmt.Errorf("%w: input %d does not spend P2WPKH", ErrIntegrityForged, i)
 		}
-		pk, err := p2wpkh(w[1])
+		key, err := btcec.ParsePubKey(w[1])
 		if err != nil {
-			return f, err
+			return f, fmt.Errorf("%w: input %d key: %v", ErrIntegrityForged, i, err)
 		}
 		if p.InputValues[i] <= 0 || p.InputValues[i] > btcutil.MaxSatoshi {
 			return f, fmt.Errorf("%w: input %d value %d", ErrIntegrityForged, i, p.InputValues[i])
 		}
-		prevs[txIn.PreviousOutPoint] = &wire.TxOut{Value: p.InputValues[i], PkScript: pk}
+		prevs[txIn.PreviousOutPoint] = &wire.TxOut{Value: p.InputValues[i], PkScript: script.P2WPKHPkScript(key)}
 		in += p.InputValues[i]
 	}
 	if len(prevs) != len(p.Tx.TxIn) {
@@ -208,21 +205,13 @@ func checkIntegrity(origin [protocol.XOnlyKeySize]byte, p *protocol.IntegrityPro
 	for _, o := range p.Tx.TxOut {
 		out += o.Value
 	}
-	vsize := (blockchain.GetTransactionWeight(btcutil.NewTx(p.Tx)) + 3) / 4
+	vsize := script.TxVSize(p.Tx)
 	f = IntegrityFact{OutPoint: integrityOutPoint(p), Fee: in - out, Height: p.Height}
 	if f.Level = levelOf(f.Fee, maxSize, vsize); f.Level == IntegrityNone {
 		return f, fmt.Errorf("%w: %d sat, the low level needs %d for a maximum of %d sat", ErrIntegrityTooSmall,
 			f.Fee, RequiredIntegrityFee(IntegrityLow, maxSize, vsize), maxSize)
 	}
 	return f, nil
-}
-
-func p2wpkh(pub []byte) ([]byte, error) {
-	s, err := txscript.NewScriptBuilder().AddOp(txscript.OP_0).AddData(btcutil.Hash160(pub)).Script()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrIntegrityForged, err)
-	}
-	return s, nil
 }
 
 // integrityResult is a cached verdict.

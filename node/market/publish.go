@@ -229,10 +229,11 @@ func (p *Publisher) tick(ctx context.Context) {
 		p.log.Warn("offer not encodable", "err", err)
 		return
 	}
+	var inow integrityNow
 	if p.cfg.Integrity != nil {
-		p.payIntegrity(ctx, off)
+		inow = p.payIntegrity(ctx, off)
 		// A new payment confirmed: publish its proof as a change of terms.
-		terms = append(terms, p.integrityState(ctx)...)
+		terms = append(terms, inow.state()...)
 	}
 	now := p.cfg.Now()
 	p.mu.Lock()
@@ -245,7 +246,7 @@ func (p *Publisher) tick(ctx context.Context) {
 	origin := p.cfg.Pool.Identity()
 	var mo *protocol.MarketOffer
 	if p.cfg.Integrity != nil {
-		if mo, err = p.integrityOffer(ctx, origin, off); err != nil {
+		if mo, err = p.integrityOffer(ctx, origin, off, inow); err != nil {
 			if ctx.Err() == nil {
 				p.log.Info("integrity offer not ready", "why", err)
 				p.mu.Lock()

@@ -70,33 +70,42 @@ const (
 // errIntegrityPending: the first payment waits for its confirmation.
 var errIntegrityPending = errors.New("waiting for the integrity fee payment to confirm")
 
-// integrityState names the payment the offer would use now, so that a
-// newly confirmed one is published without waiting for the refresh.
-func (p *Publisher) integrityState(ctx context.Context) []byte {
-	pay, err := p.cfg.Integrity.Payer.LatestIntegrity(ctx)
-	if err != nil || pay == nil {
+// integrityNow is what one check read of the integrity payments: the
+// newest payment (nil: none) and the chain's height, or why it could not.
+type integrityNow struct {
+	pay *IntegrityPayment
+	tip int32
+	err error
+}
+
+// state names the payment the offer would use now, so that a newly
+// confirmed one is published without waiting for the refresh.
+func (n integrityNow) state() []byte {
+	if n.err != nil || n.pay == nil {
 		return nil
 	}
-	return []byte(fmt.Sprintf("%v@%d", pay.OutPoint, pay.Height))
+	return []byte(fmt.Sprintf("%v@%d", n.pay.OutPoint, n.pay.Height))
 }
 
 // payIntegrity pays a new integrity fee when there is no payment, when
 // the newest is about to stop backing offers, or when its fee no longer
 // reaches the chosen level for the offer's maximum amount; never while
 // the newest is still confirming. It runs at every check, published or
-// not, so the renewal does not wait for the offer's refresh.
-func (p *Publisher) payIntegrity(ctx context.Context, off *protocol.Offer) {
+// not, so the renewal does not wait for the offer's refresh. It returns
+// what it read (with the new payment, when it made one).
+func (p *Publisher) payIntegrity(ctx context.Context, off *protocol.Offer) integrityNow {
 	ic := p.cfg.Integrity
 	level := cmp.Or(ic.Level, IntegrityNormal)
 	tip, err := ic.Tip(ctx)
 	if err != nil {
-		return
+		return integrityNow{err: err}
 	}
 	pay, err := ic.Payer.LatestIntegrity(ctx)
 	if err != nil {
 		p.log.Warn("cannot read the integrity payments", "err", err)
-		return
+		return integrityNow{err: err}
 	}
+	now := integrityNow{pay: pay, tip: tip}
 	if pay != nil && pay.Height > 0 && int64(tip) <= int64(IntegrityExpiry(pay.Height)) {
 		p.mu.Lock()
 		p.lastPay = pay
@@ -108,7 +117,7 @@ func (p *Publisher) payIntegrity(ctx context.Context, off *protocol.Offer) {
 	wait := p.cfg.Now().Before(p.payRetry)
 	p.mu.Unlock()
 	if !needed || wait || off.MaxSize < off.MinSize {
-		return
+		return now
 	}
 	fee := RequiredIntegrityFee(level, off.MaxSize*(100+integrityHeadroomPercent)/100, integrityVSize)
 	// The payment may need the wallet's coins (a top-up); the offer's
@@ -117,33 +126,33 @@ func (p *Publisher) payIntegrity(ctx context.Context, off *protocol.Offer) {
 	if p.cfg.Locks != nil {
 		if err := p.cfg.Locks.UnlockOfferCoins(ctx); err != nil {
 			p.log.Warn("cannot release the offer's coins for the integrity fee", "err", err)
-			return
+			return now
 		}
 	}
-	if _, err := ic.Payer.PayIntegrity(ctx, fee, fee*wallet.IntegrityTopUpDays); err != nil {
+	np, err := ic.Payer.PayIntegrity(ctx, fee, fee*wallet.IntegrityTopUpDays)
+	if err != nil {
 		p.log.Warn("cannot pay the integrity fee", "fee", fee, "retry_in", integrityPayRetry, "err", err)
 		p.mu.Lock()
 		p.payRetry = p.cfg.Now().Add(integrityPayRetry)
 		p.mu.Unlock()
-		return
+		return now
 	}
 	p.log.Info("integrity fee paid", "fee", fee, "level", level.String())
+	now.pay = np
+	return now
 }
 
 // integrityOffer builds the offer backed by the newest usable payment:
 // until a new payment confirms, the previous one (while still valid)
 // keeps the offer up, its maximum capped at what that fee covers.
-func (p *Publisher) integrityOffer(ctx context.Context, origin [protocol.XOnlyKeySize]byte, off *protocol.Offer) (*protocol.MarketOffer, error) {
+func (p *Publisher) integrityOffer(ctx context.Context, origin [protocol.XOnlyKeySize]byte, off *protocol.Offer,
+	now integrityNow) (*protocol.MarketOffer, error) {
 	ic := p.cfg.Integrity
 	level := cmp.Or(ic.Level, IntegrityNormal)
-	tip, err := ic.Tip(ctx)
-	if err != nil {
-		return nil, err
+	if now.err != nil {
+		return nil, now.err
 	}
-	pay, err := ic.Payer.LatestIntegrity(ctx)
-	if err != nil {
-		return nil, err
-	}
+	pay, tip := now.pay, now.tip
 	usable := func(q *IntegrityPayment) bool {
 		return q != nil && q.Height > 0 && int64(tip) <= int64(IntegrityExpiry(q.Height))
 	}

@@ -103,7 +103,7 @@ func (p *Payer) Pay(ctx context.Context, fee, topUp int64) (*Payment, error) {
 		return nil, fmt.Errorf("markettest: broadcast: %w", err)
 	}
 	q := &Payment{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Fee: fee,
-		VSize: int64((tx.SerializeSizeStripped()*3 + tx.SerializeSize() + 3) / 4),
+		VSize: script.TxVSize(tx),
 		Tx:    tx, Values: []int64{prevOut.Value}, Key: key, sent: tip}
 	p.pays = append(p.pays, q)
 	return q, nil
