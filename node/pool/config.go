@@ -71,6 +71,25 @@ type Topic struct {
 	// relay (0: DefaultTopicRate/Burst).
 	Rate  float64
 	Burst int
+
+	// Caps on what the node holds in this topic (0: none), for a topic
+	// whose envelopes must not crowd out the others' (a mailbox of 7-day
+	// messages beside 20-minute offers): an envelope that would exceed
+	// one is refused (ReasonTopicFull, ReasonRecipientFull), not stored,
+	// not relayed, the node's own included; nothing held is evicted for
+	// it (caps.go).
+	//
+	// MaxHeld / MaxHeldBytes: envelopes, and bytes of their encodings,
+	// held in the topic, tombstones included (a tombstone keeps its slot
+	// until it expires).
+	MaxHeld      int
+	MaxHeldBytes int
+	// PerRecipient / PerRecipientBytes: envelopes, and bytes, held per
+	// Recipient hash among the topic's recipient-addressed envelopes
+	// that are not removals, so one recipient's mailbox cannot fill the
+	// topic and the recipient's removals free its quota at once.
+	PerRecipient      int
+	PerRecipientBytes int
 }
 
 // TopicOffer is the marketplace's topic: offers, one per item, signed by
@@ -215,7 +234,8 @@ func (c Config) validate() error {
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Topics {
-		if t.MaxBody > protocol.MaxPoolBodyLen || seen[t.Name] {
+		if t.MaxBody > protocol.MaxPoolBodyLen || seen[t.Name] ||
+			t.MaxHeld < 0 || t.MaxHeldBytes < 0 || t.PerRecipient < 0 || t.PerRecipientBytes < 0 {
 			return fmt.Errorf("%w: topic %q", ErrConfig, t.Name)
 		}
 		seen[t.Name] = true

@@ -17,9 +17,12 @@
 //
 // size → decode → network and topic (and the topic's body cap) → clock
 // (nothing created in the future, no expiry beyond the topic's TTL;
-// expired in flight is ignored, not blamed) → already held → signature →
-// sequence newer than the held one → per-origin and per-topic buckets
-// (for envelopes arriving by relay) → the topic's own Validator. The
+// expired in flight is ignored, not blamed) → already held → sequence
+// newer than the held one → the topic's caps → signature → per-origin
+// and per-topic buckets (for envelopes arriving by relay) → the topic's
+// own Validator. The lookups come before the signature so that a flood
+// of stale envelopes or of a full topic costs no signature checks (a
+// forged envelope to a full topic is refused as topic-full). The
 // outcome is Accept, Ignore or Reject (validate.go); a Reject costs the
 // sending peer score, and a peer at BanScore is banned with a reason and
 // an expiry. The envelopes of one batch are checked a few at a time
@@ -65,6 +68,22 @@
 // topic; global caps on envelopes and bytes held evict the envelope
 // expiring first, never the node's own. Every limit is a named constant
 // with its derivation (params.go).
+//
+// # Topic caps
+//
+// A topic may also cap what the node holds of it (Topic.MaxHeld,
+// MaxHeldBytes) and, of its recipient-addressed envelopes, per recipient
+// hash (PerRecipient, PerRecipientBytes): a mailbox of 7-day messages
+// must not evict the offers, and nobody may fill one recipient's
+// mailbox. First come, first held: an envelope beyond a cap is refused
+// (topic-full, recipient-full: ignored, unblamed, not relayed), the
+// node's own included, and nothing held is evicted for it, so a flood
+// can delay new mail but never erase mail already held. A replacement
+// frees the slot of what it replaces; a removal carries no recipient, so
+// the recipient's tombstones free its quota at once (RemoveWith signs
+// them with the mail's origin key). The counts are kept per topic and per
+// recipient on every insert and drop (caps.go); Stats.Topics reports
+// them.
 //
 // # Persistence
 //

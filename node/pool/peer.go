@@ -469,8 +469,15 @@ func (pr *peer) onMsgs(ctx context.Context, envs [][]byte) {
 		// The fetch stays outstanding until the envelope is held or
 		// refused, so no other peer's announcement fetches it meanwhile.
 		p.mu.Lock()
-		if a.reason == ReasonNone && p.insertLocked(a.c, false) {
-			p.relayLocked(a.c.short, pr)
+		if a.reason == ReasonNone {
+			switch held, r := p.insertLocked(a.c, false); {
+			case held:
+				p.relayLocked(a.c.short, pr)
+			case r == ReasonTopicFull || r == ReasonRecipientFull:
+				// A cap filled since check(): refused as there, unblamed.
+				p.refusedLocked(r)
+				p.rejected.add(a.c.short)
+			}
 		}
 		if a.solicited && p.requested[a.short] == a.r {
 			delete(p.requested, a.short)

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -30,6 +31,10 @@ type entry struct {
 	size    int // of the encoding
 	removal bool
 	own     bool
+	// addressed: a recipient-addressed envelope that is not a removal,
+	// counted against its recipient's quota (caps.go).
+	addressed bool
+	recipient [protocol.PoolIDSize]byte
 	// raw is the encoding while memory is its only copy: always without
 	// a database; with one, until the persister has written it to
 	// pool.db, which serves it from then on (rawOf). A node holding a
@@ -76,6 +81,12 @@ type Pool struct {
 	bans      map[string]Ban
 	dialing   map[string]bool
 	subs      map[*subscription]struct{}
+
+	// held and recipients: what msgs holds per topic and per recipient
+	// of a topic (caps.go), kept on every insert and drop.
+	held       map[string]usage
+	recipients map[recipientKey]usage
+
 	// syncing is the peer whose PoolSyncReply we wait for or whose
 	// fetches are outstanding; syncQueue peers reconcile after it.
 	syncing   *peer
@@ -126,6 +137,16 @@ type Stats struct {
 	UnsolicitedIn  uint64         `json:"unsolicited_in"`
 	FloodDropped   uint64         `json:"flood_dropped"`
 	SyncIDsFetched uint64         `json:"sync_ids_fetched"`
+	// Topics: what is held per topic, every topic the node relays.
+	Topics map[string]TopicStats `json:"topics"`
+}
+
+// TopicStats is what the node holds in one topic: envelopes (tombstones
+// included) and bytes of their encodings, the quantities of Topic.MaxHeld
+// and MaxHeldBytes.
+type TopicStats struct {
+	Held  int `json:"held"`
+	Bytes int `json:"bytes"`
 }
 
 // New returns a pool. It opens the database (if DBPath is set) and loads
@@ -139,6 +160,7 @@ func New(cfg Config) (*Pool, error) {
 		cfg: cfg, log: cfg.Logger,
 		topics: map[string]*Topic{}, topicBuckets: map[string]*ratelimit.Bucket{},
 		msgs: map[protocol.ShortID]*entry{}, items: map[itemKey]*entry{},
+		held: map[string]usage{}, recipients: map[recipientKey]usage{},
 		origins:  map[[protocol.XOnlyKeySize]byte]*ratelimit.Bucket{},
 		rejected: newRollingSet(rejectCache), requested: map[protocol.ShortID]*request{},
 		peers: map[*peer]struct{}{}, table: map[string]*addrInfo{}, bans: map[string]Ban{},
@@ -312,21 +334,23 @@ func (p *Pool) signAndPublish(ctx context.Context, e *protocol.PoolEnvelope, key
 }
 
 // PublishRaw publishes an envelope signed elsewhere. It passes the same
-// checks as a received one (but no rate limit) and is held as the node's
-// own: never evicted.
+// checks as a received one (but no rate limit), the topic's caps included
+// (an error wrapping ErrRefused names the reason: "recipient-full" is
+// the recipient's mailbox), and is held as the node's own: never evicted.
 func (p *Pool) PublishRaw(ctx context.Context, raw []byte) (protocol.PoolID, error) {
 	c, r := p.check(ctx, raw, false)
 	if r != ReasonNone {
 		return protocol.PoolID{}, fmt.Errorf("%w: %s", ErrRefused, r)
 	}
 	p.mu.Lock()
-	ok := p.insertLocked(c, true)
-	if ok {
+	held, r := p.insertLocked(c, true)
+	if held {
 		p.relayLocked(c.short, nil)
 	}
 	p.mu.Unlock()
-	if !ok {
-		return c.id, fmt.Errorf("%w: %s", ErrRefused, ReasonStale)
+	if !held {
+		// Our own are never evicted: not held means refused.
+		return c.id, fmt.Errorf("%w: %s", ErrRefused, cmp.Or(r, ReasonStale))
 	}
 	return c.id, nil
 }
@@ -335,41 +359,61 @@ func (p *Pool) PublishRaw(ctx context.Context, raw []byte) (protocol.PoolID, err
 // that replaces the item everywhere and outlives it, so stale copies
 // cannot come back.
 func (p *Pool) Remove(ctx context.Context, topic string, item protocol.PoolItem) (protocol.PoolID, error) {
-	e, err := p.envelope(topic, item, p.identity, time.Second)
+	return p.RemoveWith(ctx, p.identity, topic, item)
+}
+
+// RemoveWith is Remove of an item published under another key: the one
+// PublishWith used, or one the caller derives (a chat recipient
+// tombstones the mail it has read, signed with the mail's one-time origin
+// key, which frees the recipient's quota at every relay). The tombstone
+// carries no recipient.
+func (p *Pool) RemoveWith(ctx context.Context, key *btcec.PrivateKey, topic string, item protocol.PoolItem) (protocol.PoolID, error) {
+	e, err := p.envelope(topic, item, key, time.Second)
 	if err != nil {
 		return protocol.PoolID{}, err
 	}
 	e.Flags = protocol.PoolFlagRemoval
-	now := uint64(p.cfg.Now().Unix())
-	expiry := now
+	var origin [protocol.XOnlyKeySize]byte
+	copy(origin[:], schnorr.SerializePubKey(key.PubKey()))
+	expiry := uint64(p.cfg.Now().Unix())
 	p.mu.Lock()
-	if cur := p.items[itemKey{topic, p.Identity(), item}]; cur != nil {
+	if cur := p.items[itemKey{topic, origin, item}]; cur != nil {
 		expiry = max(expiry, cur.expiry)
 	}
 	p.mu.Unlock()
 	e.Expiry = expiry + uint64(DefaultTombstoneGrace/time.Second)
-	return p.signAndPublish(ctx, e, p.identity)
+	return p.signAndPublish(ctx, e, key)
 }
 
 // insertLocked stores c (replacing an older sequence of its item) and
-// evicts beyond the caps. It reports whether c is held.
-func (p *Pool) insertLocked(c *checked, own bool) bool {
-	if cur := p.items[c.key]; cur != nil {
-		if c.env.Seq <= cur.seq {
-			return false
-		}
+// evicts beyond the global caps. It reports whether c is held and, if
+// not, why: ReasonStale, a topic cap (ReasonTopicFull,
+// ReasonRecipientFull: checked here under the lock of the insert, as
+// check() ran without it), or ReasonNone when c itself was evicted at
+// once by the global caps.
+func (p *Pool) insertLocked(c *checked, own bool) (bool, Reason) {
+	cur := p.items[c.key]
+	if cur != nil && c.env.Seq <= cur.seq {
+		return false, ReasonStale
+	}
+	if r := p.capLocked(c); r != ReasonNone {
+		return false, r
+	}
+	if cur != nil {
 		p.dropLocked(cur)
 	}
 	if e := p.msgs[c.short]; e != nil {
 		// Another envelope with the same short id (a 2^-64 accident, or
 		// an attacker's own collision): first come, first kept.
-		return false
+		return false, ReasonStale
 	}
 	e := &entry{id: c.id, short: c.short, key: c.key, seq: c.env.Seq, created: c.env.Created,
-		expiry: c.env.Expiry, size: len(c.raw), removal: c.env.IsRemoval(), own: own, raw: c.raw}
+		expiry: c.env.Expiry, size: len(c.raw), removal: c.env.IsRemoval(), own: own, raw: c.raw,
+		addressed: addressed(c.env), recipient: c.env.Recipient}
 	p.msgs[e.short] = e
 	p.items[e.key] = e
 	p.bytes += e.size
+	p.countLocked(e, 1)
 	p.dirtyAdd[e.id] = e
 	delete(p.dirtyDel, e.id)
 	p.dirtyBytes += e.size
@@ -391,14 +435,14 @@ func (p *Pool) insertLocked(c *checked, own bool) bool {
 		delete(p.items, v.key)
 		p.stats.Evicted++
 		if v == e {
-			return false
+			return false, ReasonNone
 		}
 	}
 	if obs := p.cfg.Observer; obs != nil {
 		obs.Accepted(e.id)
 	}
 	p.notifyLocked(e, c.env)
-	return true
+	return true, ReasonNone
 }
 
 // victimLocked: the envelope that expires first, never our own ("evict
@@ -422,6 +466,7 @@ func (p *Pool) dropLocked(e *entry) {
 	if p.msgs[e.short] == e {
 		delete(p.msgs, e.short)
 		p.bytes -= e.size
+		p.countLocked(e, -1)
 	}
 	if _, ok := p.dirtyAdd[e.id]; ok {
 		p.dirtyBytes -= e.size
@@ -582,6 +627,11 @@ func (p *Pool) Stats() Stats {
 	}
 	s.KnownAddrs = len(p.table)
 	s.Bans = len(p.bans)
+	s.Topics = make(map[string]TopicStats, len(p.topics))
+	for name := range p.topics {
+		u := p.held[name]
+		s.Topics[name] = TopicStats{Held: u.count, Bytes: u.bytes}
+	}
 	return s
 }
 

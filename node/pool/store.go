@@ -119,7 +119,11 @@ func (p *Pool) load(ctx context.Context) error {
 			}
 			continue
 		}
-		p.insertLocked(c, own)
+		if held, r := p.insertLocked(c, own); !held && (r == ReasonTopicFull || r == ReasonRecipientFull) {
+			// Over a cap lowered since (rows come longest-lived first):
+			// refused as on arrival, and forgotten.
+			stale = append(stale, c.id)
+		}
 	}
 	rows.Close()
 	for _, id := range stale {

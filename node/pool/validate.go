@@ -28,6 +28,8 @@ const (
 	ReasonTopicLimit             // the topic's token bucket is empty
 	ReasonValidator              // the topic's validator refused it
 	ReasonValidatorIgnore        // the topic's validator ignored it
+	ReasonTopicFull              // the topic holds its MaxHeld or MaxHeldBytes
+	ReasonRecipientFull          // the recipient holds its PerRecipient or PerRecipientBytes
 )
 
 var reasonNames = [...]string{
@@ -37,6 +39,7 @@ var reasonNames = [...]string{
 	ReasonKnownBad: "known-bad", ReasonBadSignature: "bad-signature", ReasonStale: "stale-sequence",
 	ReasonOriginLimit: "origin-rate-limited", ReasonTopicLimit: "topic-rate-limited",
 	ReasonValidator: "validator-rejected", ReasonValidatorIgnore: "validator-ignored",
+	ReasonTopicFull: "topic-full", ReasonRecipientFull: "recipient-full",
 }
 
 func (r Reason) String() string {
@@ -122,9 +125,14 @@ func (p *Pool) precheck(raw []byte, now time.Time) (*checked, Reason) {
 }
 
 // check runs every check on one envelope: precheck, then already seen →
-// signature → sequence → rate limits (only for envelopes arriving by
-// relay) → the topic's validator. It takes p.mu briefly for the lookups;
-// the signature and the validator run without it.
+// known bad → sequence → the topic's caps → signature → rate limits
+// (only for envelopes arriving by relay) → the topic's validator. The
+// caps come before the signature, so a flood of a full topic costs map
+// lookups, not signature checks (a forged envelope to a full topic is
+// refused as topic-full, unblamed: the relay cannot tell it from an
+// honest one it may not store either). It takes p.mu briefly for the
+// lookups; the signature and the validator run without it. insertLocked
+// checks the caps again under the lock of the insert.
 func (p *Pool) check(ctx context.Context, raw []byte, relayed bool) (*checked, Reason) {
 	now := p.cfg.Now()
 	c, r := p.precheck(raw, now)
@@ -143,6 +151,10 @@ func (p *Pool) check(ctx context.Context, raw []byte, relayed bool) (*checked, R
 	if cur := p.items[c.key]; cur != nil && c.env.Seq <= cur.seq {
 		p.mu.Unlock()
 		return c, ReasonStale
+	}
+	if r := p.capLocked(c); r != ReasonNone {
+		p.mu.Unlock()
+		return c, r
 	}
 	p.mu.Unlock()
 
