@@ -10,10 +10,14 @@ import "github.com/onionswap/onionswap/protocol"
 // it cannot push other topics out of the pool: the global caps evict
 // whatever expires first in any topic, which for a 7-day mailbox beside
 // 20-minute offers would be the offers. The recipient's tombstones free
-// its quota at once (a removal is not recipient-addressed); the topic
-// slot is freed when the tombstone expires, so the topic caps bound the
-// topic's memory, tombstones included. Honest relays may forward an
-// envelope before their own cap filled, so the refusal costs no score.
+// its quota at once (a removal is not recipient-addressed), and its slot
+// in the topic's MaxHeld: a tombstone must outlive the mail it removes
+// (up to 7 days), and counted there it would keep read mail's slots for
+// a week. Tombstones count in MaxHeldBytes (~200 bytes each, one per
+// envelope the caps admitted). Honest relays may forward an envelope
+// before their own cap filled, so the refusal costs no score, and it is
+// not remembered as bad (capFull): announced again once the quota is
+// free, the envelope is fetched again.
 //
 // The counts are kept incrementally, on every insert and every drop
 // (replacement, removal, expiry, eviction), so the check is two map
@@ -54,10 +58,14 @@ func (p *Pool) capLocked(c *checked) Reason {
 		old = cur
 	}
 	u := p.held[t.Name]
-	u.count++
+	if !c.env.IsRemoval() {
+		u.count++
+	}
 	u.bytes += size
 	if old != nil {
-		u.count--
+		if !old.removal {
+			u.count--
+		}
 		u.bytes -= old.size
 	}
 	if t.MaxHeld > 0 && u.count > t.MaxHeld || t.MaxHeldBytes > 0 && u.bytes > t.MaxHeldBytes {
@@ -82,22 +90,27 @@ func (p *Pool) capLocked(c *checked) Reason {
 // recipient's usage, forgetting a key at zero so memory follows what is
 // held (one-use recipients come and go).
 func (p *Pool) countLocked(e *entry, d int) {
-	add := func(u usage) (usage, bool) {
-		u.count += d
+	add := func(u usage, count bool) (usage, bool) {
+		if count {
+			u.count += d
+		}
 		u.bytes += d * e.size
-		return u, u.count > 0
+		return u, u.count > 0 || u.bytes > 0
 	}
-	if u, keep := add(p.held[e.key.topic]); keep {
+	if u, keep := add(p.held[e.key.topic], !e.removal); keep {
 		p.held[e.key.topic] = u
 	} else {
 		delete(p.held, e.key.topic)
 	}
 	if e.addressed {
 		k := recipientKey{e.key.topic, e.recipient}
-		if u, keep := add(p.recipients[k]); keep {
+		if u, keep := add(p.recipients[k], true); keep {
 			p.recipients[k] = u
 		} else {
 			delete(p.recipients, k)
 		}
 	}
 }
+
+// capFull: a refusal by a cap, which the same envelope may pass later.
+func capFull(r Reason) bool { return r == ReasonTopicFull || r == ReasonRecipientFull }

@@ -79,9 +79,11 @@ type Topic struct {
 	// not relayed, the node's own included; nothing held is evicted for
 	// it (caps.go).
 	//
-	// MaxHeld / MaxHeldBytes: envelopes, and bytes of their encodings,
-	// held in the topic, tombstones included (a tombstone keeps its slot
-	// until it expires).
+	// MaxHeld / MaxHeldBytes: live envelopes, and bytes of all
+	// encodings (tombstones included), held in the topic. A removal
+	// frees its item's MaxHeld slot at once: its tombstone must outlive
+	// the item, up to the topic's TTL, and would otherwise keep the slot
+	// that long.
 	MaxHeld      int
 	MaxHeldBytes int
 	// PerRecipient / PerRecipientBytes: envelopes, and bytes, held per

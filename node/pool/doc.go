@@ -80,8 +80,10 @@
 // node's own included, and nothing held is evicted for it, so a flood
 // can delay new mail but never erase mail already held. A replacement
 // frees the slot of what it replaces; a removal carries no recipient, so
-// the recipient's tombstones free its quota at once (RemoveWith signs
-// them with the mail's origin key). The counts are kept per topic and per
+// the recipient's tombstones free its quota and the topic slot at once
+// (RemoveWith signs them with the mail's origin key; a tombstone counts
+// in the topic's bytes only), and a refusal by a cap is not remembered
+// as bad: the envelope is fetched again once there is room. The counts are kept per topic and per
 // recipient on every insert and drop (caps.go); Stats.Topics reports
 // them.
 //

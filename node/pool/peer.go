@@ -474,9 +474,9 @@ func (pr *peer) onMsgs(ctx context.Context, envs [][]byte) {
 			case held:
 				p.relayLocked(a.c.short, pr)
 			case r == ReasonTopicFull || r == ReasonRecipientFull:
-				// A cap filled since check(): refused as there, unblamed.
+				// A cap filled since check(): refused as there, unblamed,
+				// and fetched again when announced again (capFull).
 				p.refusedLocked(r)
-				p.rejected.add(a.c.short)
 			}
 		}
 		if a.solicited && p.requested[a.short] == a.r {
@@ -532,7 +532,7 @@ func (pr *peer) refuse(c *checked, r Reason) {
 	p.refusedLocked(r)
 	if r == ReasonDuplicate {
 		p.stats.Duplicates++
-	} else if c != nil && r != ReasonKnownBad {
+	} else if c != nil && r != ReasonKnownBad && !capFull(r) {
 		p.rejected.add(c.short)
 	}
 	p.mu.Unlock()

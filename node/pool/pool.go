@@ -141,9 +141,9 @@ type Stats struct {
 	Topics map[string]TopicStats `json:"topics"`
 }
 
-// TopicStats is what the node holds in one topic: envelopes (tombstones
-// included) and bytes of their encodings, the quantities of Topic.MaxHeld
-// and MaxHeldBytes.
+// TopicStats is what the node holds in one topic: live envelopes and
+// bytes of their encodings (tombstones included), the quantities of
+// Topic.MaxHeld and MaxHeldBytes.
 type TopicStats struct {
 	Held  int `json:"held"`
 	Bytes int `json:"bytes"`

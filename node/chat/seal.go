@@ -1,0 +1,211 @@
+package chat
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/curve25519"
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// Tags of what is derived from a sealed message's shared key and of the
+// names the mailbox uses.
+const (
+	sealInfo      = "onionswap/chat/v1"
+	mailOriginTag = "onionswap/chat-mail-origin"
+	mailItemTag   = "onionswap/chat-mail-item"
+	recipientTag  = "onionswap/chat-recipient"
+	stampTag      = "onionswap/chat-stamp"
+	convTag       = "onionswap/chat-conv"
+)
+
+// Errors of opening a sealed message.
+var (
+	// ErrUndecryptable: the message is not sealed to a key we hold, or
+	// its ciphertext was altered.
+	ErrUndecryptable = errors.New("chat: cannot decrypt (not for us, or tampered)")
+	// ErrMisaddressed: it decrypts but names another recipient.
+	ErrMisaddressed = errors.New("chat: message addressed to another identity")
+	// ErrBadStamp: a mailbox message without its proof of work.
+	ErrBadStamp = errors.New("chat: mailbox stamp below the difficulty")
+)
+
+// x25519Key is an X25519 key pair.
+type x25519Key struct {
+	priv, pub [protocol.X25519KeySize]byte
+}
+
+func newX25519() (x25519Key, error) {
+	var k x25519Key
+	if _, err := io.ReadFull(rand.Reader, k.priv[:]); err != nil {
+		return k, err
+	}
+	pub, err := curve25519.X25519(k.priv[:], curve25519.Basepoint)
+	if err != nil {
+		return k, err
+	}
+	copy(k.pub[:], pub)
+	return k, nil
+}
+
+// sealKey derives the AEAD key and nonce of one sealed message from the
+// X25519 secret: HKDF-SHA256, salted with both public keys so the key is
+// bound to this exchange. curve25519.X25519 refuses a low-order point
+// (an all-zero secret), so a peer cannot force a known key.
+func sealKey(secret []byte, eph, to [protocol.X25519KeySize]byte) (key [32]byte, nonce [chacha20poly1305.NonceSizeX]byte, err error) {
+	salt := append(append(make([]byte, 0, 64), eph[:]...), to[:]...)
+	r := hkdf.New(sha256.New, secret, salt, []byte(sealInfo))
+	if _, err = io.ReadFull(r, key[:]); err == nil {
+		_, err = io.ReadFull(r, nonce[:])
+	}
+	return key, nonce, err
+}
+
+func sealAD(s *protocol.ChatSealed) []byte {
+	ad := make([]byte, 0, 1+2*protocol.X25519KeySize)
+	ad = append(ad, protocol.ChatSealedVersion)
+	ad = append(ad, s.To[:]...)
+	return append(ad, s.Ephemeral[:]...)
+}
+
+// seal encrypts an encoded, signed ChatPlain to the X25519 key to, under
+// a fresh ephemeral key (so every message has its own key, and a stolen
+// identity key opens nothing). It returns the sealed message and its
+// shared key, from which the mailbox names (origin key, item) derive.
+func seal(plain []byte, to [protocol.X25519KeySize]byte) (*protocol.ChatSealed, [32]byte, error) {
+	eph, err := newX25519()
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	secret, err := curve25519.X25519(eph.priv[:], to[:])
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("chat: recipient key: %w", err)
+	}
+	key, nonce, err := sealKey(secret, eph.pub, to)
+	if err != nil {
+		return nil, key, err
+	}
+	aead, err := chacha20poly1305.NewX(key[:])
+	if err != nil {
+		return nil, key, err
+	}
+	s := &protocol.ChatSealed{To: to, Ephemeral: eph.pub}
+	s.Ciphertext = aead.Seal(nil, nonce[:], plain, sealAD(s))
+	return s, key, nil
+}
+
+// open decrypts s with the private half of s.To.
+func open(s *protocol.ChatSealed, priv [protocol.X25519KeySize]byte) ([]byte, [32]byte, error) {
+	secret, err := curve25519.X25519(priv[:], s.Ephemeral[:])
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("%w: %v", ErrUndecryptable, err)
+	}
+	key, nonce, err := sealKey(secret, s.Ephemeral, s.To)
+	if err != nil {
+		return nil, key, err
+	}
+	aead, err := chacha20poly1305.NewX(key[:])
+	if err != nil {
+		return nil, key, err
+	}
+	plain, err := aead.Open(nil, nonce[:], s.Ciphertext, sealAD(s))
+	if err != nil {
+		return nil, key, ErrUndecryptable
+	}
+	return plain, key, nil
+}
+
+// mailOrigin is the one-time key that signs a sealed message's mailbox
+// envelope. Sender and recipient both derive it from the shared key, so
+// the recipient can remove the envelope (a signed tombstone) once it has
+// the message, and a relay learns nothing of either from it.
+func mailOrigin(shared [32]byte) *btcec.PrivateKey {
+	h := chainhash.TaggedHash([]byte(mailOriginTag), shared[:])
+	k, _ := btcec.PrivKeyFromBytes(h[:])
+	return k
+}
+
+// mailItem names the mailbox envelope of one sealed message, the same at
+// every publish of the same bytes.
+func mailItem(shared [32]byte) protocol.PoolItem {
+	var it protocol.PoolItem
+	copy(it[:], chainhash.TaggedHash([]byte(mailItemTag), shared[:])[:])
+	return it
+}
+
+// RecipientHash is how the mailbox names a chat identity.
+func RecipientHash(identity [protocol.XOnlyKeySize]byte) protocol.PoolID {
+	return protocol.PoolID(*chainhash.TaggedHash([]byte(recipientTag), identity[:]))
+}
+
+// ConversationID names the conversation of two identities about one
+// context; the order of the two does not matter.
+func ConversationID(a, b [protocol.XOnlyKeySize]byte, context uint8, contextID [32]byte) [32]byte {
+	if string(a[:]) > string(b[:]) {
+		a, b = b, a
+	}
+	buf := make([]byte, 0, 2*protocol.XOnlyKeySize+1+32)
+	buf = append(append(append(buf, a[:]...), b[:]...), context)
+	buf = append(buf, contextID[:]...)
+	return *chainhash.TaggedHash([]byte(convTag), buf)
+}
+
+// stampPrefix is the fixed part of a stamp's hash: the envelope's origin
+// and recipient and a digest of the sealed message without its stamp, so
+// a stamp is worth one envelope (a replay under a new origin key needs
+// new work).
+func stampPrefix(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed) []byte {
+	h := sha256.New()
+	h.Write(s.To[:])
+	h.Write(s.Ephemeral[:])
+	h.Write(s.Ciphertext)
+	buf := make([]byte, 0, 32+32+32+8)
+	buf = append(append(append(buf, origin[:]...), recipient[:]...), h.Sum(nil)...)
+	return buf
+}
+
+func stampWork(prefix []byte, stamp uint64) int {
+	buf := binary.BigEndian.AppendUint64(prefix[:len(prefix):len(prefix)], stamp)
+	h := chainhash.TaggedHash([]byte(stampTag), buf)
+	n := 0
+	for i := 0; i < len(h); i += 8 {
+		w := binary.BigEndian.Uint64(h[i:])
+		n += bits.LeadingZeros64(w)
+		if w != 0 {
+			break
+		}
+	}
+	return n
+}
+
+// mint finds a stamp with at least want leading zero bits (2^want hashes
+// on average).
+func mint(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed, want int) {
+	prefix := stampPrefix(origin, recipient, s)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	for st := binary.BigEndian.Uint64(b[:]); ; st++ {
+		if stampWork(prefix, st) >= want {
+			s.Stamp = st
+			return
+		}
+	}
+}
+
+// checkStamp verifies a mailbox envelope's stamp.
+func checkStamp(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed, want int) error {
+	if stampWork(stampPrefix(origin, recipient, s), s.Stamp) < want {
+		return ErrBadStamp
+	}
+	return nil
+}
