@@ -96,6 +96,9 @@ func printStatus(e *env, s *control.Status) {
 		}
 		fmt.Fprintf(tw, "onion PoW defence\t%s\n", pow)
 	}
+	if s.ChatUnread > 0 {
+		fmt.Fprintf(tw, "chat\t%d unread\n", s.ChatUnread)
+	}
 	if len(s.Faults) > 0 {
 		fmt.Fprintf(tw, "faults\t%v\n", s.Faults)
 	}

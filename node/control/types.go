@@ -62,6 +62,8 @@ type Status struct {
 	TorPoWDefense bool `json:"tor_pow_defense"`
 	// TorRestarts counts tor sessions replaced by the tor health loop.
 	TorRestarts int `json:"tor_restarts,omitempty"`
+	// ChatUnread: messages of the node's chat conversations not read yet.
+	ChatUnread int `json:"chat_unread,omitempty"`
 	// Faults lists the fault-injection plan (regtest only).
 	Faults  []string  `json:"faults,omitempty"`
 	Started time.Time `json:"started"`
