@@ -24,6 +24,9 @@ type command struct {
 	// nargs: positional arguments the command takes, exactly (0: none);
 	// flags may come before, between or after them.
 	nargs int
+	// variadic: the last argument repeats (nargs or more arguments;
+	// after "--" every word is an argument, dashes and all).
+	variadic bool
 	// help is the paragraph --help prints under the synopsis.
 	help string
 	// role is the daemon role whose defaults the config starts from
@@ -109,6 +112,7 @@ func findCommand(path string) *command {
 
 // groupSummaries are the summaries of the commands that have subcommands.
 var groupSummaries = map[string]string{
+	"chat":             "end-to-end encrypted chat with other nodes: send, inbox, history, status",
 	"wallet":           "create or restore the wallet; addresses, balances, coins, send",
 	"directory":        "run a maker directory (onion service), or list its entries",
 	"maker":            "run a CoinSwap maker (onion service with a fidelity bond), or show its state",
@@ -208,7 +212,11 @@ func parseCommand(c *command, args []string, stdin io.Reader, stdout, stderr io.
 		if e.fs.NArg() == 0 {
 			break
 		}
-		if len(e.args) == c.nargs {
+		if c.variadic && endOfFlags(args, e.fs.Args()) {
+			e.args = append(e.args, e.fs.Args()...)
+			break
+		}
+		if len(e.args) == c.nargs && !c.variadic {
 			return e, nil, e.usagef("unexpected argument %q", e.fs.Arg(0))
 		}
 		// The flag package stops at the first argument: take it and parse
@@ -217,7 +225,11 @@ func parseCommand(c *command, args []string, stdin io.Reader, stdout, stderr io.
 		args = e.fs.Args()[1:]
 	}
 	if len(e.args) < c.nargs {
-		return e, nil, e.usagef("want %d arguments: %s", c.nargs, c.args)
+		least := ""
+		if c.variadic {
+			least = "at least "
+		}
+		return e, nil, e.usagef("want %s%d arguments: %s", least, c.nargs, c.args)
 	}
 	e.fs.Visit(func(f *flag.Flag) { e.cli[f.Name] = true })
 	if c.opts&useNode != 0 {
@@ -226,6 +238,13 @@ func parseCommand(c *command, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return e, body, nil
+}
+
+// endOfFlags reports whether the flag package stopped parsing args at a
+// "--" (it drops it and leaves rest).
+func endOfFlags(args, rest []string) bool {
+	n := len(args) - len(rest)
+	return n > 0 && args[n-1] == "--"
 }
 
 // flagError rewords the flag package's parse errors with the double
