@@ -68,8 +68,8 @@ const (
 // about, part of its identity so a message cannot be moved to another.
 const (
 	ChatContextNone  uint8 = 0 // the two nodes' general conversation
-	ChatContextOffer uint8 = 1 // ContextID: the offer's pool item (16 bytes, zero-padded)
-	ChatContextSwap  uint8 = 2 // ContextID: the swap id
+	ChatContextOffer uint8 = 1 // ContextID: the offer's origin (its maker's pool identity)
+	ChatContextSwap  uint8 = 2 // ContextID: the swap id (16 bytes, zero-padded)
 )
 
 // ChatAck statuses.

@@ -30,18 +30,13 @@ func send(t *testing.T, from *testNode, to, text string) SendReply {
 	return rep
 }
 
-// lastState is the state of our message seq in the conversation with peer.
+// state is the state of our message seq in the conversation with peer.
 func state(t *testing.T, n *testNode, peer string, seq uint64) string {
 	h, err := n.svc.History(context.Background(), HistoryRequest{Peer: peer})
 	if err != nil {
 		return err.Error()
 	}
-	for _, m := range h.Messages {
-		if m.Dir == "out" && m.Seq == seq {
-			return m.State
-		}
-	}
-	return "missing"
+	return h.OutState(seq)
 }
 
 func texts(t *testing.T, n *testNode, peer string, read bool) []string {
@@ -50,13 +45,7 @@ func texts(t *testing.T, n *testNode, peer string, read bool) []string {
 	if err != nil {
 		return nil
 	}
-	var out []string
-	for _, m := range h.Messages {
-		if m.Dir == "in" {
-			out = append(out, m.Text)
-		}
-	}
-	return out
+	return h.Received()
 }
 
 func TestDirectBothWays(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -19,7 +20,7 @@ type Conversation struct {
 	Peer string `json:"peer"`
 	// Addr: the peer's last known onion address ("" : none).
 	Addr string `json:"addr,omitempty"`
-	// Context: "" (general), "offer <item>" or "swap <id>".
+	// Context: "" (general), "offer <offer id>" or "swap <swap id>".
 	Context string `json:"context,omitempty"`
 	Unread  int    `json:"unread"`
 	// Undelivered: our messages the peer does not have yet.
@@ -73,7 +74,7 @@ func (s *Service) describe(ctx context.Context, c *conv) Conversation {
 		Unread: int(c.inDelivered - c.inRead), Last: time.Unix(c.lastAt, 0).UTC()}
 	switch c.context {
 	case protocol.ChatContextOffer:
-		out.Context = "offer " + hex.EncodeToString(c.contextID[:protocol.PoolItemSize])
+		out.Context = "offer " + hex.EncodeToString(c.contextID[:])[:market.OfferIDLen]
 	case protocol.ChatContextSwap:
 		out.Context = "swap " + hex.EncodeToString(c.contextID[:protocol.SwapIDSize])
 	}
@@ -204,4 +205,26 @@ func badRequest(err error) error {
 		return fmt.Errorf("%w: %w", control.ErrBadRequest, err)
 	}
 	return err
+}
+
+// Received lists the texts of the peer's messages, in order.
+func (h History) Received() []string {
+	var out []string
+	for _, m := range h.Messages {
+		if m.Dir == "in" {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// OutState is the state of our message seq ("missing" when the history
+// does not hold it).
+func (h History) OutState(seq uint64) string {
+	for _, m := range h.Messages {
+		if m.Dir == "out" && m.Seq == seq {
+			return m.State
+		}
+	}
+	return "missing"
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2/schnorr"
-
 	"github.com/onionswap/onionswap/internal/backoff"
 	"github.com/onionswap/onionswap/protocol"
 )
@@ -35,7 +33,9 @@ func (s *Service) outboxLoop(ctx context.Context) {
 func (s *Service) flushAll(ctx context.Context) {
 	cs, err := s.st.work(ctx)
 	if err != nil {
-		s.log.Warn("chat outbox", "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("chat outbox", "err", err)
+		}
 		return
 	}
 	done := map[[protocol.XOnlyKeySize]byte]bool{}
@@ -75,7 +75,7 @@ func (s *Service) flushPeer(ctx context.Context, peer [protocol.XOnlyKeySize]byt
 	if err != nil {
 		return
 	}
-	direct := ct.addr != "" && s.cfg.Dialer != nil && !now.Before(ps.next) && !now.Before(ps.limited)
+	direct := ct.addr != "" && s.cfg.Dialer != nil && s.dialable(ps, now) && !now.Before(ps.limited)
 	for _, c := range cs {
 		if c.peer != peer {
 			continue
@@ -159,18 +159,11 @@ var errLimited = errors.New("chat: the peer asks us to wait")
 func (s *Service) direct(ctx context.Context, ps *peerState, ct contact, p *protocol.ChatPlain) error {
 	if ps.conn == nil || ps.conn.Err() != nil {
 		if err := s.open(ctx, ps, ct.identity, ct.addr); err != nil {
-			ps.next = s.cfg.Now().Add(ps.retry.Next())
+			s.failed(ps)
 			return err
 		}
 	}
-	if err := p.Sign(s.key); err != nil {
-		return err
-	}
-	raw, err := p.Encode()
-	if err != nil {
-		return err
-	}
-	sealed, _, err := seal(raw, ps.key)
+	sealed, _, err := Seal(p, s.key, ps.key)
 	if err != nil {
 		return err
 	}
@@ -190,14 +183,14 @@ func (s *Service) direct(ctx context.Context, ps *peerState, ct contact, p *prot
 	case *protocol.ChatAck:
 		switch m.Status {
 		case protocol.ChatAckStored:
-			ps.retry.Reset()
+			s.reachable(ps)
 			return nil
 		case protocol.ChatAckLimited:
 			ps.limited = s.cfg.Now().Add(time.Duration(max(m.RetryAfter, 1)) * time.Second)
 			return errLimited
 		}
 		s.dropConn(ps)
-		ps.next = s.cfg.Now().Add(ps.retry.Next())
+		s.failed(ps)
 		return errors.New("chat: the peer refused our message")
 	case *protocol.Error:
 		s.dropConn(ps)
@@ -285,8 +278,9 @@ func (s *Service) dialIdentity(ctx context.Context, addr string) ([protocol.XOnl
 	ps := s.peer(k.Identity)
 	ps.mu.Lock()
 	s.dropConn(ps)
-	ps.conn, ps.key, ps.used, ps.next = c, k.Key, s.cfg.Now(), time.Time{}
+	ps.conn, ps.key, ps.used = c, k.Key, s.cfg.Now()
 	ps.mu.Unlock()
+	s.reachable(ps)
 	return k.Identity, nil
 }
 
@@ -294,33 +288,21 @@ func (s *Service) dialIdentity(ctx context.Context, addr string) ([protocol.XOnl
 // stamped, under the one-time origin key both ends can derive. It
 // returns the envelope's expiry.
 func (s *Service) mail(ctx context.Context, ct contact, p *protocol.ChatPlain) (time.Time, error) {
-	if err := p.Sign(s.key); err != nil {
-		return time.Time{}, err
-	}
-	raw, err := p.Encode()
-	if err != nil {
-		return time.Time{}, err
-	}
-	sealed, shared, err := seal(raw, ct.prekey.Key)
-	if err != nil {
-		return time.Time{}, err
-	}
-	origin := mailOrigin(shared)
-	var ox [protocol.XOnlyKeySize]byte
-	copy(ox[:], schnorr.SerializePubKey(origin.PubKey()))
-	rcpt := RecipientHash(ct.identity)
-	mint(ox, rcpt, sealed, s.cfg.StampBits)
-	body, err := sealed.Encode()
-	if err != nil {
-		return time.Time{}, err
-	}
 	now := s.cfg.Now()
 	// The copy must not outlive the prekey it is sealed to.
 	ttl := min(MailTTL, time.Unix(int64(ct.prekey.Expiry), 0).Sub(now))
 	if ttl < time.Minute {
 		return time.Time{}, errors.New("chat: the peer's key expires now")
 	}
-	if _, err := s.cfg.Pool.PublishWith(ctx, origin, TopicMail, mailItem(shared), body, ttl, &rcpt); err != nil {
+	sealed, shared, err := Seal(p, s.key, ct.prekey.Key)
+	if err != nil {
+		return time.Time{}, err
+	}
+	raw, err := MailEnvelope(s.cfg.Network, sealed, shared, ct.identity, s.cfg.StampBits, ttl, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if _, err := s.cfg.Pool.PublishRaw(ctx, raw); err != nil {
 		return time.Time{}, err
 	}
 	return now.Add(ttl), nil
@@ -347,4 +329,29 @@ func (s *Service) closeIdle() {
 
 func newRetry(lo, hi time.Duration) backoff.Backoff {
 	return backoff.Backoff{Min: lo, Max: hi, Jitter: true}
+}
+
+// The direct back-off of a peer is guarded by s.mu, not ps.mu (which a
+// delivery holds through a dial of up to DialTimeout), so that news of the
+// peer (a message from it, with its current address) can end the wait at
+// once: a taker's onion is new at every start, and a peer that went
+// offline and came back is reachable again at its new address.
+
+func (s *Service) dialable(ps *peerState, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !now.Before(ps.next)
+}
+
+func (s *Service) failed(ps *peerState) {
+	s.mu.Lock()
+	ps.next = s.cfg.Now().Add(ps.retry.Next())
+	s.mu.Unlock()
+}
+
+func (s *Service) reachable(ps *peerState) {
+	s.mu.Lock()
+	ps.next = time.Time{}
+	ps.retry.Reset()
+	s.mu.Unlock()
 }

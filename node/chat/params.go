@@ -80,9 +80,19 @@ const (
 	// at most costs an offline peer's neighbourhood one dial per 10 min.
 	RetryMin = 15 * time.Second
 	RetryMax = 10 * time.Minute
-	// DialTimeout: lnd waits 120 s for a cold circuit; a chat dial that
-	// takes more than a minute goes to the mailbox instead.
-	DialTimeout = 60 * time.Second
+	// DialTimeout: a chat dial that takes longer goes to the mailbox
+	// instead. An onion service that is up answers a cold connection in
+	// seconds (lnd allows 120 s for the worst circuit, where a payment has
+	// no other way); an offline one can keep tor trying its stale
+	// descriptor's introduction points for a minute, and meanwhile the
+	// peer's other messages and receipts wait. A false timeout costs a
+	// mailbox copy, and the direct retry delivers it anyway.
+	DialTimeout = 30 * time.Second
+	// sendWait: how long Send waits for its delivery attempt before it
+	// answers "sent" and lets it go on: a warm Tor stream delivers in well
+	// under a second, a new one in a few, a dial to an offline onion can
+	// take DialTimeout.
+	sendWait = 15 * time.Second
 	// sessionIdle: a direct stream kept open for more messages.
 	sessionIdle = 2 * time.Minute
 	// scanInterval: the mailbox topic is re-read this often, for mail a

@@ -139,6 +139,13 @@ func (s *Service) receive(ctx context.Context, sealed *protocol.ChatSealed, via 
 		if err := s.st.learn(ctx, m.From, m.Reply.Addr, m.Reply, now); err != nil {
 			return shared, err
 		}
+		s.mu.Lock()
+		ps := s.peers[m.From] // only peers we write to have one
+		s.mu.Unlock()
+		if ps != nil {
+			s.reachable(ps) // news of the peer: try it directly again
+			s.poke()
+		}
 	}
 	cid := ConversationID(s.me, m.From, m.Context, m.ContextID)
 	if m.Kind == protocol.ChatKindReceipt {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/curve25519"
@@ -208,4 +210,45 @@ func checkStamp(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s
 		return ErrBadStamp
 	}
 	return nil
+}
+
+// Seal signs m as key's identity (setting From) and seals it to the
+// X25519 key to. It returns the sealed message and its shared key, from
+// which MailEnvelope derives the mailbox names.
+func Seal(m *protocol.ChatPlain, key *btcec.PrivateKey, to [protocol.X25519KeySize]byte) (*protocol.ChatSealed, [32]byte, error) {
+	if err := m.Sign(key); err != nil {
+		return nil, [32]byte{}, err
+	}
+	raw, err := m.Encode()
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	return seal(raw, to)
+}
+
+// MailEnvelope is the mailbox envelope of a sealed message to the chat
+// identity recipient: addressed to its hash, stamped with bits of work
+// (0: the network's), signed by the one-time origin key of shared, alive
+// for ttl from now.
+func MailEnvelope(network protocol.Network, s *protocol.ChatSealed, shared [32]byte, recipient [protocol.XOnlyKeySize]byte,
+	bits int, ttl time.Duration, now time.Time) ([]byte, error) {
+	origin := mailOrigin(shared)
+	var ox [protocol.XOnlyKeySize]byte
+	copy(ox[:], schnorr.SerializePubKey(origin.PubKey()))
+	rcpt := RecipientHash(recipient)
+	if bits == 0 {
+		bits = stampBits(network)
+	}
+	mint(ox, rcpt, s, bits)
+	body, err := s.Encode()
+	if err != nil {
+		return nil, err
+	}
+	e := &protocol.PoolEnvelope{Network: network, Flags: protocol.PoolFlagRecipient, Topic: TopicMail,
+		Item: mailItem(shared), Seq: uint64(now.UnixMilli()), Created: uint64(now.Unix()),
+		Expiry: uint64(now.Add(ttl).Unix()), Recipient: rcpt, Body: body}
+	if err := e.Sign(origin); err != nil {
+		return nil, err
+	}
+	return e.Encode()
 }

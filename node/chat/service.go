@@ -23,7 +23,7 @@ import (
 
 // Pool is what the chat needs of the message pool: the mailbox.
 type Pool interface {
-	PublishWith(ctx context.Context, key *btcec.PrivateKey, topic string, item protocol.PoolItem, body []byte, ttl time.Duration, recipient *protocol.PoolID) (protocol.PoolID, error)
+	PublishRaw(ctx context.Context, raw []byte) (protocol.PoolID, error)
 	RemoveWith(ctx context.Context, key *btcec.PrivateKey, topic string, item protocol.PoolItem) (protocol.PoolID, error)
 	Subscribe(topic string) (<-chan pool.Delivery, func())
 	Messages(topic string) []pool.Message
@@ -46,8 +46,8 @@ type Config struct {
 	// (nil: nobody is).
 	Silenced func(ctx context.Context, id [protocol.XOnlyKeySize]byte) (string, bool)
 	// Offer resolves an offer id of the book to its maker's onion address
-	// and the offer's pool item (nil: no book).
-	Offer func(ctx context.Context, id string) (addr string, item protocol.PoolItem, err error)
+	// and the offer's origin, the maker's pool identity (nil: no book).
+	Offer func(ctx context.Context, id string) (addr string, origin [protocol.XOnlyKeySize]byte, err error)
 	// Conn configures outbound streams.
 	Conn protocol.ConnConfig
 
@@ -93,6 +93,7 @@ type Service struct {
 	latency  []time.Duration // mailbox: publish → our receipt, for the bench
 
 	kick      chan struct{}
+	ctx       context.Context // the service's: ends at Stop
 	startOnce sync.Once
 	stopOnce  sync.Once
 	cancel    context.CancelFunc
@@ -101,7 +102,8 @@ type Service struct {
 
 // peerState is our direct link to one peer.
 type peerState struct {
-	mu      sync.Mutex // one delivery at a time per peer
+	mu sync.Mutex // one delivery at a time per peer; guards the rest but retry and next
+	// retry and next: the back-off of direct delivery (guarded by s.mu).
 	retry   backoff.Backoff
 	next    time.Time
 	conn    *protocol.Conn
@@ -156,6 +158,9 @@ func (s *Service) Readiness(context.Context) service.Readiness { return service.
 func (s *Service) Start(ctx context.Context) error {
 	s.startOnce.Do(func() {
 		ctx, s.cancel = context.WithCancel(ctx)
+		s.mu.Lock()
+		s.ctx = ctx
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go s.outboxLoop(ctx)
 		if s.cfg.Pool != nil {
@@ -170,9 +175,11 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop ends the loops, closes the streams and the database. Idempotent.
 func (s *Service) Stop() {
 	s.stopOnce.Do(func() {
+		s.mu.Lock() // no Send adds to wg once the context is cancelled
 		if s.cancel != nil {
 			s.cancel()
 		}
+		s.mu.Unlock()
 		s.wg.Wait()
 		s.mu.Lock()
 		for _, p := range s.peers {
@@ -202,6 +209,7 @@ func (s *Service) poke() {
 var (
 	ErrUnknownPeer = errors.New("chat: unknown peer")
 	ErrText        = errors.New("chat: text is empty, too long or not UTF-8")
+	ErrNotRunning  = errors.New("chat: not running")
 )
 
 // SendRequest is a message to send.
@@ -224,12 +232,30 @@ type SendReply struct {
 
 // Send persists a message and hands it to delivery: directly when the
 // peer is online, else to the mailbox. It returns once the message is
-// persisted and one delivery attempt is over.
+// persisted and one delivery attempt is over, or after sendWait (the
+// attempt goes on: `chat history` shows where the message went).
 func (s *Service) Send(ctx context.Context, req SendRequest) (SendReply, error) {
 	text := strings.TrimSpace(req.Text)
 	if text == "" || len(text) > protocol.MaxChatText || !validUTF8(text) {
 		return SendReply{}, ErrText
 	}
+	// Delivery runs on the service's context, so it outlives the request.
+	s.mu.Lock()
+	sctx := s.ctx
+	running := sctx != nil && sctx.Err() == nil
+	if running {
+		s.wg.Add(1) // Stop waits for the delivery below
+	}
+	s.mu.Unlock()
+	if !running {
+		return SendReply{}, ErrNotRunning
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			s.wg.Done()
+		}
+	}()
 	peer, context, cid, err := s.resolve(ctx, req.To)
 	if err != nil {
 		return SendReply{}, err
@@ -246,16 +272,25 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendReply, error) 
 	if err != nil {
 		return SendReply{}, err
 	}
-	s.flushPeer(ctx, peer)
-	rep := SendReply{Conversation: hex.EncodeToString(c.id[:]), Peer: hex.EncodeToString(peer[:]), Seq: seq, State: "sent"}
-	if hs, err := s.st.history(ctx, c.id, 1<<20); err == nil {
-		for _, m := range hs {
-			if m.Dir == "out" && m.Seq == seq {
-				rep.State = m.State
-			}
-		}
+	// Deliver in the background (a dial to an offline onion can take
+	// DialTimeout) and report what happened within sendWait.
+	done := make(chan struct{})
+	handed = true
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		s.flushPeer(sctx, peer)
+	}()
+	select {
+	case <-done:
+	case <-time.After(sendWait):
+	case <-ctx.Done():
 	}
-	return rep, nil
+	st, err := s.st.outState(ctx, c.id, seq)
+	if err != nil {
+		return SendReply{}, err
+	}
+	return SendReply{Conversation: hex.EncodeToString(c.id[:]), Peer: hex.EncodeToString(peer[:]), Seq: seq, State: st}, nil
 }
 
 // resolve names the peer of a send: an identity, a conversation, an
@@ -277,12 +312,11 @@ func (s *Service) resolve(ctx context.Context, to string) ([protocol.XOnlyKeySiz
 	}
 	addr, context := to, protocol.ChatContextNone
 	if !strings.Contains(to, ".onion") && s.cfg.Offer != nil {
-		a, item, err := s.cfg.Offer(ctx, to)
+		a, origin, err := s.cfg.Offer(ctx, to)
 		if err != nil {
 			return peer, 0, cid, fmt.Errorf("%w: %q: %w", ErrUnknownPeer, to, err)
 		}
-		addr, context = a, protocol.ChatContextOffer
-		copy(cid[:], item[:])
+		addr, context, cid = a, protocol.ChatContextOffer, origin
 	}
 	if !strings.Contains(addr, ":") {
 		addr += ":80" // tor.DefaultOnionPort: every onionswap node's

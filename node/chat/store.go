@@ -420,8 +420,10 @@ func (s *store) receive(ctx context.Context, me [protocol.XOnlyKeySize]byte, m *
 		// Deliver the held successors that are now in order.
 		upto := m.Seq
 		for {
-			res, err := tx.ExecContext(ctx, `UPDATE messages SET state = ? WHERE conv = ? AND dir = 1 AND seq = ? AND state = ?`,
-				stateReceived, c.id[:], upto+1, stateHeld)
+			// Its time is its delivery's, so that history (by time) shows
+			// it after the message that completed the order.
+			res, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, at = ? WHERE conv = ? AND dir = 1 AND seq = ? AND state = ?`,
+				stateReceived, now.Unix(), c.id[:], upto+1, stateHeld)
 			if err != nil {
 				return err
 			}
@@ -459,6 +461,15 @@ type Message struct {
 }
 
 var outStates = [...]string{StateSent: "sent", StateStored: "stored", StateDelivered: "delivered", StateRead: "read"}
+
+// outState names the state of our message seq of conversation id.
+func (s *store) outState(ctx context.Context, id [32]byte, seq uint64) (string, error) {
+	var st int
+	if err := s.db.QueryRowContext(ctx, `SELECT state FROM messages WHERE conv = ? AND dir = 0 AND seq = ?`, id[:], seq).Scan(&st); err != nil {
+		return "", fmt.Errorf("chat db: %w", err)
+	}
+	return outStates[min(max(st, 0), StateRead)], nil
+}
 
 func (s *store) history(ctx context.Context, id [32]byte, limit int) ([]Message, error) {
 	c, err := getConv(ctx, s.db, id)
