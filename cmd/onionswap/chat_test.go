@@ -87,14 +87,7 @@ func startChatNode(t *testing.T, dir string) *chatNode {
 		return chat.StatusReply{Identity: chatPeer, Unread: 3, Conversations: 2,
 			Stats: map[string]uint64{"sent": 4, "received": 7, "mailbox_stored": 1}}, nil
 	})
-	srv, err := control.NewServer(control.ServerConfig{DataDir: dir, Router: r, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	serveControl(t, dir, r)
 	return n
 }
 
@@ -122,7 +115,7 @@ func TestChatSend(t *testing.T) {
 			"stored in the mailbox: the peer is offline; it gets the message when it comes back (conversation c0ffee00c0ff…, seq 3)\n",
 			chat.SendRequest{To: chatPeer, Text: "offline?"}},
 		{"sent", "", []string{chatPeer, "anyone?"}, "sent", 0,
-			"sent: queued, the peer is unreachable and has no mailbox key yet", chat.SendRequest{To: chatPeer, Text: "anyone?"}},
+			"sent: not delivered yet; the node keeps trying", chat.SendRequest{To: chatPeer, Text: "anyone?"}},
 		{"stdin", "first line\nsecond line\n", []string{chatConv, "-"}, "delivered", 0,
 			"delivered", chat.SendRequest{To: chatConv, Text: "first line\nsecond line"}},
 		{"after --", "", []string{chatPeer, "--", "-5", "--json", "is", "text"}, "delivered", 0,
@@ -285,4 +278,45 @@ func TestAgo(t *testing.T) {
 			t.Errorf("ago(%s) = %q, want %q", now.Sub(tc.t), got, tc.want)
 		}
 	}
+}
+
+// TestTakerSwapsChat: `taker swaps` shows each swap's conversation.
+func TestTakerSwapsChat(t *testing.T) {
+	dir := privateDir(t)
+	const withChat, without = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	r := control.NewRouter(slog.New(slog.DiscardHandler))
+	control.Get(r, "/v1/swaps", func(context.Context, control.Request) ([]control.SwapInfo, error) {
+		return []control.SwapInfo{{ID: withChat, Role: "taker", Phase: "done"}, {ID: without, Role: "taker", Phase: "done"}}, nil
+	})
+	control.Get(r, "/v1/chat/inbox", func(context.Context, control.Request) ([]chat.Conversation, error) {
+		return []chat.Conversation{{ID: chatConv, Peer: chatPeer, Context: "swap " + withChat, Unread: 2}}, nil
+	})
+	serveControl(t, dir, r)
+	code, out, errOut := cli(t, "", "taker", "swaps", "--datadir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, withChat) && !strings.Contains(line, "2 unread (conversation "+chatConv+")"),
+			strings.HasPrefix(line, without) && !strings.HasSuffix(strings.TrimSpace(line), "-"):
+			t.Errorf("line %q", line)
+		}
+	}
+	if _, out, _ := cli(t, "", "taker", "swaps", "--datadir", dir, "--json"); !strings.Contains(out, `"context": "swap `+withChat) {
+		t.Fatalf("--json:\n%s", out)
+	}
+}
+
+// serveControl serves r on dir's control socket until the test ends.
+func serveControl(t *testing.T, dir string, r *control.Router) {
+	t.Helper()
+	srv, err := control.NewServer(control.ServerConfig{DataDir: dir, Router: r, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
 }

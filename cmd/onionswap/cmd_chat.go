@@ -58,7 +58,7 @@ func init() {
 				case "stored":
 					fmt.Fprintf(e.stdout, "stored in the mailbox: the peer is offline; it gets the message when it comes back %s\n", where)
 				case "sent":
-					fmt.Fprintf(e.stdout, "sent: queued, the peer is unreachable and has no mailbox key yet; the node keeps trying %s\n", where)
+					fmt.Fprintf(e.stdout, "sent: not delivered yet; the node keeps trying (directly, or by mailbox once it has the peer's key) %s\n", where)
 				default: // delivered, read
 					fmt.Fprintf(e.stdout, "%s  %s\n", rep.State, where)
 				}

@@ -21,9 +21,9 @@ func init() {
 			"holds and whose anti-spam proof its own chain backend verified: a fidelity\n" +
 			"bond, or an integrity fee paid to miners within the last 144 blocks (its\n" +
 			"level: low 0.01 %, normal 0.1 %, high 0.5 % of the offer's maximum).\n" +
-			"Address, amount range, fees, proof, what the node knows of the maker's\n" +
-			"record (trust: proofs it showed, our swaps with it, less its failures),\n" +
-			"age. With --amount, only the offers\n" +
+			"Offer id (what chat send takes), address, amount range, fees, proof,\n" +
+			"what the node knows of the maker's record (trust: proofs it showed, our\n" +
+			"swaps with it, less its failures), age. With --amount, only the offers\n" +
 			"that take it, with their fee for it at their minimum locktime.",
 		opts: useInfo,
 		setup: func(e *env) func(context.Context) error {
@@ -60,7 +60,7 @@ func init() {
 					return printJSON(e.stdout, es)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "maker\tmin\tmax\tfee\tproof\tbond (sat) / integrity fee\tbond value / level\ttrust\tage\n")
+				fmt.Fprintf(tw, "id\tmaker\tmin\tmax\tfee\tproof\tbond (sat) / integrity fee\tbond value / level\ttrust\tage\n")
 				for _, o := range es {
 					fee := fmt.Sprintf("%d + %d ppb + %d ppb/block", o.BaseFee, o.AmountFeePPB, o.TimeFeePPB)
 					if *amount != 0 {
@@ -70,7 +70,7 @@ func init() {
 					if o.Proof == market.ProofIntegrity {
 						paid, worth = strconv.FormatInt(o.IntegrityFee, 10), o.IntegrityLevel
 					}
-					fmt.Fprintf(tw, "%.22s…\t%d\t%d\t%s\t%s\t%s\t%s\t%.1f\t%s\n", o.Addr, o.MinSize, o.MaxSize, fee, o.Proof,
+					fmt.Fprintf(tw, "%s\t%.22s…\t%d\t%d\t%s\t%s\t%s\t%s\t%.1f\t%s\n", o.ID, o.Addr, o.MinSize, o.MaxSize, fee, o.Proof,
 						paid, worth, o.Trust, time.Since(o.Created).Round(time.Second))
 				}
 				if err := tw.Flush(); err != nil {

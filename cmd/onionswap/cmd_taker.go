@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/daemon"
 )
@@ -130,16 +132,53 @@ makers of a swap to recover may be gone.
 			}
 		},
 	}, infoCommand("taker swaps", "list the swaps of a running node",
-		"List the swaps of the node running on --datadir (taker or maker).",
-		(*control.Client).Swaps,
-		func(e *env, ss []control.SwapInfo) error {
+		"List the swaps of the node running on --datadir (taker or maker), each\n"+
+			"with its chat conversation when there is one (chat send --swap ID): its\n"+
+			"unread messages and its id, which chat history shows.",
+		swapsWithChat,
+		func(e *env, ss []swapWithChat) error {
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "id\trole\tphase\tamount\toutcome\tupdated\n")
+			fmt.Fprintf(tw, "id\trole\tphase\tamount\toutcome\tupdated\tchat\n")
 			for _, s := range ss {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Role, s.Phase, sats(s.Amount), s.Outcome, s.Updated.Format(time.RFC3339))
+				c := "-"
+				if s.Chat != nil {
+					c = fmt.Sprintf("%d unread (conversation %s)", s.Chat.Unread, s.Chat.ID)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Role, s.Phase, sats(s.Amount), s.Outcome,
+					s.Updated.Format(time.RFC3339), c)
 			}
 			return tw.Flush()
 		}))
+}
+
+// swapWithChat is a swap and its chat conversation, if any.
+type swapWithChat struct {
+	control.SwapInfo
+	Chat *chat.Conversation `json:"chat,omitempty"`
+}
+
+// swapsWithChat lists the node's swaps with the conversations tied to
+// them (a node without chat lists the swaps alone).
+func swapsWithChat(c *control.Client, ctx context.Context) ([]swapWithChat, error) {
+	ss, err := c.Swaps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*chat.Conversation{}
+	convs, err := control.Call[[]chat.Conversation](ctx, c, http.MethodGet, "/v1/chat/inbox", nil)
+	if err != nil && !errors.Is(err, control.ErrNotAvailable) {
+		return nil, err
+	}
+	for i := range convs {
+		if id, ok := strings.CutPrefix(convs[i].Context, "swap "); ok && byID[id] == nil {
+			byID[id] = &convs[i] // the most recent first
+		}
+	}
+	out := make([]swapWithChat, len(ss))
+	for i, s := range ss {
+		out[i] = swapWithChat{SwapInfo: s, Chat: byID[s.ID]}
+	}
+	return out, nil
 }
 
 // takerAPI is what both a control.Client and an in-process daemon offer.

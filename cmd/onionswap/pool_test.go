@@ -23,14 +23,7 @@ func startPoolNode(t *testing.T, dir string) *pool.Pool {
 	t.Cleanup(p.Stop)
 	r := control.NewRouter(slog.New(slog.DiscardHandler))
 	p.RegisterControl(r)
-	srv, err := control.NewServer(control.ServerConfig{DataDir: dir, Router: r, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	serveControl(t, dir, r)
 	return p
 }
 

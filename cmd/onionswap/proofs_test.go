@@ -38,14 +38,7 @@ func TestProofsPublishNeedsYes(t *testing.T) {
 	svc.SetTrust(market.TrustConfig{Prover: fp})
 	r := control.NewRouter(slog.New(slog.DiscardHandler))
 	svc.RegisterControl(r)
-	srv, err := control.NewServer(control.ServerConfig{DataDir: dir, Router: r, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	serveControl(t, dir, r)
 	id := fp.ps.ID.String()
 
 	code, _, errs := cli(t, "", "market", "proofs", "publish", "--datadir", dir, id)

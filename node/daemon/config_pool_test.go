@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -27,15 +28,16 @@ func TestPoolOutbound(t *testing.T) {
 	}
 }
 
-// TestPoolTopics: the test topic exists on regtest only.
+// TestPoolTopics: offers and the chat's mailbox everywhere, the test
+// topic on regtest only.
 func TestPoolTopics(t *testing.T) {
 	for _, tc := range []struct {
 		network string
 		want    []string
 	}{
-		{"regtest", []string{pool.TopicOffer, pool.TopicTest}},
-		{"signet", []string{pool.TopicOffer}},
-		{"mainnet", []string{pool.TopicOffer}},
+		{"regtest", []string{pool.TopicOffer, chat.TopicMail, pool.TopicTest}},
+		{"signet", []string{pool.TopicOffer, chat.TopicMail}},
+		{"mainnet", []string{pool.TopicOffer, chat.TopicMail}},
 	} {
 		var got []string
 		for _, tp := range poolTopics(tc.network, market.NewValidator(nil, script.DefaultBondParams(), nil)) {

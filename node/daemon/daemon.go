@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/maker"
 	"github.com/onionswap/onionswap/node/market"
@@ -48,6 +49,7 @@ type Env struct {
 	maker     *maker.Maker
 	blacklist *market.Blacklist
 	trusts    *market.Trusts
+	chat      *chat.Service
 }
 
 // Blacklist is the node's blacklist (in its wallet), made on first use.
@@ -597,6 +599,11 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 		}
 	}
 	s.Ready = s.State == control.StateReady && s.Blocker == ""
+	for _, svc := range svcs {
+		if c, ok := svc.(interface{ Unread(context.Context) int }); ok {
+			s.ChatUnread = c.Unread(ctx)
+		}
+	}
 	return s
 }
 

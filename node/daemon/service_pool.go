@@ -6,6 +6,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
@@ -70,11 +71,12 @@ func newPool(env *Env) (service.Service, error) {
 	return p, nil
 }
 
-// poolTopics: the marketplace's offers everywhere, and on regtest the
+// poolTopics: the marketplace's offers and the chat's mailbox everywhere
+// (every pool node relays both), and on regtest the
 // test topic the control API publishes on (tests and operators trying the
 // pool), which thus never exists on a real network.
 func poolTopics(network string, offers *market.Validator) []pool.Topic {
-	ts := []pool.Topic{offers.Topic()}
+	ts := []pool.Topic{offers.Topic(), chat.MailTopic(ProtocolNetwork(network))}
 	if network == "regtest" {
 		ts = append(ts, pool.Topic{Name: pool.TopicTest})
 	}

@@ -3,8 +3,10 @@ package market
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
@@ -37,6 +39,9 @@ func NewBook(p Lister, v *Validator) *Book { return &Book{pool: p, v: v} }
 
 // Entry is one offer of the book.
 type Entry struct {
+	// ID names the offer for `chat send` and the like: the first
+	// OfferIDLen hex digits of its origin (one offer per origin).
+	ID               string  `json:"id"`
 	Origin           string  `json:"origin"`
 	Addr             string  `json:"addr"`
 	MinSize          int64   `json:"min_size"`
@@ -127,7 +132,7 @@ func (b *Book) Offers(ctx context.Context, q Query) ([]Entry, error) {
 		if !ok {
 			continue
 		}
-		en.Origin, en.Created, en.Expires, en.Own = m.Origin, m.Created, m.Expires, m.Own
+		en.ID, en.Origin, en.Created, en.Expires, en.Own = m.Origin[:OfferIDLen], m.Origin, m.Created, m.Expires, m.Own
 		out = append(out, en)
 	}
 	// One offer per bond or payment (the validator lets one origin's
@@ -274,4 +279,38 @@ func (b *Book) Named(ctx context.Context, addrs []string) (taker.MakerSource, er
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// OfferIDLen: hex digits of an offer id. 64 bits of the origin: a
+// collision with a chosen maker's id needs ~2^64 keys, and among the
+// ≤ 5,000 offers of a book two ids collide with odds of ~10^-12.
+const OfferIDLen = 16
+
+// ErrNoOffer: no offer of the book has the id.
+var ErrNoOffer = errors.New("market: no such offer in the book")
+
+// Offer finds the offer whose id (or its origin, or a prefix of it of at
+// least 8 hex digits) is id.
+func (b *Book) Offer(ctx context.Context, id string) (Entry, error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if len(id) < 8 || len(id) > 64 {
+		return Entry{}, fmt.Errorf("%w: %q (an offer id is %d hex digits)", ErrNoOffer, id, OfferIDLen)
+	}
+	es, err := b.Offers(ctx, Query{})
+	if err != nil {
+		return Entry{}, err
+	}
+	var found []Entry
+	for _, e := range es {
+		if strings.HasPrefix(e.Origin, id) {
+			found = append(found, e)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Entry{}, fmt.Errorf("%w: %q", ErrNoOffer, id)
+	case 1:
+		return found[0], nil
+	}
+	return Entry{}, fmt.Errorf("%w: %q names %d offers", ErrNoOffer, id, len(found))
 }

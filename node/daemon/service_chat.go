@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"context"
+	"encoding/hex"
+	"path/filepath"
+
+	"github.com/onionswap/onionswap/node/chat"
+	"github.com/onionswap/onionswap/node/market"
+	"github.com/onionswap/onionswap/node/service"
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// ChatDBName is the chat's database inside the data directory.
+const ChatDBName = "chat.db"
+
+// newChat: the encrypted chat of every maker and taker node (issue 13),
+// direct over the node's tor, with its mailbox on the pool when the pool
+// runs. Blacklisted origins are silenced; offer ids resolve in the
+// pool's book.
+func newChat(env *Env) (service.Service, error) {
+	cfg := chat.Config{
+		DBPath:  filepath.Join(env.Cfg.DataDir, ChatDBName),
+		Network: ProtocolNetwork(env.Cfg.Network),
+		Addr:    env.Onion,
+		Dialer:  env.Transport,
+		Logger:  env.Logs.For("chat"),
+	}
+	bl := env.Blacklist()
+	cfg.Silenced = func(ctx context.Context, id [protocol.XOnlyKeySize]byte) (string, bool) {
+		return bl.Listed(ctx, id, nil)
+	}
+	if env.pool != nil {
+		cfg.Pool = env.pool
+		book := market.NewBook(env.pool, env.offers)
+		cfg.Offer = func(ctx context.Context, id string) (string, [protocol.XOnlyKeySize]byte, error) {
+			var origin [protocol.XOnlyKeySize]byte
+			e, err := book.Offer(ctx, id)
+			if err != nil {
+				return "", origin, err
+			}
+			_, err = hex.Decode(origin[:], []byte(e.Origin))
+			return e.Addr, origin, err
+		}
+	}
+	s, err := chat.New(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	env.chat = s
+	return s, nil
+}
