@@ -269,3 +269,42 @@ func TestMailTopicChecks(t *testing.T) {
 		t.Fatalf("no recipient: %v", err)
 	}
 }
+
+// TestStrangerCap: peers we never wrote to may leave StrangerUnread
+// unread messages in all; a peer we write to is not held to it, and
+// reading makes room.
+func TestStrangerCap(t *testing.T) {
+	ns := newBed(t, "alice", "bob", "carol", "dave")
+	a, b, c, d := ns[0], ns[1], ns[2], ns[3]
+	b.stop()
+	b.mod = func(cfg *Config) { cfg.StrangerUnread = 3 }
+	b.start()
+	ctx := context.Background()
+	send(t, b, a.addr, "bob writes to alice first") // alice is no stranger
+	for _, m := range []struct {
+		from *testNode
+		text string
+		want string
+	}{
+		{c, "c1", "delivered"}, {c, "c2", "delivered"}, {d, "d1", "delivered"},
+		{d, "d2", "not delivered"}, // three unread from strangers: no room
+		{a, "a1", "delivered"},
+	} {
+		rep := send(t, m.from, b.addr, m.text)
+		if got := rep.State; got != m.want && !(m.want == "not delivered" && (got == "sent" || got == "stored")) {
+			t.Fatalf("%s %q: %+v, want %s", m.from.name, m.text, rep, m.want)
+		}
+	}
+	st, _ := b.svc.Status(ctx)
+	if st.Stats["refused-strangers-full"] == 0 {
+		t.Fatalf("stats %v", st.Stats)
+	}
+	// Reading carol's two makes room: dave's second, refused on the
+	// stream, went to the mailbox (bob's receipt gave dave his prekey)
+	// and is taken from there.
+	texts(t, b, c.id(), true)
+	testutil.Eventually(t, 15*time.Second, "dave's second message delivered", func() (bool, string) {
+		got := strings.Join(texts(t, b, d.id(), false), "|")
+		return got == "d1|d2", got
+	})
+}

@@ -47,6 +47,8 @@ type testNode struct {
 	pool *pool.Pool
 	// ident: the chat identity (hex), kept while the node is offline.
 	ident string
+	// mod, if set, changes the node's config at every start.
+	mod func(*Config)
 }
 
 func newTestPool(t *testing.T) *pool.Pool {
@@ -74,10 +76,14 @@ func newTestNode(t *testing.T, n *testNet, p *pool.Pool, name string) *testNode 
 func (tn *testNode) start() {
 	t := tn.t
 	t.Helper()
-	svc, err := New(context.Background(), Config{DBPath: filepath.Join(tn.dir, "chat.db"), Network: protocol.Regtest,
+	cfg := Config{DBPath: filepath.Join(tn.dir, "chat.db"), Network: protocol.Regtest,
 		Addr: tn.addr, Dialer: tn.net, Pool: tn.pool, Conn: protocol.ConnConfig{PingInterval: -1},
 		RetryMin: 100 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		OutboxInterval: 50 * time.Millisecond, ScanInterval: 100 * time.Millisecond})
+		OutboxInterval: 50 * time.Millisecond, ScanInterval: 100 * time.Millisecond}
+	if tn.mod != nil {
+		tn.mod(&cfg)
+	}
+	svc, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

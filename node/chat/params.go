@@ -73,6 +73,13 @@ const (
 	// earlier one) per conversation; beyond, the later ones are refused
 	// and come again (the sender retries what is not delivered).
 	maxPendingIn = 100
+	// maxStrangerUnread: unread (or held) messages from peers we never
+	// wrote to, all of them together. Each stranger is held to PeerRate,
+	// but identities are free: 1,000 messages of ≤ 2 KB bound what a flood
+	// of fresh identities leaves in chat.db to ~2 MB; beyond, strangers'
+	// messages wait (a direct sender is told to retry, mailbox mail stays
+	// in the pool) until the user reads.
+	maxStrangerUnread = 1000
 
 	// RetryMin / RetryMax: back-off of direct delivery to an unreachable
 	// peer. A Tor dial to an onion that is down fails in seconds to a

@@ -21,7 +21,7 @@ import (
 var (
 	errSilenced = errors.New("chat: sender is blacklisted")
 	errRate     = errors.New("chat: sender over its rate")
-	errHeldFull = errors.New("chat: too many messages held out of order")
+	errNoRoom   = errors.New("chat: no room for the sender's messages now (held out of order, or unread from strangers)")
 )
 
 // ServeConn implements service.Inbound: a direct stream opened with
@@ -68,7 +68,7 @@ func (s *Service) ServeConn(ctx context.Context, c *protocol.Conn, first protoco
 		ack := &protocol.ChatAck{Status: protocol.ChatAckStored}
 		if _, err := s.receive(ctx, &d.Sealed, "direct"); err != nil {
 			switch {
-			case errors.Is(err, errRate), errors.Is(err, errHeldFull):
+			case errors.Is(err, errRate), errors.Is(err, errNoRoom):
 				abuse++
 				ack = &protocol.ChatAck{Status: protocol.ChatAckLimited, RetryAfter: uint32(1 / PeerRate)}
 			case errors.Is(err, errSilenced):
@@ -160,7 +160,7 @@ func (s *Service) receive(ctx context.Context, sealed *protocol.ChatSealed, via 
 		s.count("limited")
 		return shared, errRate
 	}
-	out, _, err := s.st.receive(ctx, s.me, m, via, now)
+	out, _, err := s.st.receive(ctx, s.me, m, via, s.cfg.StrangerUnread, now)
 	if err != nil {
 		return shared, err
 	}
@@ -169,7 +169,10 @@ func (s *Service) receive(ctx context.Context, sealed *protocol.ChatSealed, via 
 		s.count("duplicates")
 	case recvFull:
 		s.count("refused-held-full")
-		return shared, errHeldFull
+		return shared, errNoRoom
+	case recvStrangersFull:
+		s.count("refused-strangers-full")
+		return shared, errNoRoom
 	default:
 		s.count("received-" + via)
 		s.poke() // the receipt
@@ -265,7 +268,7 @@ func (s *Service) takeMail(ctx context.Context, me protocol.PoolID, id protocol.
 		return
 	}
 	shared, err := s.receive(ctx, sealed, "mailbox")
-	if errors.Is(err, errRate) || errors.Is(err, errHeldFull) {
+	if errors.Is(err, errRate) || errors.Is(err, errNoRoom) {
 		return // not seen: the next scan tries again
 	}
 	s.markSeen(id)

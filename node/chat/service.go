@@ -56,8 +56,11 @@ type Config struct {
 	ScanInterval       time.Duration
 	// StampBits overrides the network's mailbox difficulty (tests).
 	StampBits int
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// StrangerUnread: unread messages from peers we never wrote to, in
+	// all (0: maxStrangerUnread).
+	StrangerUnread int
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +69,7 @@ func (c Config) withDefaults() Config {
 	c.OutboxInterval = cmp.Or(c.OutboxInterval, outboxInterval)
 	c.ScanInterval = cmp.Or(c.ScanInterval, scanInterval)
 	c.StampBits = cmp.Or(c.StampBits, stampBits(c.Network))
+	c.StrangerUnread = cmp.Or(c.StrangerUnread, maxStrangerUnread)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -370,16 +370,17 @@ func (s *store) told(ctx context.Context, id [32]byte, delivered, read uint64) e
 type recvOutcome int
 
 const (
-	recvNew       recvOutcome = iota // delivered (possibly with held successors)
-	recvHeld                         // held until an earlier one arrives
-	recvDuplicate                    // we had it: a replay or a second copy
-	recvFull                         // too many held out of order: refused
+	recvNew           recvOutcome = iota // delivered (possibly with held successors)
+	recvHeld                             // held until an earlier one arrives
+	recvDuplicate                        // we had it: a replay or a second copy
+	recvFull                             // too many held out of order: refused
+	recvStrangersFull                    // too many unread from strangers: refused
 )
 
 // receive persists a peer's text message, in order: seq next after what
 // we have is delivered together with the held messages that follow it; a
 // later one is held; an earlier one is a duplicate.
-func (s *store) receive(ctx context.Context, me [protocol.XOnlyKeySize]byte, m *protocol.ChatPlain, via string, now time.Time) (recvOutcome, [32]byte, error) {
+func (s *store) receive(ctx context.Context, me [protocol.XOnlyKeySize]byte, m *protocol.ChatPlain, via string, strangers int, now time.Time) (recvOutcome, [32]byte, error) {
 	var out recvOutcome
 	var cid [32]byte
 	err := s.sdb.ExecTx(ctx, func(tx *sql.Tx) error {
@@ -396,6 +397,26 @@ func (s *store) receive(ctx context.Context, me [protocol.XOnlyKeySize]byte, m *
 		if m.Seq <= c.inDelivered || exists > 0 {
 			out = recvDuplicate
 			return nil
+		}
+		// A stranger (a peer we never wrote to) may leave at most
+		// maxStrangerUnread unread or held messages in all: a flood of
+		// fresh identities, each within its own rate, cannot fill the disk.
+		var ours, unread int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversations WHERE peer = ? AND next_out > 1`, m.From[:]).
+			Scan(&ours); err != nil {
+			return err
+		}
+		if ours == 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conv
+				WHERE m.dir = 1 AND (m.state = ? OR m.seq > c.in_read)
+				  AND NOT EXISTS (SELECT 1 FROM conversations d WHERE d.peer = c.peer AND d.next_out > 1)`, stateHeld).
+				Scan(&unread); err != nil {
+				return err
+			}
+			if unread >= strangers {
+				out = recvStrangersFull
+				return nil
+			}
 		}
 		state := stateReceived
 		if m.Seq > c.inDelivered+1 {
