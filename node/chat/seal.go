@@ -162,23 +162,27 @@ func ConversationID(a, b [protocol.XOnlyKeySize]byte, context uint8, contextID [
 	return *chainhash.TaggedHash([]byte(convTag), buf)
 }
 
-// stampPrefix is the fixed part of a stamp's hash: the envelope's origin
-// and recipient and a digest of the sealed message without its stamp, so
-// a stamp is worth one envelope (a replay under a new origin key needs
-// new work).
-func stampPrefix(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed) []byte {
+// stampPrefix is the fixed part of a stamp's hash: a tagged digest of
+// the envelope's origin and recipient and of the sealed message without
+// its stamp, so a stamp is worth one envelope (a replay under a new
+// origin key needs new work). A try hashes the prefix and the stamp, 40
+// bytes: one SHA-256 compression.
+func stampPrefix(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed) [32]byte {
 	h := sha256.New()
 	h.Write(s.To[:])
 	h.Write(s.Ephemeral[:])
 	h.Write(s.Ciphertext)
-	buf := make([]byte, 0, 32+32+32+8)
+	buf := make([]byte, 0, 32+32+32)
 	buf = append(append(append(buf, origin[:]...), recipient[:]...), h.Sum(nil)...)
-	return buf
+	return *chainhash.TaggedHash([]byte(stampTag), buf)
 }
 
-func stampWork(prefix []byte, stamp uint64) int {
-	buf := binary.BigEndian.AppendUint64(prefix[:len(prefix):len(prefix)], stamp)
-	h := chainhash.TaggedHash([]byte(stampTag), buf)
+// stampWork is the number of leading zero bits of SHA-256(prefix ‖ stamp).
+func stampWork(prefix [32]byte, stamp uint64) int {
+	var buf [40]byte
+	copy(buf[:], prefix[:])
+	binary.BigEndian.PutUint64(buf[32:], stamp)
+	h := sha256.Sum256(buf[:])
 	n := 0
 	for i := 0; i < len(h); i += 8 {
 		w := binary.BigEndian.Uint64(h[i:])
