@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/itest/cluster"
+	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
@@ -98,6 +99,7 @@ func TestOfferBookOverTor(t *testing.T) {
 	if rep.RoundTrips > 6 { // offers known: hello+setup, fund, settle per maker (a directory's makers take 8)
 		t.Errorf("%d round trips from the book, want ≤ 6", rep.RoundTrips)
 	}
+	chatFromBook(t, ctx, tk, m1, rep.SwapID)
 
 	// Withdrawn by its operator: out of every book; published again: back.
 	if _, err := control.Call[market.StatusReply](ctx, m1.Client(), http.MethodPost, "/v1/market/withdraw", struct{}{}); err != nil {
@@ -190,4 +192,66 @@ func refused(t *testing.T, ctx context.Context, p *cluster.Proc) int {
 		t.Fatal(err)
 	}
 	return st.Refused["validator-ignored"]
+}
+
+// chatFromBook: the taker opens a chat from m1's offer in its book (by
+// the offer id `market offers` shows) and another about the swap they
+// just made; m1 has both, in conversations tied to the offer and to the
+// swap (its own record of the swap has the same id), and answers.
+func chatFromBook(t *testing.T, ctx context.Context, tk, m1 *cluster.Proc, swapID string) {
+	t.Helper()
+	es, err := offers(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, e := range es {
+		if e.Addr == m1.Onion() {
+			id = e.ID
+		}
+	}
+	if len(id) != market.OfferIDLen {
+		t.Fatalf("m1's offer id %q in %+v", id, es)
+	}
+	chatSend := func(p *cluster.Proc, req chat.SendRequest) chat.SendReply {
+		t.Helper()
+		rep, err := control.Call[chat.SendReply](ctx, p.Client(), http.MethodPost, "/v1/chat/send", req)
+		if err != nil || rep.State != "delivered" {
+			t.Fatalf("%s chat send %+v: %+v %v", p.Name, req, rep, err)
+		}
+		return rep
+	}
+	chatSend(tk, chat.SendRequest{To: id, Text: "is your offer good for 0.5 BTC?"})
+	chatSend(tk, chat.SendRequest{To: m1.Onion(), Text: "thanks for the swap", Swap: swapID})
+	inbox, err := control.Call[[]chat.Conversation](ctx, m1.Client(), http.MethodGet, "/v1/chat/inbox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contexts := map[string]string{}
+	for _, c := range inbox {
+		contexts[c.Context] = c.ID
+	}
+	offerConv, swapConv := contexts["offer "+id], contexts["swap "+swapID]
+	if offerConv == "" || swapConv == "" {
+		t.Fatalf("m1's inbox %+v, want the offer's and the swap's conversations", inbox)
+	}
+	swaps, err := m1.Client().Swaps(ctx)
+	if err != nil || !slices.ContainsFunc(swaps, func(s control.SwapInfo) bool { return s.ID == swapID }) {
+		t.Fatalf("m1's swaps %v (%v) lack %s", swaps, err, swapID)
+	}
+	h, err := control.Call[chat.History](ctx, m1.Client(), http.MethodPost, "/v1/chat/history", chat.HistoryRequest{Peer: swapConv, MarkRead: true})
+	if err != nil || !slices.Equal(h.Received(), []string{"thanks for the swap"}) {
+		t.Fatalf("m1's swap conversation %+v %v", h, err)
+	}
+	chatSend(m1, chat.SendRequest{To: offerConv, Text: "yes, up to 1 BTC"})
+	err = cluster.Poll(ctx, 200*time.Millisecond, "the taker has m1's answer", func() (bool, string) {
+		h, err := control.Call[chat.History](ctx, tk.Client(), http.MethodPost, "/v1/chat/history", chat.HistoryRequest{Peer: offerConv})
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Equal(h.Received(), []string{"yes, up to 1 BTC"}), fmt.Sprint(h.Received())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
