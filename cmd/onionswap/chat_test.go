@@ -284,12 +284,16 @@ func TestAgo(t *testing.T) {
 func TestTakerSwapsChat(t *testing.T) {
 	dir := privateDir(t)
 	const withChat, without = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	// A taker's chat with a maker is under the maker's own id of the swap.
+	const viaLeg, leg = "11111111111111111111111111111111", "22222222222222222222222222222222"
 	r := control.NewRouter(slog.New(slog.DiscardHandler))
 	control.Get(r, "/v1/swaps", func(context.Context, control.Request) ([]control.SwapInfo, error) {
-		return []control.SwapInfo{{ID: withChat, Role: "taker", Phase: "done"}, {ID: without, Role: "taker", Phase: "done"}}, nil
+		return []control.SwapInfo{{ID: withChat, Role: "taker", Phase: "done"}, {ID: without, Role: "taker", Phase: "done"},
+			{ID: viaLeg, Role: "taker", Phase: "done", Legs: []control.SwapLeg{{Addr: chatAddr, ID: leg}}}}, nil
 	})
 	control.Get(r, "/v1/chat/inbox", func(context.Context, control.Request) ([]chat.Conversation, error) {
-		return []chat.Conversation{{ID: chatConv, Peer: chatPeer, Context: "swap " + withChat, Unread: 2}}, nil
+		return []chat.Conversation{{ID: chatConv, Peer: chatPeer, Context: "swap " + withChat, Unread: 2},
+			{ID: strings.Repeat("9", 64), Peer: chatPeer, Context: "swap " + leg, Unread: 1}}, nil
 	})
 	serveControl(t, dir, r)
 	code, out, errOut := cli(t, "", "taker", "swaps", "--datadir", dir)
@@ -299,6 +303,7 @@ func TestTakerSwapsChat(t *testing.T) {
 	for _, line := range strings.Split(out, "\n") {
 		switch {
 		case strings.HasPrefix(line, withChat) && !strings.Contains(line, "2 unread (conversation "+chatConv+")"),
+			strings.HasPrefix(line, viaLeg) && !strings.Contains(line, "1 unread (conversation "+strings.Repeat("9", 64)+")"),
 			strings.HasPrefix(line, without) && !strings.HasSuffix(strings.TrimSpace(line), "-"):
 			t.Errorf("line %q", line)
 		}

@@ -177,6 +177,11 @@ func swapsWithChat(c *control.Client, ctx context.Context) ([]swapWithChat, erro
 	out := make([]swapWithChat, len(ss))
 	for i, s := range ss {
 		out[i] = swapWithChat{SwapInfo: s, Chat: byID[s.ID]}
+		for _, l := range s.Legs { // a taker's chat with a maker is under that maker's id
+			if out[i].Chat == nil {
+				out[i].Chat = byID[l.ID]
+			}
+		}
 	}
 	return out, nil
 }

@@ -227,17 +227,27 @@ func chatFromBook(t *testing.T, ctx context.Context, tk, m1 *cluster.Proc, swapI
 	if err != nil {
 		t.Fatal(err)
 	}
-	contexts := map[string]string{}
+	var offerConv, swapConv, legID string
 	for _, c := range inbox {
-		contexts[c.Context] = c.ID
+		if c.Context == "offer "+id {
+			offerConv = c.ID
+		}
+		if l, ok := strings.CutPrefix(c.Context, "swap "); ok {
+			swapConv, legID = c.ID, l
+		}
 	}
-	offerConv, swapConv := contexts["offer "+id], contexts["swap "+swapID]
 	if offerConv == "" || swapConv == "" {
 		t.Fatalf("m1's inbox %+v, want the offer's and the swap's conversations", inbox)
 	}
+	// The taker gave each maker its own id for the swap: the chat is under
+	// m1's, which m1's record has and the taker's record lists for m1.
 	swaps, err := m1.Client().Swaps(ctx)
-	if err != nil || !slices.ContainsFunc(swaps, func(s control.SwapInfo) bool { return s.ID == swapID }) {
-		t.Fatalf("m1's swaps %v (%v) lack %s", swaps, err, swapID)
+	if err != nil || !slices.ContainsFunc(swaps, func(s control.SwapInfo) bool { return s.ID == legID }) {
+		t.Fatalf("m1's swaps (%v) lack the chat's swap %s", err, legID)
+	}
+	ts, err := tk.Client().Swap(ctx, swapID)
+	if err != nil || !slices.Contains(ts.Legs, control.SwapLeg{Addr: m1.Onion(), ID: legID}) {
+		t.Fatalf("the taker's swap %s: legs %+v (%v), want m1's %s", swapID, ts, err, legID)
 	}
 	h, err := control.Call[chat.History](ctx, m1.Client(), http.MethodPost, "/v1/chat/history", chat.HistoryRequest{Peer: swapConv, MarkRead: true})
 	if err != nil || !slices.Equal(h.Received(), []string{"thanks for the swap"}) {

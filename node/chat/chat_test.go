@@ -308,3 +308,32 @@ func TestStrangerCap(t *testing.T) {
 		return got == "d1|d2", got
 	})
 }
+
+// TestSwapConversation: a message about a swap is in the swap's
+// conversation on both sides, under the id the peer knows the swap by.
+func TestSwapConversation(t *testing.T) {
+	ns := newBed(t, "taker", "maker")
+	tk, mk := ns[0], ns[1]
+	const takerID, legID = "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100"
+	tk.stop()
+	tk.mod = func(cfg *Config) {
+		cfg.SwapLeg = func(_ context.Context, id, addr string) (string, bool) {
+			return legID, id == takerID && addr == mk.addr
+		}
+	}
+	tk.start()
+	send(t, tk, mk.addr, "hello") // a first contact: the maker's address is known now
+	rep, err := tk.svc.Send(context.Background(), SendRequest{To: mk.addr, Text: "about our swap", Swap: takerID})
+	if err != nil || rep.State != "delivered" {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	for _, n := range []*testNode{tk, mk} {
+		h, err := n.svc.History(context.Background(), HistoryRequest{Peer: rep.Conversation})
+		if err != nil || h.Context != "swap "+legID {
+			t.Fatalf("%s: %+v %v", n.name, h.Conversation, err)
+		}
+	}
+	if _, err := tk.svc.Send(context.Background(), SendRequest{To: mk.addr, Text: "x", Swap: "nothex"}); err == nil {
+		t.Fatal("a malformed swap id was taken")
+	}
+}

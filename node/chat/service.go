@@ -48,6 +48,10 @@ type Config struct {
 	// Offer resolves an offer id of the book to its maker's onion address
 	// and the offer's origin, the maker's pool identity (nil: no book).
 	Offer func(ctx context.Context, id string) (addr string, origin [protocol.XOnlyKeySize]byte, err error)
+	// SwapLeg maps a swap id and a peer's onion to the id the peer knows
+	// the swap by (a taker gives each maker its own; nil, or not found:
+	// the id as given).
+	SwapLeg func(ctx context.Context, swapID, addr string) (string, bool)
 	// Conn configures outbound streams.
 	Conn protocol.ConnConfig
 
@@ -265,6 +269,13 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendReply, error) 
 		return SendReply{}, err
 	}
 	if req.Swap != "" {
+		if f := s.cfg.SwapLeg; f != nil {
+			if ct, err := s.st.contact(ctx, peer, s.cfg.Now()); err == nil && ct.addr != "" {
+				if leg, ok := f(ctx, req.Swap, ct.addr); ok {
+					req.Swap = leg
+				}
+			}
+		}
 		var id protocol.SwapID
 		if err := id.UnmarshalText([]byte(req.Swap)); err != nil {
 			return SendReply{}, fmt.Errorf("chat: swap id: %w", err)

@@ -146,6 +146,16 @@ type SwapInfo struct {
 	Updated time.Time `json:"updated"`
 	// Detail is the engine's own view (hops, txids), as it serializes it.
 	Detail json.RawMessage `json:"detail,omitempty"`
+	// Legs: a taker's makers, each with the id it knows the swap by (a
+	// different random one per maker, so makers cannot match their hops);
+	// a chat about the swap with a maker is under that id.
+	Legs []SwapLeg `json:"legs,omitempty"`
+}
+
+// SwapLeg is one maker of a taker's swap.
+type SwapLeg struct {
+	Addr string `json:"addr"`
+	ID   string `json:"id"`
 }
 
 // TakerSwapRequest starts a swap as taker.

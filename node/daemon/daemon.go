@@ -18,6 +18,7 @@ import (
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/node/service"
+	"github.com/onionswap/onionswap/node/taker"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/wallet"
 	"github.com/onionswap/onionswap/wallet/chain"
@@ -50,6 +51,7 @@ type Env struct {
 	blacklist *market.Blacklist
 	trusts    *market.Trusts
 	chat      *chat.Service
+	taker     *taker.Service
 }
 
 // Blacklist is the node's blacklist (in its wallet), made on first use.

@@ -43,6 +43,22 @@ func newChat(env *Env) (service.Service, error) {
 			return e.Addr, origin, err
 		}
 	}
+	if tk := env.taker; tk != nil {
+		cfg.SwapLeg = func(ctx context.Context, swapID, addr string) (string, bool) {
+			ss, err := tk.Swaps(ctx)
+			if err != nil {
+				return "", false
+			}
+			for _, s := range ss {
+				for _, l := range s.Legs {
+					if s.ID == swapID && l.Addr == addr {
+						return l.ID, true
+					}
+				}
+			}
+			return "", false
+		}
+	}
 	s, err := chat.New(context.Background(), cfg)
 	if err != nil {
 		return nil, err

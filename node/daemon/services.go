@@ -155,7 +155,7 @@ func newTaker(env *Env) (service.Service, error) {
 	if len(srcs) > 0 {
 		src = srcs
 	}
-	return taker.NewService(taker.ServiceConfig{
+	ts, err := taker.NewService(taker.ServiceConfig{
 		Taker: taker.Config{
 			Wallet:            env.Wallet,
 			Backend:           env.Backend,
@@ -174,6 +174,8 @@ func newTaker(env *Env) (service.Service, error) {
 		Healthy:      env.Healthy,
 		ChainChanges: env.Wallet.ChainChanges,
 	})
+	env.taker = ts
+	return ts, err
 }
 
 // newMarket: the blacklist on every maker and taker node; with a pool the

@@ -403,6 +403,7 @@ func SwapInfo(s *swap.TakerSwap) control.SwapInfo {
 		TxCount: s.TxCount, Final: s.Phase.Final(), Error: s.Error}
 	makers := make([]map[string]any, 0, len(s.Makers))
 	for _, m := range s.Makers {
+		info.Legs = append(info.Legs, control.SwapLeg{Addr: m.Addr, ID: m.SwapID.String()})
 		makers = append(makers, map[string]any{"fee": m.Fee, "reimbursement": m.Reimbursement,
 			"in_total": m.InTotal, "out_total": m.OutTotal})
 	}
