@@ -98,7 +98,6 @@ type Service struct {
 	peers    map[[protocol.XOnlyKeySize]byte]*peerState
 	seenMail map[protocol.PoolID]bool
 	stats    map[string]uint64
-	latency  []time.Duration // mailbox: publish → our receipt, for the bench
 
 	kick      chan struct{}
 	ctx       context.Context // the service's: ends at Stop
