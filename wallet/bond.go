@@ -124,9 +124,9 @@ func (w *Wallet) CreateBond(ctx context.Context, amount btcutil.Amount, lockHeig
 				VALUES (?, ?, ?, 'bond') ON CONFLICT (pk_script) DO NOTHING`, pk, ws, string(FidelityBond)); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height)
-				VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (txid, vout) DO NOTHING`,
-				txid[:], vout, int64(amount), pk, string(FidelityBond)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
+				VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
+				txid[:], vout, int64(amount), pk, string(FidelityBond), equalOutputs(msg, int64(amount))); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO bonds (txid, vout, key_index, lock_height, amount, witness_script, status, created_at)
@@ -377,9 +377,9 @@ func (w *Wallet) RedeemBond(ctx context.Context, op wire.OutPoint, feeRate int64
 			VALUES (?, ?, 'publish', ?, 'bond-redeem', ?)`, txid[:], raw.Bytes(), fee, w.now().Unix()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height)
-			VALUES (?, 0, ?, ?, ?, 0) ON CONFLICT (txid, vout) DO NOTHING`,
-			txid[:], msg.TxOut[0].Value, destPk, string(Regular)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
+			VALUES (?, 0, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
+			txid[:], msg.TxOut[0].Value, destPk, string(Regular), equalOutputs(msg, msg.TxOut[0].Value)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE addresses SET used = 1 WHERE pk_script = ?`, destPk); err != nil {

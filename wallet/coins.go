@@ -58,6 +58,36 @@ type Coin struct {
 	SpentBy *chainhash.Hash
 	// Reserved is true while a transaction builder holds the coin.
 	Reserved bool
+	// AnonSet is the coin's anonymity set: how many outputs of the
+	// transaction that created it have exactly its value (1 for an ordinary
+	// payment or change, 5 for one of 5 equal CoinJoin outputs); 0 when
+	// unknown (a coin recorded before the wallet counted them).
+	AnonSet int
+}
+
+// DefaultAnonTarget is the anonymity set T below which a coin is
+// traceable (Traceable); the Traceability issue sets T = 5 by default. It
+// follows what CoinJoin wallets in use treat as "private enough": Wasabi's
+// default anonymity score target for its coin control is 5, and a
+// JoinMarket join has 5 or more counterparties by default.
+const DefaultAnonTarget = 5
+
+// Traceable reports whether the coin's anonymity set is below target; a
+// coin whose set is unknown (0) counts as traceable.
+func (c Coin) Traceable(target int) bool { return c.AnonSet < target }
+
+// equalOutputs is the anonymity set of an output of tx worth value: the
+// number of outputs of tx with exactly that value (0 if there is none).
+// Every INSERT INTO coins fills anon_set with it, from the transaction
+// being recorded.
+func equalOutputs(tx *wire.MsgTx, value int64) int {
+	n := 0
+	for _, o := range tx.TxOut {
+		if o.Value == value {
+			n++
+		}
+	}
+	return n
 }
 
 // Balance of one category. Unconfirmed includes immature coinbase outputs.
@@ -133,7 +163,7 @@ func (w *Wallet) ListCoins(ctx context.Context, cat Category, unspentOnly bool) 
 	}
 	rows, err := w.store.db.QueryContext(ctx, `
 		SELECT txid, vout, value, pk_script, category, height, coinbase, spent_by,
-		       reserved_by IS NOT NULL AND reserved_until > ?
+		       reserved_by IS NOT NULL AND reserved_until > ?, anon_set
 		FROM coins
 		WHERE (? = '' OR category = ?) AND (? = 0 OR spent_by IS NULL)
 		ORDER BY height, txid, vout`, w.now().Unix(), string(cat), string(cat), unspentOnly)
@@ -148,7 +178,7 @@ func (w *Wallet) ListCoins(ctx context.Context, cat Category, unspentOnly bool) 
 		var cat string
 		var value int64
 		if err := rows.Scan(&txid, &c.OutPoint.Index, &value, &c.PkScript, &cat, &c.Height,
-			&c.Coinbase, &spentBy, &c.Reserved); err != nil {
+			&c.Coinbase, &spentBy, &c.Reserved, &c.AnonSet); err != nil {
 			return nil, err
 		}
 		c.OutPoint.Hash, err = hashFromBytes(txid)

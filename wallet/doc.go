@@ -21,6 +21,14 @@
 // integrity output is linkable by design and must never meet another coin
 // except in the top-up that PayIntegrityFee documents.
 //
+// # Anonymity sets
+//
+// Every coin records its anonymity set (Coin.AnonSet): how many outputs of
+// the transaction that created it have exactly its value, counted from
+// that transaction when the coin is recorded (1 for a payment or change,
+// n for one of n equal CoinJoin outputs; 0 = unknown, coins recorded before
+// the count existed). A coin below DefaultAnonTarget is Traceable.
+//
 // # Persist, then act
 //
 // Every transaction the wallet signs is committed to the database — the

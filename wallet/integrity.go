@@ -462,9 +462,9 @@ func (w *Wallet) persistIntegrity(ctx context.Context, tx *sql.Tx, p *IntegrityP
 		return nil, err
 	}
 	txid := msg.TxHash()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height)
-		VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (txid, vout) DO NOTHING`,
-		txid[:], p.OutPoint.Index, int64(p.Value), outPk, string(Integrity)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
+		VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
+		txid[:], p.OutPoint.Index, int64(p.Value), outPk, string(Integrity), equalOutputs(msg, int64(p.Value))); err != nil {
 		return nil, err
 	}
 	return added, insertIntegrityPayment(ctx, tx, p)

@@ -208,11 +208,18 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 	}
 	coinbase := ev.Tx != nil && len(ev.Tx.TxIn) == 1 && ev.Tx.TxIn[0].PreviousOutPoint.Index == wire.MaxPrevOutIndex &&
 		ev.Tx.TxIn[0].PreviousOutPoint.Hash == (chainhash.Hash{})
-	if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, block_hash, coinbase)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (txid, vout) DO UPDATE SET height = excluded.height, block_hash = excluded.block_hash`,
+	anonSet := 0 // unknown without the transaction
+	if ev.Tx != nil {
+		anonSet = equalOutputs(ev.Tx, ev.Output.Value)
+	}
+	// The txid commits to the outputs, so a known anon_set never changes;
+	// MAX fills in one recorded as unknown (0) when a rescan sees the coin.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, block_hash, coinbase, anon_set)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (txid, vout) DO UPDATE SET height = excluded.height, block_hash = excluded.block_hash,
+			anon_set = MAX(anon_set, excluded.anon_set)`,
 		ev.OutPoint.Hash[:], ev.OutPoint.Index, ev.Output.Value, pk, string(cat), ev.Height,
-		blockHashArg(ev.BlockHash), coinbase); err != nil {
+		blockHashArg(ev.BlockHash), coinbase, anonSet); err != nil {
 		return nil, err
 	}
 	if err := w.markTxSeen(ctx, tx, ev.Txid, ev.Height, ev.BlockHash); err != nil {
@@ -294,9 +301,9 @@ func (w *Wallet) creditOwnOutputs(ctx context.Context, tx *sql.Tx, msg *wire.Msg
 		if !ok {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height)
-			VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (txid, vout) DO NOTHING`,
-			txid[:], i, o.Value, o.PkScript, string(cat)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
+			VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
+			txid[:], i, o.Value, o.PkScript, string(cat), equalOutputs(msg, o.Value)); err != nil {
 			return nil, err
 		}
 		more, err := w.markAddressUsed(ctx, tx, o.PkScript, branch)

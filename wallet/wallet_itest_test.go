@@ -611,3 +611,63 @@ func TestPublishCreditsOwnOutputs(t *testing.T) {
 		t.Fatalf("regular balance %+v, want 0", b)
 	}
 }
+
+// TestAnonSetRegtest: an outside payer's transaction with 5 equal outputs,
+// 2 of them to our addresses, plus its own change: once mined and synced,
+// our two coins have an anonymity set of 5 and are not traceable.
+func TestAnonSetRegtest(t *testing.T) {
+	ctx := itestCtx(t)
+	w, _, _ := newItestWallet(t)
+	mustSync(t, w)
+
+	payer, prev, prevOut := outsideCoin(t, 6_000_000)
+	const denom, fee = 1_000_000, 2_000
+	join := wire.NewMsgTx(2)
+	join.AddTxIn(wire.NewTxIn(&prev, nil, nil))
+	ours := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		var pk []byte
+		if i == 1 || i == 3 {
+			addr, err := w.NewAddress(ctx, keys.BranchExternal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk, _ = txscript.PayToAddrScript(addr)
+			ours[string(pk)] = true
+		} else {
+			k, err := btcec.NewPrivateKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk = script.P2WPKHPkScript(k.PubKey())
+		}
+		join.AddTxOut(wire.NewTxOut(denom, pk))
+	}
+	join.AddTxOut(wire.NewTxOut(prevOut.Value-5*denom-fee, prevOut.PkScript)) // the payer's change
+	sig, err := script.SignInput(join, 0, nil, prevOut.Value, prevOut.PkScript, payer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join.TxIn[0].Witness = script.P2WPKHWitness(sig, payer.PubKey())
+	if _, err := node.Backend().Broadcast(ctx, join); err != nil {
+		t.Fatal(err)
+	}
+	mine(t, 1)
+	mustSync(t, w)
+
+	coins, err := w.ListCoins(ctx, Regular, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(coins) != 2 {
+		t.Fatalf("coins %+v, want our 2 outputs of the join", coins)
+	}
+	for _, c := range coins {
+		if c.OutPoint.Hash != join.TxHash() || !ours[string(c.PkScript)] || c.Value != denom {
+			t.Fatalf("coin %+v is not one of ours in the join", c)
+		}
+		if c.AnonSet != 5 || c.Traceable(DefaultAnonTarget) {
+			t.Fatalf("coin %v: AnonSet %d, traceable %v; want 5, false", c.OutPoint, c.AnonSet, c.Traceable(DefaultAnonTarget))
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -144,9 +145,11 @@ passphrase is asked for as with wallet create.`,
 			}
 		},
 	}, &command{
-		path:     "wallet coins",
-		summary:  "list the wallet's coins",
-		help:     "List the wallet's coins.\n\n" + walletNote,
+		path:    "wallet coins",
+		summary: "list the wallet's coins",
+		help: "List the wallet's coins. The anon set column is how many outputs of the\n" +
+			"transaction that created a coin have its value (\"?\": unknown, a coin recorded\n" +
+			"by an older version); a coin whose set is below " + strconv.Itoa(wallet.DefaultAnonTarget) + " is marked traceable.\n\n" + walletNote,
 		opts:     useWallet,
 		defaults: walletDefaults,
 		setup: func(e *env) func(context.Context) error {
@@ -164,7 +167,7 @@ passphrase is asked for as with wallet create.`,
 					}
 					sort.Slice(coins, func(i, j int) bool { return coins[i].Value > coins[j].Value })
 					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintf(tw, "outpoint\tvalue\tcategory\tconfs\tstate\n")
+					fmt.Fprintf(tw, "outpoint\tvalue\tcategory\tconfs\tstate\tanon set\ttraceable\n")
 					for _, c := range coins {
 						state := "unspent"
 						switch {
@@ -173,7 +176,15 @@ passphrase is asked for as with wallet create.`,
 						case c.Reserved:
 							state = "reserved"
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", c.OutPoint, sats(c.Value), c.Category, c.Confirmations, state)
+						anon, traceable := "?", "-"
+						if c.AnonSet > 0 {
+							anon = strconv.Itoa(c.AnonSet)
+						}
+						if c.Traceable {
+							traceable = "yes"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.OutPoint, sats(c.Value), c.Category, c.Confirmations, state,
+							anon, traceable)
 					}
 					return tw.Flush()
 				})

@@ -97,6 +97,10 @@ type Coin struct {
 	Coinbase      bool   `json:"coinbase,omitempty"`
 	SpentBy       string `json:"spent_by,omitempty"`
 	Reserved      bool   `json:"reserved,omitempty"`
+	// AnonSet: outputs of the creating transaction with this value (0 =
+	// unknown); Traceable: AnonSet is below wallet.DefaultAnonTarget.
+	AnonSet   int  `json:"anon_set"`
+	Traceable bool `json:"traceable"`
 }
 
 // Address kinds for AddressRequest.

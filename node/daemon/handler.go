@@ -107,7 +107,8 @@ func WalletCoins(ctx context.Context, w *wallet.Wallet, category string, all boo
 	out := make([]control.Coin, 0, len(coins))
 	for _, c := range coins {
 		cc := control.Coin{OutPoint: c.OutPoint.String(), Value: int64(c.Value), Category: string(c.Category),
-			Height: c.Height, Confirmations: c.Confirmations, Coinbase: c.Coinbase, Reserved: c.Reserved}
+			Height: c.Height, Confirmations: c.Confirmations, Coinbase: c.Coinbase, Reserved: c.Reserved,
+			AnonSet: c.AnonSet, Traceable: c.Traceable(wallet.DefaultAnonTarget)}
 		if c.SpentBy != nil {
 			cc.SpentBy = c.SpentBy.String()
 		}
