@@ -66,10 +66,9 @@ type Coin struct {
 }
 
 // DefaultAnonTarget is the anonymity set T below which a coin is
-// traceable (Traceable); the Traceability issue sets T = 5 by default. It
-// follows what CoinJoin wallets in use treat as "private enough": Wasabi's
-// default anonymity score target for its coin control is 5, and a
-// JoinMarket join has 5 or more counterparties by default.
+// traceable (Traceable): 5 by default (issue 14). It is the smallest set a
+// completed JoinMarket join gives: its taker goes on with no fewer than
+// minimum_makers = 4 makers, so 5 equal outputs (market-reference §5).
 const DefaultAnonTarget = 5
 
 // Traceable reports whether the coin's anonymity set is below target; a
