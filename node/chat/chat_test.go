@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -335,5 +336,75 @@ func TestSwapConversation(t *testing.T) {
 	}
 	if _, err := tk.svc.Send(context.Background(), SendRequest{To: mk.addr, Text: "x", Swap: "nothex"}); err == nil {
 		t.Fatal("a malformed swap id was taken")
+	}
+}
+
+// TestSilenced: a blacklisted sender's messages are dropped unread (its
+// node is told they were stored, so it stops trying) and its mailbox mail
+// leaves the pool.
+func TestSilenced(t *testing.T) {
+	ns := newBed(t, "alice", "bob", "carol")
+	a, b, c := ns[0], ns[1], ns[2]
+	b.stop()
+	b.mod = func(cfg *Config) {
+		cfg.Silenced = func(_ context.Context, id [protocol.XOnlyKeySize]byte) (string, bool) {
+			return "origin listed: spam", hexOf(id[:]) == c.id()
+		}
+	}
+	b.start()
+	send(t, c, b.addr, "buy my coins")
+	send(t, a, b.addr, "hello")
+	if got := texts(t, b, c.id(), false); len(got) != 0 {
+		t.Fatalf("bob shows carol's %q", got)
+	}
+	if got := texts(t, b, a.id(), false); strings.Join(got, "|") != "hello" {
+		t.Fatalf("bob has alice's %q", got)
+	}
+	st, _ := b.svc.Status(context.Background())
+	if st.Stats["silenced"] != 1 {
+		t.Fatalf("stats %v", st.Stats)
+	}
+}
+
+// TestQueueQuota: at most MaxPendingOut undelivered messages to one peer.
+func TestQueueQuota(t *testing.T) {
+	ns := newBed(t, "alice", "bob")
+	a, b := ns[0], ns[1]
+	send(t, a, b.addr, "hello")
+	b.stop()
+	for i := range MaxPendingOut {
+		if _, err := a.svc.Send(context.Background(), SendRequest{To: b.id(), Text: "queued " + strconv.Itoa(i)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if _, err := a.svc.Send(context.Background(), SendRequest{To: b.id(), Text: "one too many"}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("beyond the quota: %v", err)
+	}
+}
+
+// TestResumeAfterRestart: a message persisted while its peer was
+// unreachable (no address, no key: "sent") is delivered by the sender's
+// outbox after the sender restarts and the peer is back.
+func TestResumeAfterRestart(t *testing.T) {
+	ns := newBed(t, "alice", "bob")
+	a, b := ns[0], ns[1]
+	a.stop()
+	a.mod = func(cfg *Config) { cfg.Pool = nil } // no mailbox: only direct delivery
+	a.start()
+	send(t, a, b.addr, "hello")
+	b.stop()
+	rep := send(t, a, b.id(), "are you there?")
+	if rep.State != "sent" {
+		t.Fatalf("no way to bob yet: %+v", rep)
+	}
+	a.stop()
+	a.start()
+	b.start()
+	testutil.Eventually(t, 10*time.Second, "delivered after both restarted", func() (bool, string) {
+		s := state(t, a, b.id(), rep.Seq)
+		return s == "delivered", s
+	})
+	if got := strings.Join(texts(t, b, a.id(), false), "|"); got != "hello|are you there?" {
+		t.Fatalf("bob has %q", got)
 	}
 }
