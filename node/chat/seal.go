@@ -3,11 +3,9 @@ package chat
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/hkdf"
 
+	"github.com/onionswap/onionswap/internal/hashcash"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -162,55 +161,26 @@ func ConversationID(a, b [protocol.XOnlyKeySize]byte, context uint8, contextID [
 	return *chainhash.TaggedHash([]byte(convTag), buf)
 }
 
-// stampPrefix is the fixed part of a stamp's hash: a tagged digest of
-// the envelope's origin and recipient and of the sealed message without
-// its stamp, so a stamp is worth one envelope (a replay under a new
-// origin key needs new work). A try hashes the prefix and the stamp, 40
-// bytes: one SHA-256 compression.
+// stampPrefix is what a mailbox stamp's work is bound to
+// (internal/hashcash): the envelope's origin and recipient and a digest of
+// the sealed message without its stamp, so a stamp is worth one envelope
+// (a replay under a new origin key needs new work).
 func stampPrefix(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed) [32]byte {
 	h := sha256.New()
 	h.Write(s.To[:])
 	h.Write(s.Ephemeral[:])
 	h.Write(s.Ciphertext)
-	buf := make([]byte, 0, 32+32+32)
-	buf = append(append(append(buf, origin[:]...), recipient[:]...), h.Sum(nil)...)
-	return *chainhash.TaggedHash([]byte(stampTag), buf)
+	return hashcash.Prefix(stampTag, origin[:], recipient[:], h.Sum(nil))
 }
 
-// stampWork is the number of leading zero bits of SHA-256(prefix ‖ stamp).
-func stampWork(prefix [32]byte, stamp uint64) int {
-	var buf [40]byte
-	copy(buf[:], prefix[:])
-	binary.BigEndian.PutUint64(buf[32:], stamp)
-	h := sha256.Sum256(buf[:])
-	n := 0
-	for i := 0; i < len(h); i += 8 {
-		w := binary.BigEndian.Uint64(h[i:])
-		n += bits.LeadingZeros64(w)
-		if w != 0 {
-			break
-		}
-	}
-	return n
-}
-
-// mint finds a stamp with at least want leading zero bits (2^want hashes
-// on average).
+// mint stamps s with want bits of work (2^want hashes on average).
 func mint(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed, want int) {
-	prefix := stampPrefix(origin, recipient, s)
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	for st := binary.BigEndian.Uint64(b[:]); ; st++ {
-		if stampWork(prefix, st) >= want {
-			s.Stamp = st
-			return
-		}
-	}
+	s.Stamp = hashcash.Mint(stampPrefix(origin, recipient, s), want)
 }
 
 // checkStamp verifies a mailbox envelope's stamp.
 func checkStamp(origin [protocol.XOnlyKeySize]byte, recipient protocol.PoolID, s *protocol.ChatSealed, want int) error {
-	if stampWork(stampPrefix(origin, recipient, s), s.Stamp) < want {
+	if !hashcash.Check(stampPrefix(origin, recipient, s), s.Stamp, want) {
 		return ErrBadStamp
 	}
 	return nil
