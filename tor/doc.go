@@ -18,7 +18,10 @@
 // after restarts); Dial goes through tor's SOCKS port with one circuit
 // per remote peer. A health loop notices a dead tor or control connection
 // at once and a hung one within HealthInterval, restarts or reconnects,
-// and re-adds the service with the same key.
+// and re-adds the service with the same key. ListenEphemeral adds
+// short-lived services with fresh keys (a CoinJoin round's contact point,
+// never the node's own address); they are not re-added after a restart
+// but fail with ErrOnionLost.
 //
 // Loopback implements Transport over plain 127.0.0.1 TCP for fast unit
 // tests of the logic above the transport. Integration tests (build tag

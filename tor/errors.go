@@ -31,6 +31,10 @@ var (
 	ErrKeyFormat = errors.New("onion key file is malformed")
 	// ErrAlreadyListening: the transport already publishes its service.
 	ErrAlreadyListening = errors.New("tor transport is already listening")
+	// ErrOnionLost: an ephemeral onion service (ListenEphemeral) was lost
+	// when tor restarted or its control connection dropped; it is not
+	// re-added.
+	ErrOnionLost = errors.New("ephemeral onion service lost with its tor session")
 	// ErrClosed: the transport was closed.
 	ErrClosed = errors.New("tor transport closed")
 	// ErrTorUnavailable: tor died or the connection to it was lost and

@@ -2,6 +2,7 @@ package tor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/onionswap/onionswap/internal/backoff"
@@ -22,7 +23,8 @@ const (
 // connection EOF, process exit), a hung tor by the periodic ping. Then
 // the session is replaced: a managed tor is restarted (same DataDir), an
 // attached one reconnected, and the onion service re-added with the same
-// key, so peers find us again at the same address. No polling besides the
+// key, so peers find us again at the same address. Ephemeral services
+// are not re-added: they are lost (loseEphemeral). No polling besides the
 // ticker: the loop sleeps in select.
 func (t *TorTransport) healthLoop() {
 	defer t.wg.Done()
@@ -62,6 +64,7 @@ func (t *TorTransport) healthLoop() {
 func (t *TorTransport) recover(old *session) {
 	t.setSession(nil)
 	old.close()
+	t.loseEphemeral(old)
 	retry := backoff.Backoff{Min: recoverBackoffMin, Max: recoverBackoffMax}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -97,5 +100,31 @@ func (t *TorTransport) recover(old *session) {
 			return
 		case <-time.After(wait):
 		}
+	}
+}
+
+// loseEphemeral fails the ephemeral services added on the dead session
+// old: tor dropped them with it, and re-adding one would either move a
+// round's contact point or republish it after the round gave up on it.
+// old is dead (closed) already, so an ADD_ONION still being sent on it
+// fails and no ephemeral service of old is missed here.
+func (t *TorTransport) loseEphemeral(old *session) {
+	t.mu.Lock()
+	var lost []*OnionListener
+	for l := range t.eph {
+		if l.sess == old {
+			lost = append(lost, l)
+		}
+	}
+	t.mu.Unlock()
+	why := old.deadWhy
+	if why == nil {
+		why = errSessionClosed
+	}
+	for _, l := range lost {
+		l.lose(fmt.Errorf("tor restarted or reconnected (%v)", why))
+	}
+	if len(lost) > 0 {
+		t.log.Warn("ephemeral onion services lost with tor; not re-adding them", "count", len(lost))
 	}
 }

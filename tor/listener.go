@@ -26,19 +26,27 @@ const (
 	publishSettle = 5 * time.Second
 )
 
-// OnionListener is the node's onion service. Its local TCP listener is
-// ours and outlives tor restarts: after a restart the service is re-added
-// with the same key, so inbound streams resume at the same address.
+// OnionListener is an onion service of the transport: the node's own
+// (Listen) or a round's ephemeral one (ListenEphemeral). Its local TCP
+// listener is ours and outlives tor restarts. After a restart the node's
+// service is re-added with the same key, so inbound streams resume at the
+// same address; an ephemeral service is not re-added: it is lost, and its
+// Accept fails with ErrOnionLost.
 type OnionListener struct {
-	t     *TorTransport
-	key   *OnionKey
-	addr  OnionAddr
-	local net.Listener
+	t         *TorTransport
+	key       *OnionKey
+	addr      OnionAddr
+	local     net.Listener
+	ephemeral bool
 
 	mu      sync.Mutex
 	pubDone chan struct{} // closed when the pending publication has an outcome
 	pubErr  error
 	closed  bool
+	// ephemeral only: sess is the session the service was added on (under
+	// t.mu), lost why it is gone with that session (under mu).
+	sess *session
+	lost error
 }
 
 func newOnionListener(t *TorTransport, key *OnionKey, port int, local net.Listener) *OnionListener {
@@ -47,11 +55,42 @@ func newOnionListener(t *TorTransport, key *OnionKey, port int, local net.Listen
 }
 
 // Accept returns the next inbound stream. Its RemoteAddr is tor's local
-// end: onion services do not learn who connects.
-func (l *OnionListener) Accept() (net.Conn, error) { return l.local.Accept() }
+// end: onion services do not learn who connects. On an ephemeral listener
+// whose service was lost with its tor (see ListenEphemeral) it fails with
+// an error wrapping ErrOnionLost.
+func (l *OnionListener) Accept() (net.Conn, error) {
+	c, err := l.local.Accept()
+	if err != nil {
+		l.mu.Lock()
+		lost := l.lost
+		l.mu.Unlock()
+		if lost != nil {
+			return nil, lost
+		}
+	}
+	return c, err
+}
 
 // Addr is the dialable onion address.
 func (l *OnionListener) Addr() net.Addr { return l.addr }
+
+// Ephemeral reports whether l is a per-round service of ListenEphemeral.
+func (l *OnionListener) Ephemeral() bool { return l.ephemeral }
+
+// lose marks an ephemeral service gone with its session: waiters of
+// WaitPublished and Accept get an error wrapping ErrOnionLost.
+func (l *OnionListener) lose(why error) {
+	err := fmt.Errorf("%w: %w", ErrOnionLost, why)
+	l.mu.Lock()
+	if l.closed || l.lost != nil {
+		l.mu.Unlock()
+		return
+	}
+	l.lost = err
+	l.mu.Unlock()
+	l.outcome(err)
+	_ = l.local.Close()
+}
 
 // WaitPublished waits until tor reports our descriptor uploaded to an
 // HSDir (peers can then find us), PublishTimeout passed (ErrPublishTimeout;
@@ -99,7 +138,8 @@ func (l *OnionListener) outcome(err error) {
 	close(l.pubDone)
 }
 
-// Close removes the service from tor and closes the local listener.
+// Close removes the service from tor (DEL_ONION) and closes the local
+// listener. Idempotent.
 func (l *OnionListener) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -107,20 +147,29 @@ func (l *OnionListener) Close() error {
 		return nil
 	}
 	l.closed = true
+	lost := l.lost != nil
 	l.mu.Unlock()
 	l.t.mu.Lock()
 	if l.t.lis == l {
 		l.t.lis = nil
 	}
+	delete(l.t.eph, l)
 	s := l.t.sess
+	if l.ephemeral && l.sess != s {
+		s = nil // added on a session that is gone, and the service with it
+	}
 	l.t.mu.Unlock()
-	if s != nil {
+	if s != nil && !lost {
 		ctx, cancel := context.WithTimeout(context.Background(), haltTimeout)
 		_ = s.cmd(ctx, func(c *control.Conn) error { return c.DelOnion(l.addr.ServiceID) })
 		cancel()
 	}
 	l.outcome(ErrClosed)
-	return l.local.Close()
+	err := l.local.Close()
+	if lost {
+		return nil // closed already by lose
+	}
+	return err
 }
 
 // publish adds l's service to session s and follows the upload in the
@@ -178,19 +227,32 @@ func (t *TorTransport) awaitUpload(s *session, l *OnionListener, w *hsWatch) {
 			l.outcome(nil)
 			return
 		case <-w.settled:
-			t.log.Info("onion service published", "addr", l.addr.String(), "after", time.Since(start).Round(time.Millisecond),
+			t.logService(l, "onion service published", "after", time.Since(start).Round(time.Millisecond),
 				"uploads", s.ev.uploadSummary(w))
 			l.outcome(nil)
 			return
 		case <-timeout.C:
 			err := fmt.Errorf("%w after %v (%s)", ErrPublishTimeout, t.cfg.PublishTimeout, s.ev.uploadSummary(w))
-			t.log.Warn("onion service not published yet; tor keeps trying", "err", err)
+			t.log.Warn("onion service not published yet; tor keeps trying", "ephemeral", l.ephemeral, "err", err)
 			l.outcome(err)
 		case <-s.dead:
-			return // the health loop re-publishes on the next session
+			// The health loop re-publishes the node's service on the next
+			// session; an ephemeral one is lost (recover calls lose).
+			return
 		case <-t.life.Done():
 			l.outcome(ErrClosed)
 			return
 		}
 	}
+}
+
+// logService logs msg with l's address: at Info for the node's own
+// service, at Debug only for an ephemeral one, whose address in the
+// operator's logs would link the round to the node.
+func (t *TorTransport) logService(l *OnionListener, msg string, args ...any) {
+	if l.ephemeral {
+		t.log.Debug(msg, append([]any{"ephemeral", true, "addr", l.addr.String()}, args...)...)
+		return
+	}
+	t.log.Info(msg, append([]any{"addr", l.addr.String()}, args...)...)
 }

@@ -26,9 +26,10 @@ var (
 )
 
 // TorTransport is the Transport over Tor: one managed or attached tor,
-// at most one onion service (this node's), and SOCKS dialing with
+// at most one onion service of this node's own (Listen), any number of
+// short-lived ephemeral ones (ListenEphemeral), and SOCKS dialing with
 // per-peer stream isolation. A health loop replaces a dead tor or
-// connection and re-publishes the service under the same address.
+// connection and re-publishes the node's service under the same address.
 type TorTransport struct {
 	cfg  Config
 	log  *slog.Logger
@@ -41,7 +42,8 @@ type TorTransport struct {
 	sess     *session
 	ready    chan struct{} // closed while sess != nil
 	lis      *OnionListener
-	key      *OnionKey // ephemeral key when cfg.KeyFile == ""
+	eph      map[*OnionListener]struct{} // live ListenEphemeral services
+	key      *OnionKey                   // ephemeral key when cfg.KeyFile == ""
 	restarts int
 	// pow: the last ADD_ONION got the proof-of-work defence (atomic: set
 	// while t.mu may be held by Listen).
@@ -60,7 +62,8 @@ func NewTorTransport(ctx context.Context, cfg Config) (*TorTransport, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &TorTransport{cfg: cfg, log: cfg.Logger, iso: iso, ready: make(chan struct{})}
+	t := &TorTransport{cfg: cfg, log: cfg.Logger, iso: iso, ready: make(chan struct{}),
+		eph: map[*OnionListener]struct{}{}}
 	t.life, t.stop = context.WithCancel(context.Background())
 	s, err := t.connect(ctx)
 	if err != nil {
@@ -123,15 +126,51 @@ func (t *TorTransport) Listen(ctx context.Context) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	l, err := t.listen(ctx, key, false)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ListenEphemeral publishes a new onion service with a fresh random key
+// (never stored) on its own local listener, with the node's virtual port
+// (Config.OnionPort), the same stream cap and proof-of-work defence as
+// the node's service: a CoinJoin round's contact point, unlinkable to
+// the node's own address. Any number may exist at once, besides Listen's.
+// It returns once tor has accepted the service; WaitPublished tells when
+// peers can find it. Its address is logged at Debug level only.
+//
+// Close removes the service from tor; closing the transport closes every
+// ephemeral listener. The service lives only as long as the tor session
+// it was added on: after a tor restart or a lost control connection it is
+// NOT re-added (a round's contact point must not move, nor outlive the
+// round by much); Accept and WaitPublished then fail with an error
+// wrapping ErrOnionLost, and the caller should abandon the round.
+func (t *TorTransport) ListenEphemeral(ctx context.Context) (*OnionListener, error) {
+	key, err := GenerateOnionKey()
+	if err != nil {
+		return nil, err
+	}
+	return t.listen(ctx, key, true)
+}
+
+// listen adds a service for key on a new local listener: the node's own
+// (at most one, kept in t.lis and re-added after tor restarts) or an
+// ephemeral one (kept in t.eph, lost with its session).
+func (t *TorTransport) listen(ctx context.Context, key *OnionKey, ephemeral bool) (*OnionListener, error) {
 	local, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("tor: local listener: %w", err)
 	}
 	l := newOnionListener(t, key, t.cfg.OnionPort, local)
+	l.ephemeral = ephemeral
 	t.mu.Lock()
 	switch {
 	case t.closed:
 		err = ErrClosed
+	case ephemeral:
+		t.eph[l] = struct{}{}
 	case t.lis != nil:
 		err = ErrAlreadyListening
 	default:
@@ -144,16 +183,32 @@ func (t *TorTransport) Listen(ctx context.Context) (net.Listener, error) {
 	}
 	s, err := t.session(ctx)
 	if err == nil {
+		if ephemeral {
+			// Set before ADD_ONION: if s dies after, recover finds l
+			// (it runs once s is dead, when ADD_ONION on s fails).
+			t.mu.Lock()
+			l.sess = s
+			t.mu.Unlock()
+		}
 		err = t.publish(ctx, s, l)
 	}
 	if err != nil {
 		t.mu.Lock()
-		t.lis = nil
+		if t.lis == l {
+			t.lis = nil
+		}
+		delete(t.eph, l)
 		t.mu.Unlock()
 		local.Close()
 		return nil, err
 	}
-	t.log.Info("onion service added", "addr", l.Addr().String())
+	l.mu.Lock()
+	closed := l.closed // by the transport's Close meanwhile
+	l.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	t.logService(l, "onion service added")
 	return l, nil
 }
 
@@ -241,7 +296,7 @@ func (t *TorTransport) Status() Status {
 	return st
 }
 
-// Close removes the onion service, stops a managed tor (or leaves an
+// Close removes the onion services, stops a managed tor (or leaves an
 // attached one running), and waits for every goroutine. Idempotent.
 func (t *TorTransport) Close() error {
 	t.mu.Lock()
@@ -250,9 +305,16 @@ func (t *TorTransport) Close() error {
 		return nil
 	}
 	t.closed = true
-	l, s := t.lis, t.sess
+	ls := make([]*OnionListener, 0, len(t.eph)+1)
+	if t.lis != nil {
+		ls = append(ls, t.lis)
+	}
+	for l := range t.eph {
+		ls = append(ls, l)
+	}
+	s := t.sess
 	t.mu.Unlock()
-	if l != nil {
+	for _, l := range ls {
 		_ = l.Close()
 	}
 	t.stop()
