@@ -338,8 +338,8 @@ func DecodeChatPlain(raw []byte) (*ChatPlain, error) {
 }
 
 // ChatSealed is a ChatPlain encrypted to one X25519 key (node/chat Seal):
-// the AEAD key and nonce come from X25519(Ephemeral, To) through HKDF, and
-// the associated data is the version, To and Ephemeral. Stamp is the
+// the AEAD key and nonce come from X25519(Ephemeral, To) through HKDF
+// salted with both keys, and the associated data is the version. Stamp is the
 // proof of work a mailbox envelope must carry (node/chat: checked by
 // every relay of the mailbox topic, 0 on a direct stream).
 //

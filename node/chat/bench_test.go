@@ -3,6 +3,7 @@ package chat
 import (
 	"testing"
 
+	"github.com/onionswap/onionswap/internal/sealbox"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -10,11 +11,11 @@ import (
 // its sender at the mainnet difficulty (StampBits): one op is one stamp.
 // `go test -run '^$' -bench Stamp -benchtime 20x ./node/chat/`
 func BenchmarkStamp(b *testing.B) {
-	k, err := newX25519()
+	k, err := sealbox.NewKey()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, _, err := seal(make([]byte, 500), k.pub)
+	s, _, err := seal(make([]byte, 500), k.Pub)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,17 +29,17 @@ func BenchmarkStamp(b *testing.B) {
 
 // BenchmarkSealOpen: sealing and opening one full-size message.
 func BenchmarkSealOpen(b *testing.B) {
-	k, err := newX25519()
+	k, err := sealbox.NewKey()
 	if err != nil {
 		b.Fatal(err)
 	}
 	plain := make([]byte, protocol.MaxChatPlain)
 	for i := 0; i < b.N; i++ {
-		s, _, err := seal(plain, k.pub)
+		s, _, err := seal(plain, k.Pub)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := open(s, k.priv); err != nil {
+		if _, _, err := open(s, k.Priv); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onionswap/onionswap/internal/sealbox"
 	"github.com/onionswap/onionswap/internal/testutil"
 	"github.com/onionswap/onionswap/protocol"
 )
@@ -241,8 +242,8 @@ func TestOrder(t *testing.T) {
 }
 
 func TestMailTopicChecks(t *testing.T) {
-	k, _ := newX25519()
-	s, shared, err := seal([]byte("0123456789abcdef0123"), k.pub)
+	k, _ := sealbox.NewKey()
+	s, shared, err := seal([]byte("0123456789abcdef0123"), k.Pub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func (s *Service) flushPeer(ctx context.Context, peer [protocol.XOnlyKeySize]byt
 func (s *Service) plain(ctx context.Context, c *conv, now time.Time) *protocol.ChatPlain {
 	p := &protocol.ChatPlain{From: s.me, To: c.peer, Context: c.context, ContextID: c.contextID}
 	if k, exp, err := s.st.prekey(ctx, now); err == nil {
-		p.Reply = &protocol.ChatPrekey{Key: k.pub, Expiry: uint64(exp.Unix()), Addr: s.cfg.Addr}
+		p.Reply = &protocol.ChatPrekey{Key: k.Pub, Expiry: uint64(exp.Unix()), Addr: s.cfg.Addr}
 		if err := p.Reply.Sign(s.key); err != nil {
 			p.Reply = nil
 		}

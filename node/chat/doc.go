@@ -22,9 +22,9 @@
 // A message (protocol.ChatPlain: from, to, conversation context,
 // sequence, time, text or receipt, reply prekey) is signed by the
 // sender's identity and sealed (protocol.ChatSealed) to one X25519 key of
-// the recipient under a fresh ephemeral key: HKDF-SHA256 of the X25519
-// secret, salted with both public keys, gives an XChaCha20-Poly1305 key
-// and nonce; the associated data is the version and both public keys.
+// the recipient under a fresh ephemeral key (internal/sealbox): HKDF-SHA256
+// of the X25519 secret, salted with both public keys, gives an
+// XChaCha20-Poly1305 key and nonce; the associated data is the version.
 // So:
 //   - a relay, and anyone reading a relay's pool.db, sees random bytes
 //     and two public keys that appear nowhere else;

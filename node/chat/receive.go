@@ -9,6 +9,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 
 	"github.com/onionswap/onionswap/internal/ratelimit"
+	"github.com/onionswap/onionswap/internal/sealbox"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/protocol"
 )
@@ -33,22 +34,22 @@ func (s *Service) ServeConn(ctx context.Context, c *protocol.Conn, first protoco
 		_ = c.CloseWithError(protocol.CodeProtocolViolation, "a chat stream opens with ChatKeyRequest")
 		return
 	}
-	k, err := newX25519()
+	k, err := sealbox.NewKey()
 	if err != nil {
 		_ = c.CloseWithError(protocol.CodeInternal, "chat: no key")
 		return
 	}
-	pk := protocol.ChatPrekey{Key: k.pub, Expiry: uint64(s.cfg.Now().Add(sessionIdle + time.Hour).Unix())}
+	pk := protocol.ChatPrekey{Key: k.Pub, Expiry: uint64(s.cfg.Now().Add(sessionIdle + time.Hour).Unix())}
 	if err := pk.Sign(s.key); err != nil {
 		_ = c.CloseWithError(protocol.CodeInternal, "chat: no key")
 		return
 	}
 	s.mu.Lock()
-	s.sessions[k.pub] = k.priv
+	s.sessions[k.Pub] = k.Priv
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.sessions, k.pub)
+		delete(s.sessions, k.Pub)
 		s.mu.Unlock()
 	}()
 	if err := c.Send(ctx, &protocol.ChatKey{Prekey: pk}); err != nil {

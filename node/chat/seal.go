@@ -1,21 +1,17 @@
 package chat
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/curve25519"
-	"golang.org/x/crypto/hkdf"
 
 	"github.com/onionswap/onionswap/internal/hashcash"
+	"github.com/onionswap/onionswap/internal/sealbox"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -41,85 +37,25 @@ var (
 	ErrBadStamp = errors.New("chat: mailbox stamp below the difficulty")
 )
 
-// x25519Key is an X25519 key pair.
-type x25519Key struct {
-	priv, pub [protocol.X25519KeySize]byte
-}
+// sealAD: the associated data of a chat box.
+const sealAD = protocol.ChatSealedVersion
 
-func newX25519() (x25519Key, error) {
-	var k x25519Key
-	if _, err := io.ReadFull(rand.Reader, k.priv[:]); err != nil {
-		return k, err
-	}
-	pub, err := curve25519.X25519(k.priv[:], curve25519.Basepoint)
-	if err != nil {
-		return k, err
-	}
-	copy(k.pub[:], pub)
-	return k, nil
-}
-
-// sealKey derives the AEAD key and nonce of one sealed message from the
-// X25519 secret: HKDF-SHA256, salted with both public keys so the key is
-// bound to this exchange. curve25519.X25519 refuses a low-order point
-// (an all-zero secret), so a peer cannot force a known key.
-func sealKey(secret []byte, eph, to [protocol.X25519KeySize]byte) (key [32]byte, nonce [chacha20poly1305.NonceSizeX]byte, err error) {
-	salt := append(append(make([]byte, 0, 64), eph[:]...), to[:]...)
-	r := hkdf.New(sha256.New, secret, salt, []byte(sealInfo))
-	if _, err = io.ReadFull(r, key[:]); err == nil {
-		_, err = io.ReadFull(r, nonce[:])
-	}
-	return key, nonce, err
-}
-
-func sealAD(s *protocol.ChatSealed) []byte {
-	ad := make([]byte, 0, 1+2*protocol.X25519KeySize)
-	ad = append(ad, protocol.ChatSealedVersion)
-	ad = append(ad, s.To[:]...)
-	return append(ad, s.Ephemeral[:]...)
-}
-
-// seal encrypts an encoded, signed ChatPlain to the X25519 key to, under
-// a fresh ephemeral key (so every message has its own key, and a stolen
-// identity key opens nothing). It returns the sealed message and its
+// seal encrypts an encoded, signed ChatPlain to the X25519 key to
+// (internal/sealbox: a fresh ephemeral key per message, so a stolen
+// identity key opens nothing; the box's key binds both public keys, the
+// associated data the version). It returns the sealed message and its
 // shared key, from which the mailbox names (origin key, item) derive.
 func seal(plain []byte, to [protocol.X25519KeySize]byte) (*protocol.ChatSealed, [32]byte, error) {
-	eph, err := newX25519()
+	eph, ct, key, err := sealbox.Seal(plain, to, sealInfo, []byte{sealAD})
 	if err != nil {
-		return nil, [32]byte{}, err
+		return nil, key, fmt.Errorf("chat: %w", err)
 	}
-	secret, err := curve25519.X25519(eph.priv[:], to[:])
-	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("chat: recipient key: %w", err)
-	}
-	key, nonce, err := sealKey(secret, eph.pub, to)
-	if err != nil {
-		return nil, key, err
-	}
-	aead, err := chacha20poly1305.NewX(key[:])
-	if err != nil {
-		return nil, key, err
-	}
-	s := &protocol.ChatSealed{To: to, Ephemeral: eph.pub}
-	s.Ciphertext = aead.Seal(nil, nonce[:], plain, sealAD(s))
-	return s, key, nil
+	return &protocol.ChatSealed{To: to, Ephemeral: eph, Ciphertext: ct}, key, nil
 }
 
 // open decrypts s with the private half of s.To.
 func open(s *protocol.ChatSealed, priv [protocol.X25519KeySize]byte) ([]byte, [32]byte, error) {
-	secret, err := curve25519.X25519(priv[:], s.Ephemeral[:])
-	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("%w: %v", ErrUndecryptable, err)
-	}
-	key, nonce, err := sealKey(secret, s.Ephemeral, s.To)
-	if err != nil {
-		return nil, key, err
-	}
-	aead, err := chacha20poly1305.NewX(key[:])
-	if err != nil {
-		return nil, key, err
-	}
-	plain, err := aead.Open(nil, nonce[:], s.Ciphertext, sealAD(s))
+	plain, key, err := sealbox.Open(s.Ephemeral, s.Ciphertext, priv, s.To, sealInfo, []byte{sealAD})
 	if err != nil {
 		return nil, key, ErrUndecryptable
 	}

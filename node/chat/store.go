@@ -12,6 +12,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/onionswap/onionswap/internal/sealbox"
 	"github.com/onionswap/onionswap/internal/sqlitedb"
 	"github.com/onionswap/onionswap/protocol"
 )
@@ -88,8 +89,8 @@ func (s *store) identity(ctx context.Context) (*btcec.PrivateKey, error) {
 
 // prekey returns our newest prekey, making a new one when the newest is
 // PrekeyRotate old, and deletes the private halves of expired ones.
-func (s *store) prekey(ctx context.Context, now time.Time) (x25519Key, time.Time, error) {
-	var k x25519Key
+func (s *store) prekey(ctx context.Context, now time.Time) (sealbox.Key, time.Time, error) {
+	var k sealbox.Key
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM prekeys WHERE expires <= ?`, now.Unix()); err != nil {
 		return k, time.Time{}, fmt.Errorf("chat db: prekeys: %w", err)
 	}
@@ -98,19 +99,19 @@ func (s *store) prekey(ctx context.Context, now time.Time) (x25519Key, time.Time
 	err := s.db.QueryRowContext(ctx, `SELECT pub, priv, created, expires FROM prekeys ORDER BY created DESC LIMIT 1`).
 		Scan(&pub, &priv, &created, &expires)
 	if err == nil && now.Sub(time.Unix(created, 0)) < PrekeyRotate {
-		copy(k.pub[:], pub)
-		copy(k.priv[:], priv)
+		copy(k.Pub[:], pub)
+		copy(k.Priv[:], priv)
 		return k, time.Unix(expires, 0), nil
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return k, time.Time{}, fmt.Errorf("chat db: prekeys: %w", err)
 	}
-	if k, err = newX25519(); err != nil {
+	if k, err = sealbox.NewKey(); err != nil {
 		return k, time.Time{}, err
 	}
 	exp := now.Add(PrekeyLife)
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO prekeys (pub, priv, created, expires) VALUES (?, ?, ?, ?)`,
-		k.pub[:], k.priv[:], now.Unix(), exp.Unix()); err != nil {
+		k.Pub[:], k.Priv[:], now.Unix(), exp.Unix()); err != nil {
 		return k, time.Time{}, fmt.Errorf("chat db: prekeys: %w", err)
 	}
 	return k, exp, nil
