@@ -2,10 +2,26 @@
 // peers build one transaction with equal outputs and no change, with no
 // coordinator.
 //
-// What exists so far is the round's transaction (tx.go): the rules every
-// participant applies before it signs. The announcements, the passes that
-// register outputs and inputs, the signatures and the blame rounds that
-// use them are not built yet.
+// What exists so far are two building blocks of a round: its transaction
+// (tx.go), the rules every participant applies before it signs, and the
+// output shuffle (shuffle.go), the pass from peer to peer that registers
+// the outputs without linking them to their owners, with the replay that
+// finds who spoilt it. The announcements, the round's messages over the
+// peers' ephemeral onions, the input pass, the signatures and the blame
+// rounds that use them are not built yet.
+//
+// # What a peer learns
+//
+// In the shuffle, peer j receives j entries, each still wrapped for the
+// peers after it: it learns nothing of them but their number. The last
+// peer sees every output in clear, in an order each earlier peer
+// shuffled. Peers that collude pool what they know: all but one
+// participant together know which output is the remaining one's, so a
+// round's anonymity set is its honest participants (CoinShuffle's bound).
+// A pool observer sees the announcements only; the passes go between the
+// round's ephemeral onions. Inputs are told to every participant (the
+// input pass comes after the shuffle), so peers link each input to a
+// participant, never to an output.
 //
 // # The transaction
 //
