@@ -146,11 +146,11 @@ func (k *ChatPrekey) Sign(key *btcec.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	sig, err := schnorr.Sign(key, d[:])
+	sig, err := SchnorrSign(key, d[:])
 	if err != nil {
 		return err
 	}
-	copy(k.Sig[:], sig.Serialize())
+	k.Sig = sig
 	return nil
 }
 
@@ -263,11 +263,11 @@ func (m *ChatPlain) Sign(key *btcec.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	sig, err := schnorr.Sign(key, d[:])
+	sig, err := SchnorrSign(key, d[:])
 	if err != nil {
 		return err
 	}
-	copy(m.Sig[:], sig.Serialize())
+	m.Sig = sig
 	return nil
 }
 

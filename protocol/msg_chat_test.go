@@ -2,12 +2,17 @@ package protocol
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 )
 
 func testX25519(n byte) (k [X25519KeySize]byte) {
@@ -201,3 +206,41 @@ func FuzzChatKey(f *testing.F)        { fuzzPayload(f, TypeChatKey) }
 func FuzzChatDeliver(f *testing.F)    { fuzzPayload(f, TypeChatDeliver) }
 func FuzzChatAck(f *testing.F)        { fuzzPayload(f, TypeChatAck) }
 func FuzzChatKeyRequest(f *testing.F) { fuzzPayload(f, TypeChatKeyRequest) }
+
+// TestSchnorrSignConcurrent: one key signs from many goroutines (a node's
+// identity does); every signature verifies and, under -race, nothing
+// races (btcec's schnorr.Sign alone would negate the shared key in place).
+func TestSchnorrSignConcurrent(t *testing.T) {
+	var key *btcec.PrivateKey
+	for i := byte(1); ; i++ { // a key whose public key has an odd Y
+		key = testPriv(i)
+		if key.PubKey().SerializeCompressed()[0] == 0x03 {
+			break
+		}
+	}
+	var origin [XOnlyKeySize]byte
+	copy(origin[:], schnorr.SerializePubKey(key.PubKey()))
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 8 {
+				d := sha256.Sum256([]byte{byte(g), byte(i)})
+				sig, err := SchnorrSign(key, d[:])
+				if err == nil {
+					err = VerifyPoolSig(PoolID(d), origin, sig)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

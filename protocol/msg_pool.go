@@ -242,11 +242,11 @@ func (e *PoolEnvelope) Sign(key *btcec.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	sig, err := schnorr.Sign(key, id[:])
+	sig, err := SchnorrSign(key, id[:])
 	if err != nil {
 		return err
 	}
-	copy(e.Sig[:], sig.Serialize())
+	e.Sig = sig
 	return nil
 }
 
@@ -740,4 +740,20 @@ func ParsePoolID(s string) (PoolID, error) {
 	}
 	copy(id[:], b)
 	return id, nil
+}
+
+// SchnorrSign is BIP340 schnorr.Sign on a copy of key: btcec v2.1.3's
+// Sign negates the private scalar in place when the public key's Y is
+// odd, so two goroutines signing with one key (a node's identity signs
+// from its service and its background loops) would race on it and could
+// sign with a half-negated key.
+func SchnorrSign(key *btcec.PrivateKey, digest []byte) ([SchnorrSigSize]byte, error) {
+	var out [SchnorrSigSize]byte
+	k := *key
+	sig, err := schnorr.Sign(&k, digest)
+	if err != nil {
+		return out, err
+	}
+	copy(out[:], sig.Serialize())
+	return out, nil
 }

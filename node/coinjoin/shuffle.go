@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/onionswap/onionswap/internal/sealbox"
+	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -179,11 +180,11 @@ func (p *Pass) digest() [32]byte {
 // Sign signs the pass with the sender's round key.
 func (p *Pass) Sign(key *btcec.PrivateKey) error {
 	d := p.digest()
-	sig, err := schnorr.Sign(key, d[:])
+	sig, err := protocol.SchnorrSign(key, d[:])
 	if err != nil {
 		return err
 	}
-	copy(p.Sig[:], sig.Serialize())
+	p.Sig = sig
 	return nil
 }
 

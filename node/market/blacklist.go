@@ -266,11 +266,11 @@ func (b *Blacklist) Export(ctx context.Context) (*ListFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := schnorr.Sign(key, d[:])
+	sig, err := protocol.SchnorrSign(key, d[:])
 	if err != nil {
 		return nil, err
 	}
-	f.Signer, f.Sig = hex.EncodeToString(schnorr.SerializePubKey(key.PubKey())), hex.EncodeToString(sig.Serialize())
+	f.Signer, f.Sig = hex.EncodeToString(schnorr.SerializePubKey(key.PubKey())), hex.EncodeToString(sig[:])
 	return f, nil
 }
 
