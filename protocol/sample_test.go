@@ -193,7 +193,7 @@ func sampleMessages() []Message {
 			{Addr: testOnion(3), Proof: testFidelity(3), LastSeen: 1_700_000_000},
 			{Addr: testOnion(4), Proof: testFidelity(4), LastSeen: 1_700_000_600},
 		}},
-	}, append(samplePoolMessages(), sampleChatMessages()...)...)
+	}, append(append(samplePoolMessages(), sampleChatMessages()...), sampleCoinJoinMessages()...)...)
 }
 
 func testTrustProofs() *TrustProofs {
