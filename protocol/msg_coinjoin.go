@@ -136,11 +136,11 @@ func cjSign(m cjSigned, key *btcec.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	s, err := schnorr.Sign(key, d[:])
+	s, err := SchnorrSign(key, d[:])
 	if err != nil {
 		return err
 	}
-	copy(m.sig()[:], s.Serialize())
+	*m.sig() = s
 	return nil
 }
 

@@ -14,8 +14,8 @@ import (
 //	0x0100–0x01FF  CoinSwap, taker ↔ maker
 //	0x0200–0x02FF  directory (register, list)
 //	0x0300–0x03FF  message pool (msg_pool.go)
-//	0x0400–0x04FF  chat                  (reserved, not defined yet)
-//	0x0500–0x05FF  CoinJoin              (reserved, not defined yet)
+//	0x0400–0x04FF  chat (msg_chat.go)
+//	0x0500–0x05FF  CoinJoin rounds (msg_coinjoin.go)
 //	0x0600–0xFFFF  unassigned
 //
 // Parity carries meaning ("it's OK to be odd", as in lnd): a receiver that

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"math/big"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/schnorr"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/onionswap/onionswap/internal/sealbox"
@@ -31,8 +28,8 @@ import (
 // layers left as every other, so all have one length: nothing but the
 // content tells them apart, and only the later peers' keys open it. The
 // last peer removes the last layer and has every output in clear, in an
-// order nobody chose alone. Every pass is signed by its sender's round
-// key and sent to every participant.
+// order nobody chose alone. Every pass (protocol.CJPass) is signed by its
+// sender's round key and sent to every participant.
 //
 // A participant whose output is missing from the last list, or that
 // cannot open an entry, starts a blame: everyone reveals its round
@@ -43,9 +40,6 @@ import (
 
 // shuffleInfo separates the shuffle's boxes from any other sealbox use.
 const shuffleInfo = "onionswap/coinjoin-shuffle/v1"
-
-// passTag tags what a pass's sender signs.
-const passTag = "onionswap/coinjoin-pass"
 
 // OutputLen: every output is a P2WPKH script, so every wrapped entry of a
 // step has the same length.
@@ -59,14 +53,6 @@ const layerLen = sealbox.KeySize + sealbox.Overhead
 type ShufflePeer struct {
 	Sign [32]byte
 	Enc  [32]byte
-}
-
-// Pass is the list peer Step sends after its step, signed by it.
-type Pass struct {
-	Round   [32]byte
-	Step    int
-	Entries [][]byte
-	Sig     [64]byte
 }
 
 // Errors of the shuffle.
@@ -165,46 +151,6 @@ func shuffled(s [][]byte) ([][]byte, error) {
 	return s, nil
 }
 
-func (p *Pass) digest() [32]byte {
-	var b bytes.Buffer
-	b.Write(p.Round[:])
-	_ = binary.Write(&b, binary.BigEndian, uint16(p.Step))
-	_ = binary.Write(&b, binary.BigEndian, uint16(len(p.Entries)))
-	for _, e := range p.Entries {
-		_ = binary.Write(&b, binary.BigEndian, uint16(len(e)))
-		b.Write(e)
-	}
-	return *chainhash.TaggedHash([]byte(passTag), b.Bytes())
-}
-
-// Sign signs the pass with the sender's round key.
-func (p *Pass) Sign(key *btcec.PrivateKey) error {
-	d := p.digest()
-	sig, err := protocol.SchnorrSign(key, d[:])
-	if err != nil {
-		return err
-	}
-	p.Sig = sig
-	return nil
-}
-
-// Verify checks the pass's signature by pub.
-func (p *Pass) Verify(pub [32]byte) error {
-	k, err := schnorr.ParsePubKey(pub[:])
-	if err != nil {
-		return fmt.Errorf("%w: key: %v", ErrShuffle, err)
-	}
-	s, err := schnorr.ParseSignature(p.Sig[:])
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrShuffle, err)
-	}
-	d := p.digest()
-	if !s.Verify(d[:], k) {
-		return fmt.Errorf("%w: pass %d: bad signature", ErrShuffle, p.Step)
-	}
-	return nil
-}
-
 // Outputs checks the last pass of a shuffle of n: n distinct P2WPKH
 // outputs, in clear.
 func Outputs(last [][]byte, n int) ([][]byte, error) {
@@ -229,7 +175,7 @@ func Outputs(last [][]byte, n int) ([][]byte, error) {
 // one, or sent a list that is not its predecessor's peeled list plus one
 // entry of its own that opens, layer by layer, to a P2WPKH output that no
 // one else's entry opens to. It returns −1 when every step was right.
-func Blame(round [32]byte, peers []ShufflePeer, passes []*Pass, revealed [][32]byte) (int, error) {
+func Blame(round [32]byte, peers []ShufflePeer, passes []*protocol.CJPass, revealed [][32]byte) (int, error) {
 	n := len(peers)
 	if len(passes) != n || len(revealed) != n {
 		return 0, fmt.Errorf("%w: %d passes and %d keys for %d participants", ErrBlame, len(passes), len(revealed), n)
@@ -244,7 +190,7 @@ func Blame(round [32]byte, peers []ShufflePeer, passes []*Pass, revealed [][32]b
 	var prev [][]byte
 	for j := range n {
 		p := passes[j]
-		if p == nil || p.Round != round || p.Step != j || p.Verify(peers[j].Sign) != nil {
+		if p == nil || p.Round != round || int(p.Step) != j || p.Verify(peers[j].Sign) != nil {
 			return j, nil
 		}
 		var peeled [][]byte

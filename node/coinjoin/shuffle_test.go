@@ -9,6 +9,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 
 	"github.com/onionswap/onionswap/internal/sealbox"
+	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -43,9 +44,9 @@ func newShuffle(t *testing.T, n int) ([32]byte, []ShufflePeer, []shuffler) {
 type cheat func(pos int, own []byte, list [][]byte) [][]byte
 
 // run plays the shuffle; every pass is signed and kept.
-func run(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler, c cheat) []*Pass {
+func run(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler, c cheat) []*protocol.CJPass {
 	t.Helper()
-	passes := make([]*Pass, len(ss))
+	passes := make([]*protocol.CJPass, len(ss))
 	var prev [][]byte
 	for j, s := range ss {
 		w, err := Wrap(round, peers, j, s.output)
@@ -64,7 +65,7 @@ func run(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler, c che
 		if c != nil {
 			list = c(j, w, list)
 		}
-		p := &Pass{Round: round, Step: j, Entries: list}
+		p := &protocol.CJPass{Round: round, Step: uint16(j), Entries: list}
 		if err := p.Sign(s.sign); err != nil {
 			t.Fatal(err)
 		}
@@ -82,6 +83,9 @@ func revealAll(ss []shuffler) [][32]byte {
 }
 
 func TestShuffleHonest(t *testing.T) {
+	if OutputLen != protocol.CJOutputLen || layerLen != protocol.CJLayerLen {
+		t.Fatalf("the shuffle's entry sizes (%d, %d) are not the wire's (%d, %d)", OutputLen, layerLen, protocol.CJOutputLen, protocol.CJLayerLen)
+	}
 	round, peers, ss := newShuffle(t, 5)
 	passes := run(t, round, peers, ss, nil)
 	outs, err := Outputs(passes[4].Entries, 5)
@@ -113,7 +117,7 @@ func TestShuffleBlame(t *testing.T) {
 		name    string
 		culprit int
 		cheat   cheat
-		mod     func(passes []*Pass, keys [][32]byte)
+		mod     func(passes []*protocol.CJPass, keys [][32]byte)
 	}{
 		{"drops an entry for a second one of its own", 2, func(pos int, own []byte, l [][]byte) [][]byte {
 			if pos == 2 {
@@ -140,9 +144,9 @@ func TestShuffleBlame(t *testing.T) {
 			}
 			return l
 		}, nil},
-		{"sends no pass", 2, nil, func(passes []*Pass, _ [][32]byte) { passes[2] = nil }},
-		{"a pass signed by someone else", 1, nil, func(passes []*Pass, _ [][32]byte) { _ = passes[1].Sign(other) }},
-		{"reveals a wrong key", 4, nil, func(_ []*Pass, keys [][32]byte) { keys[4][5] ^= 1 }},
+		{"sends no pass", 2, nil, func(passes []*protocol.CJPass, _ [][32]byte) { passes[2] = nil }},
+		{"a pass signed by someone else", 1, nil, func(passes []*protocol.CJPass, _ [][32]byte) { _ = passes[1].Sign(other) }},
+		{"reveals a wrong key", 4, nil, func(_ []*protocol.CJPass, keys [][32]byte) { keys[4][5] ^= 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			passes := runLenient(t, round, peers, ss, tc.cheat)
@@ -162,9 +166,9 @@ func TestShuffleBlame(t *testing.T) {
 // do its step (it received a spoilt list) stops the pass there: the
 // passes from it on are missing — and Blame must still find the one
 // before it that spoilt the list, since that one's pass is signed.
-func runLenient(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler, c cheat) []*Pass {
+func runLenient(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler, c cheat) []*protocol.CJPass {
 	t.Helper()
-	passes := make([]*Pass, len(ss))
+	passes := make([]*protocol.CJPass, len(ss))
 	var prev [][]byte
 	for j, s := range ss {
 		w, err := Wrap(round, peers, j, s.output)
@@ -177,11 +181,11 @@ func runLenient(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler
 			// what it would have sent had the list been right, so the
 			// replay judges j−1 first.
 			list = nil
-			p := &Pass{Round: round, Step: j, Entries: list}
+			p := &protocol.CJPass{Round: round, Step: uint16(j), Entries: list}
 			_ = p.Sign(s.sign)
 			passes[j] = p
 			for k := j + 1; k < len(ss); k++ {
-				q := &Pass{Round: round, Step: k}
+				q := &protocol.CJPass{Round: round, Step: uint16(k)}
 				_ = q.Sign(ss[k].sign)
 				passes[k] = q
 			}
@@ -190,7 +194,7 @@ func runLenient(t *testing.T, round [32]byte, peers []ShufflePeer, ss []shuffler
 		if c != nil {
 			list = c(j, w, list)
 		}
-		p := &Pass{Round: round, Step: j, Entries: list}
+		p := &protocol.CJPass{Round: round, Step: uint16(j), Entries: list}
 		if err := p.Sign(s.sign); err != nil {
 			t.Fatal(err)
 		}

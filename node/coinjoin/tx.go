@@ -8,6 +8,7 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/protocol"
 	"github.com/onionswap/onionswap/wallet/script"
 )
 
@@ -25,10 +26,10 @@ const (
 	// MaxParticipants: the seed's wallets collect 2T transactions and T
 	// is 5 by default; 100 inputs is Wasabi's MaxInputCountByRound and
 	// keeps a round's transaction near 10 kvB, far below the 100 kvB
-	// standardness limit.
-	MaxParticipants = 100
+	// standardness limit. The wire's bound (protocol.MaxCJPeers).
+	MaxParticipants = protocol.MaxCJPeers
 	// MinParticipants: a CoinJoin of fewer than 2 is no CoinJoin.
-	MinParticipants = 2
+	MinParticipants = protocol.MinCJPeers
 )
 
 // Params are a round's terms, the same for every participant.
