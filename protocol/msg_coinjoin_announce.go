@@ -12,14 +12,9 @@ import "fmt"
 // knows.
 const CoinJoinAnnounceVersion = 1
 
-// Bounds of an announcement's terms that the encoding itself enforces
-// (node/coinjoin applies the round's own, tx.go, on top).
-const (
-	// CoinJoinMinT / CoinJoinMaxT: a CoinJoin of fewer than 2 is none;
-	// 100 is node/coinjoin.MaxParticipants (Wasabi's input count).
-	CoinJoinMinT = 2
-	CoinJoinMaxT = 100
-)
+// An announcement's T is bounded as a round's participants are
+// (MinCJPeers, MaxCJPeers); node/coinjoin applies the round's own terms,
+// tx.go, on top.
 
 // CoinJoinAnnounce is one announcement: the round's terms, the
 // announcer's fresh keys for the round and the ephemeral onion where it
@@ -58,8 +53,8 @@ const (
 
 func checkCoinJoinTerms(t uint8, feeRate uint32) error {
 	switch {
-	case t < CoinJoinMinT || t > CoinJoinMaxT:
-		return fmt.Errorf("%w: T %d not in [%d, %d]", ErrInvalidField, t, CoinJoinMinT, CoinJoinMaxT)
+	case t < MinCJPeers || t > MaxCJPeers:
+		return fmt.Errorf("%w: T %d not in [%d, %d]", ErrInvalidField, t, MinCJPeers, MaxCJPeers)
 	case feeRate < 1:
 		return fmt.Errorf("%w: fee rate 0", ErrInvalidField)
 	}

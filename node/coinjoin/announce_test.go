@@ -423,7 +423,7 @@ func TestBoardDistrustsPool(t *testing.T) {
 }
 
 func TestAnnounceParams(t *testing.T) {
-	if MinParticipants != protocol.CoinJoinMinT || MaxParticipants != protocol.CoinJoinMaxT {
+	if MinParticipants != protocol.MinCJPeers || MaxParticipants != protocol.MaxCJPeers {
 		t.Fatal("the announcement's bounds on T are not the round's")
 	}
 	if AnnounceTTL < 2*AnnounceInterval {

@@ -2,13 +2,16 @@
 // peers build one transaction with equal outputs and no change, with no
 // coordinator.
 //
-// What exists so far are two building blocks of a round: its transaction
-// (tx.go), the rules every participant applies before it signs, and the
-// output shuffle (shuffle.go), the pass from peer to peer that registers
-// the outputs without linking them to their owners, with the replay that
-// finds who spoilt it. The announcements, the round's messages over the
-// peers' ephemeral onions, the input pass, the signatures and the blame
-// rounds that use them are not built yet.
+// What exists so far are the building blocks of a round: its
+// announcements on the pool (announce.go: fresh round keys, the contact
+// onion, a hashcash stamp instead of any proof of coins, and the Board
+// that lists them), its transaction (tx.go: the rules every participant
+// applies before it signs), and the output shuffle (shuffle.go: the pass
+// from peer to peer that registers the outputs without linking them to
+// their owners, with the replay that finds who spoilt it); the round's
+// messages are protocol's CJ* types. The round engine that runs them over
+// the peers' ephemeral onions (tor.ListenEphemeral), the input pass, the
+// signatures, the blame rounds and the service are not built yet.
 //
 // # What a peer learns
 //

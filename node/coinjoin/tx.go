@@ -95,7 +95,7 @@ func (p Params) check(n int) error {
 	switch {
 	case p.Denomination < MinDenomination:
 		return fmt.Errorf("%w: denomination %d sat below %d", ErrParams, p.Denomination, MinDenomination)
-	case p.FeeRate < 1 || p.FeeRate > 1000:
+	case p.FeeRate < 1 || p.FeeRate > MaxFeeRate:
 		return fmt.Errorf("%w: fee rate %d sat/vB", ErrParams, p.FeeRate)
 	case p.Band < 0:
 		return fmt.Errorf("%w: negative band", ErrParams)
