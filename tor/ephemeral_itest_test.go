@@ -128,8 +128,8 @@ func TestEphemeralOverTor(t *testing.T) {
 	}
 	acc3 := serveEchoOn(e3)
 
-	// (e) a tor restart: the node's service comes back, the ephemeral
-	// ones are lost and say so.
+	// (e) a tor restart: tor comes back, the ephemeral services are lost
+	// and say so.
 	pid := a.tr.Status().TorPID
 	if bs, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !bytes.Contains(bs, []byte(itestDir)) {
 		t.Fatalf("pid %d is not our tor: %q", pid, bs)
@@ -150,9 +150,12 @@ func TestEphemeralOverTor(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	recordPID(a.tr.Status().TorPID, "managed kate restarted")
-	n := b.echoRetry(t, a.addr, itestRecovery)
-	t.Logf("after SIGKILL: node's service reachable again after %v (%d attempts); ephemeral ones lost",
-		time.Since(t2).Round(time.Millisecond), n)
+	// That the node's own service is reachable again is
+	// TestManagedTorKilled's to prove, with a dialer that holds no stale
+	// descriptor of it: b reached it above, and its tor may keep trying
+	// the dead introduction points of the cached descriptor for minutes
+	// on a loaded machine.
+	t.Logf("after SIGKILL: tor restarted after %v; ephemeral services lost", time.Since(t2).Round(time.Millisecond))
 
 	// (d) closing the transport closes a live ephemeral listener.
 	e4, err := a.tr.ListenEphemeral(ctx)
