@@ -84,19 +84,8 @@ func TestChatBodiesGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.name)
-			if *update {
-				if err := os.WriteFile(path, []byte(hex.EncodeToString(raw)+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			if !goldenBody(t, tc.name, raw) {
 				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if got := hex.EncodeToString(raw) + "\n"; got != string(want) {
-				t.Fatalf("drifted:\n got %s\nwant %s", got, want)
 			}
 			back, err := tc.decode(raw)
 			if err != nil {
@@ -243,4 +232,26 @@ func TestSchnorrSignConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// goldenBody compares raw, a pool body's encoding, with testdata/name (hex)
+// or, with -update, writes it there and reports false (nothing more to
+// check).
+func goldenBody(t *testing.T, name string, raw []byte) bool {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(raw)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if got := hex.EncodeToString(raw) + "\n"; got != string(want) {
+		t.Fatalf("%s drifted:\n got %s\nwant %s", name, got, want)
+	}
+	return true
 }

@@ -2,10 +2,7 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -24,19 +21,8 @@ func TestCoinJoinAnnounceGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "CoinJoinAnnounce.hex")
-	if *update {
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(raw)+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if !goldenBody(t, "CoinJoinAnnounce.hex", raw) {
 		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if got := hex.EncodeToString(raw) + "\n"; got != string(want) {
-		t.Fatalf("announcement body drifted:\n got %s\nwant %s", got, want)
 	}
 	back, err := DecodeCoinJoinAnnounce(raw)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -186,4 +187,19 @@ func (d *DB) Close() error { return d.db.Close() }
 // itself). An error from fn rolls the transaction back and is returned.
 func (d *DB) ExecTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return execTx(ctx, d.db, fn)
+}
+
+// OpenOwn opens a service's own database at p (pool.db, directory.db,
+// chat.db): its directory made 0700 if missing, the file created 0600 if
+// missing, quick_check, then the migrations. name prefixes errors ("pool
+// db: …").
+func OpenOwn(ctx context.Context, p, name string, migrations fs.FS, errs Errors) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	db, err := Open(ctx, p, Options{Migrations: migrations, Mode: OpenOrCreate, FileMode: 0o600, QuickCheck: true, Errors: errs})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return db, nil
 }

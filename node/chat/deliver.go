@@ -31,7 +31,7 @@ func (s *Service) outboxLoop(ctx context.Context) {
 
 // flushAll delivers what every conversation owes its peer.
 func (s *Service) flushAll(ctx context.Context) {
-	cs, err := s.st.work(ctx)
+	cs, err := s.st.work(ctx, nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("chat outbox", "err", err)
@@ -71,21 +71,19 @@ func (s *Service) flushPeer(ctx context.Context, peer [protocol.XOnlyKeySize]byt
 		s.log.Warn("chat contact", "err", err)
 		return
 	}
-	cs, err := s.st.work(ctx)
+	cs, err := s.st.work(ctx, &peer)
 	if err != nil {
 		return
 	}
 	direct := ct.addr != "" && s.cfg.Dialer != nil && s.dialable(ps, now) && !now.Before(ps.limited)
+	reply := s.reply(ctx, now) // our prekey and address, signed once for the whole flush
 	for _, c := range cs {
-		if c.peer != peer {
-			continue
-		}
 		msgs, err := s.st.undelivered(ctx, c.id)
 		if err != nil {
 			return
 		}
 		for _, m := range msgs {
-			plain := s.plain(ctx, c, now)
+			plain := s.plain(c, reply)
 			plain.Kind, plain.Seq, plain.Sent, plain.Text = protocol.ChatKindText, m.seq, uint64(m.sent), m.text
 			if direct {
 				switch err := s.direct(ctx, ps, ct, plain); {
@@ -119,7 +117,7 @@ func (s *Service) flushPeer(ctx context.Context, peer [protocol.XOnlyKeySize]byt
 			s.count("sent-mailbox")
 		}
 		if c.inDelivered > c.toldDelivered || c.inRead > c.toldRead {
-			r := s.plain(ctx, c, now)
+			r := s.plain(c, reply)
 			r.Kind, r.Sent, r.Delivered, r.Read = protocol.ChatKindReceipt, uint64(now.Unix()), c.inDelivered, c.inRead
 			sent := false
 			if direct {
@@ -140,16 +138,24 @@ func (s *Service) flushPeer(ctx context.Context, peer [protocol.XOnlyKeySize]byt
 	}
 }
 
-// plain is a message of conversation c with our reply prekey.
-func (s *Service) plain(ctx context.Context, c *conv, now time.Time) *protocol.ChatPlain {
-	p := &protocol.ChatPlain{From: s.me, To: c.peer, Context: c.context, ContextID: c.contextID}
-	if k, exp, err := s.st.prekey(ctx, now); err == nil {
-		p.Reply = &protocol.ChatPrekey{Key: k.Pub, Expiry: uint64(exp.Unix()), Addr: s.cfg.Addr}
-		if err := p.Reply.Sign(s.key); err != nil {
-			p.Reply = nil
-		}
+// reply is our current prekey and onion address, signed: what every
+// message carries so that its recipient can answer while we are offline
+// (nil if the prekey cannot be had).
+func (s *Service) reply(ctx context.Context, now time.Time) *protocol.ChatPrekey {
+	k, exp, err := s.st.prekey(ctx, now)
+	if err != nil {
+		return nil
 	}
-	return p
+	r := &protocol.ChatPrekey{Key: k.Pub, Expiry: uint64(exp.Unix()), Addr: s.cfg.Addr}
+	if err := r.Sign(s.key); err != nil {
+		return nil
+	}
+	return r
+}
+
+// plain is a message of conversation c carrying reply.
+func (s *Service) plain(c *conv, reply *protocol.ChatPrekey) *protocol.ChatPlain {
+	return &protocol.ChatPlain{From: s.me, To: c.peer, Context: c.context, ContextID: c.contextID, Reply: reply}
 }
 
 var errLimited = errors.New("chat: the peer asks us to wait")

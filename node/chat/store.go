@@ -6,8 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -48,18 +46,9 @@ type store struct {
 }
 
 func openStore(ctx context.Context, p string) (*store, error) {
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return nil, fmt.Errorf("chat db: %w", err)
-	}
-	sdb, err := sqlitedb.Open(ctx, p, sqlitedb.Options{
-		Migrations: migrationFS,
-		Mode:       sqlitedb.OpenOrCreate,
-		FileMode:   0o600,
-		QuickCheck: true,
-		Errors:     sqlitedb.Errors{Corrupt: ErrCorrupt, NewerSchema: ErrNewerSchema},
-	})
+	sdb, err := sqlitedb.OpenOwn(ctx, p, "chat db", migrationFS, sqlitedb.Errors{Corrupt: ErrCorrupt, NewerSchema: ErrNewerSchema})
 	if err != nil {
-		return nil, fmt.Errorf("chat db: %w", err)
+		return nil, err
 	}
 	return &store{sdb: sdb, db: sdb.SQL()}, nil
 }
@@ -309,11 +298,22 @@ func (s *store) undelivered(ctx context.Context, id [32]byte) ([]outMsg, error) 
 }
 
 // work lists the conversations with something to send: our undelivered
-// messages, or a receipt the peer has not had.
-func (s *store) work(ctx context.Context) ([]*conv, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+convCols+` FROM conversations c
-		WHERE in_delivered > told_delivered OR in_read > told_read
-		   OR EXISTS (SELECT 1 FROM messages m WHERE m.conv = c.id AND m.dir = 0 AND m.state < ?)`, StateDelivered)
+// messages, or a receipt the peer has not had; of one peer, or of all
+// (peer nil).
+func (s *store) work(ctx context.Context, peer *[protocol.XOnlyKeySize]byte) ([]*conv, error) {
+	var only []byte
+	if peer != nil {
+		only = peer[:]
+	}
+	return s.convs(ctx, `SELECT `+convCols+` FROM conversations c
+		WHERE (? IS NULL OR peer = ?)
+		  AND (in_delivered > told_delivered OR in_read > told_read
+		   OR EXISTS (SELECT 1 FROM messages m WHERE m.conv = c.id AND m.dir = 0 AND m.state < ?))`, only, only, StateDelivered)
+}
+
+// convs runs a query of conversation rows.
+func (s *store) convs(ctx context.Context, query string, args ...any) ([]*conv, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("chat db: %w", err)
 	}
@@ -532,20 +532,7 @@ func (s *store) history(ctx context.Context, id [32]byte, limit int) ([]Message,
 
 // conversations lists every conversation, the most recent first.
 func (s *store) conversations(ctx context.Context) ([]*conv, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+convCols+` FROM conversations ORDER BY last_at DESC LIMIT ?`, MaxInboxPeers)
-	if err != nil {
-		return nil, fmt.Errorf("chat db: %w", err)
-	}
-	defer rows.Close()
-	var out []*conv
-	for rows.Next() {
-		c, err := scanConv(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return s.convs(ctx, `SELECT `+convCols+` FROM conversations ORDER BY last_at DESC LIMIT ?`, MaxInboxPeers)
 }
 
 // unread counts the peers' delivered messages the user has not read.

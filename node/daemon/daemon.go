@@ -599,13 +599,11 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 		if !r.Ready && s.Blocker == "" {
 			s.Blocker = svc.Name() + ": " + r.Blocker
 		}
-	}
-	s.Ready = s.State == control.StateReady && s.Blocker == ""
-	for _, svc := range svcs {
 		if c, ok := svc.(interface{ Unread(context.Context) int }); ok {
 			s.ChatUnread = c.Unread(ctx)
 		}
 	}
+	s.Ready = s.State == control.StateReady && s.Blocker == ""
 	return s
 }
 

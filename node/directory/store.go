@@ -6,8 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"os"
-	"path"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -67,18 +65,9 @@ type store struct {
 // openStore opens or creates the database at p, checks it (quick_check)
 // and migrates it.
 func openStore(ctx context.Context, p string) (*store, error) {
-	if err := os.MkdirAll(path.Dir(p), 0o700); err != nil {
-		return nil, fmt.Errorf("directory db: %w", err)
-	}
-	sdb, err := sqlitedb.Open(ctx, p, sqlitedb.Options{
-		Migrations: migrationFS,
-		Mode:       sqlitedb.OpenOrCreate,
-		FileMode:   0o600,
-		QuickCheck: true,
-		Errors:     sqlitedb.Errors{Corrupt: ErrCorrupt, NewerSchema: ErrNewerSchema},
-	})
+	sdb, err := sqlitedb.OpenOwn(ctx, p, "directory db", migrationFS, sqlitedb.Errors{Corrupt: ErrCorrupt, NewerSchema: ErrNewerSchema})
 	if err != nil {
-		return nil, fmt.Errorf("directory db: %w", err)
+		return nil, err
 	}
 	return &store{sdb: sdb, db: sdb.SQL()}, nil
 }
