@@ -1,9 +1,11 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
@@ -21,6 +23,7 @@ import (
 //	CJInvite  the initiator names the round: terms and peers in order
 //	CJAccept  a participant takes part
 //	CJPass    one step of the output shuffle (CoinShuffle)
+//	CJReady   the sender found its output in the last pass
 //	CJInput   a participant's coin
 //	CJTxSig   its input's witness for the final transaction
 //	CJBlame   a revealed round encryption key: anyone can replay the passes
@@ -40,6 +43,7 @@ const (
 	TypeCJTxSig  MessageType = 0x0508
 	TypeCJBlame  MessageType = 0x050A
 	TypeCJAbort  MessageType = 0x050C
+	TypeCJReady  MessageType = 0x050E
 )
 
 // CoinJoin tags and bounds.
@@ -106,6 +110,7 @@ const (
 	maxCJTxSigPayload  = 32 + OutPointSize + u16Size + MaxCJWitnessItems*(u16Size+MaxCJWitnessItemLen) + SchnorrSigSize
 	maxCJBlamePayload  = 32 + ScalarSize + 1 + SchnorrSigSize
 	maxCJAbortPayload  = 32 + u16Size + MaxCJAbortReason + SchnorrSigSize
+	maxCJReadyPayload  = 32 + 32 + SchnorrSigSize
 )
 
 // A frame must hold the largest of them (compile-time check).
@@ -562,7 +567,57 @@ func (m *CJAbort) Decode(r *Reader) error {
 	return r.Err()
 }
 
+// CJReady: the sender found its output in the last pass of the shuffle,
+// whose outputs hash to Outputs (OutputsHash). A participant signs the
+// transaction only when every other one said so of the same outputs: a
+// last peer that showed different lists to different peers, or a peer
+// whose output is missing, stops the round before any signature exists.
+//
+//	[32] Round | [32] Outputs | [64] Sig
+type CJReady struct {
+	Round   [32]byte
+	Outputs [32]byte
+	Sig     [SchnorrSigSize]byte
+}
+
+// CJOutputsTag: the tag of CJReady.Outputs.
+const CJOutputsTag = "onionswap/coinjoin-outputs"
+
+// OutputsHash is the tagged hash CJOutputsTag of the outputs, sorted, each
+// with its u16 length: the same for every order of one list.
+func OutputsHash(outputs [][]byte) [32]byte {
+	s := slices.Clone(outputs)
+	slices.SortFunc(s, bytes.Compare)
+	var b []byte
+	for _, o := range s {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(o)))
+		b = append(b, o...)
+	}
+	return *chainhash.TaggedHash([]byte(CJOutputsTag), b)
+}
+
+func (m *CJReady) Type() MessageType                { return TypeCJReady }
+func (m *CJReady) MaxPayload() uint32               { return maxCJReadyPayload }
+func (m *CJReady) sig() *[SchnorrSigSize]byte       { return &m.Sig }
+func (m *CJReady) Encode(w *Writer) error           { return cjEncode(m, w) }
+func (m *CJReady) Digest() ([32]byte, error)        { return cjDigest(m) }
+func (m *CJReady) Sign(key *btcec.PrivateKey) error { return cjSign(m, key) }
+func (m *CJReady) Verify(pub [32]byte) error        { return cjVerify(m, pub) }
+
+func (m *CJReady) encodeUnsigned(w *Writer) {
+	w.Fixed(m.Round[:])
+	w.Fixed(m.Outputs[:])
+}
+
+func (m *CJReady) Decode(r *Reader) error {
+	r.Fixed("Round", m.Round[:])
+	r.Fixed("Outputs", m.Outputs[:])
+	r.Fixed("Sig", m.Sig[:])
+	return r.Err()
+}
+
 func init() {
+	RegisterType(TypeCJReady, "CJReady", func() Message { return new(CJReady) })
 	RegisterType(TypeCJInvite, "CJInvite", func() Message { return new(CJInvite) })
 	RegisterType(TypeCJAccept, "CJAccept", func() Message { return new(CJAccept) })
 	RegisterType(TypeCJPass, "CJPass", func() Message { return new(CJPass) })

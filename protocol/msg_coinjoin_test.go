@@ -64,6 +64,7 @@ func sampleCoinJoinMessages() []Message {
 		testCJTxSig(),
 		signedCJ(&CJBlame{Round: round, EncPriv: testX25519(0x93), Reason: CJBlameUnopenable}, 2),
 		signedCJ(&CJAbort{Round: round, Reason: "peer 2 sent no pass before the deadline"}, 0),
+		signedCJ(&CJReady{Round: round, Outputs: OutputsHash([][]byte{p2wpkh(0x94), p2wpkh(0x95)})}, 1),
 	}
 }
 
@@ -74,7 +75,7 @@ type cjMsg interface {
 
 func TestCJSignatures(t *testing.T) {
 	signer := map[MessageType]byte{TypeCJInvite: 0, TypeCJAccept: 1, TypeCJPass: 1, TypeCJInput: 2,
-		TypeCJTxSig: 2, TypeCJBlame: 2, TypeCJAbort: 0}
+		TypeCJTxSig: 2, TypeCJBlame: 2, TypeCJAbort: 0, TypeCJReady: 1}
 	for _, m := range sampleCoinJoinMessages() {
 		m := m.(cjMsg)
 		if err := m.Verify(cjKey(signer[m.Type()])); err != nil {
@@ -268,6 +269,7 @@ func TestCJSigCoversFields(t *testing.T) {
 		{"blame key", func() cjMsg { m := sampleCoinJoinMessages()[5].(*CJBlame); m.EncPriv[0] ^= 1; return m }, 2},
 		{"blame reason", func() cjMsg { m := sampleCoinJoinMessages()[5].(*CJBlame); m.Reason = CJBlameTimeout; return m }, 2},
 		{"abort reason", func() cjMsg { m := sampleCoinJoinMessages()[6].(*CJAbort); m.Reason += "!"; return m }, 0},
+		{"ready outputs", func() cjMsg { m := sampleCoinJoinMessages()[7].(*CJReady); m.Outputs[3] ^= 1; return m }, 1},
 	} {
 		m := tc.m()
 		if err := m.Verify(cjKey(tc.signer)); !errors.Is(err, ErrCoinJoinSig) {
@@ -313,3 +315,4 @@ func FuzzCJInput(f *testing.F)  { fuzzPayload(f, TypeCJInput) }
 func FuzzCJTxSig(f *testing.F)  { fuzzPayload(f, TypeCJTxSig) }
 func FuzzCJBlame(f *testing.F)  { fuzzPayload(f, TypeCJBlame) }
 func FuzzCJAbort(f *testing.F)  { fuzzPayload(f, TypeCJAbort) }
+func FuzzCJReady(f *testing.F)  { fuzzPayload(f, TypeCJReady) }

@@ -88,7 +88,7 @@ func TestHelpGroups(t *testing.T) {
 			order = append(order, l)
 		}
 	}
-	want := []string{"Node:", "Chain backend:", "Tor:", "Maker:", "Logging:", "Testing (regtest only):"}
+	want := []string{"Node:", "Chain backend:", "Tor:", "Maker:", "CoinJoin:", "Logging:", "Testing (regtest only):"}
 	if strings.Join(order, "|") != strings.Join(want, "|") {
 		t.Fatalf("groups %q, want %q:\n%s", order, want, out)
 	}

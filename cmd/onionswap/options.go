@@ -24,6 +24,7 @@ const (
 	grpTor
 	grpMaker
 	grpTaker
+	grpCoinJoin
 	grpLogging
 	// grpTesting: knobs the tests and the demo turn; refused or useless
 	// off regtest.
@@ -31,13 +32,14 @@ const (
 )
 
 var groupTitles = map[group]string{
-	grpNode:    "node",
-	grpChain:   "chain backend",
-	grpTor:     "tor",
-	grpMaker:   "maker",
-	grpTaker:   "taker",
-	grpLogging: "logging",
-	grpTesting: "testing (regtest only)",
+	grpNode:     "node",
+	grpChain:    "chain backend",
+	grpTor:      "tor",
+	grpMaker:    "maker",
+	grpTaker:    "taker",
+	grpCoinJoin: "CoinJoin",
+	grpLogging:  "logging",
+	grpTesting:  "testing (regtest only)",
 }
 
 // uses says which commands take a setting: a command registers every
@@ -267,6 +269,19 @@ var options = []*option{
 	boolOpt("pool-off", grpNode, useMaker|useTaker, "run no message pool (a node that only swaps)",
 		func(c *daemon.Config) *bool { return &c.Pool.Disabled }),
 
+	boolOpt("coinjoin-auto", grpCoinJoin, useMaker|useTaker, "join traceable coins of the right size by itself (off: only coinjoin start)",
+		func(c *daemon.Config) *bool { return &c.CoinJoin.Auto }),
+	int64Opt("coinjoin-denomination", grpCoinJoin, useMaker|useTaker, "SAT", "every output of a round, in sat (0: default 100000); an input pays its fee share plus at most 4500 sat more",
+		func(c *daemon.Config) *int64 { return &c.CoinJoin.Denomination }),
+	intOpt("coinjoin-t", grpCoinJoin, useMaker|useTaker, "N", "least participants of a round, and the anonymity set below which a coin is traceable (0: default 5)",
+		func(c *daemon.Config) *int { return &c.CoinJoin.T }),
+	intOpt("coinjoin-start-at", grpCoinJoin, useMaker|useTaker, "N", "announcements a round's leader waits for (0: 3T)",
+		func(c *daemon.Config) *int { return &c.CoinJoin.StartAt }),
+	durOpt("coinjoin-patience", grpCoinJoin, useMaker|useTaker, "after this long, T announcements are enough to start (0: default 10m)",
+		func(c *daemon.Config) *time.Duration { return &c.CoinJoin.Patience }),
+	int64Opt("coinjoin-fee-rate", grpCoinJoin, useMaker|useTaker, "SAT/VB", "the highest fee rate a round may ask of us (0: default 2)",
+		func(c *daemon.Config) *int64 { return &c.CoinJoin.FeeRate }),
+
 	strOpt("log-level", grpLogging, useNode, "LEVEL", "debug, info, warn or error",
 		func(c *daemon.Config) *string { return &c.LogLevel }).choices("debug", "info", "warn", "error"),
 	strOpt("log-format", grpLogging, useNode, "FORMAT", "format of DATADIR/onionswap.log: json or text",
@@ -278,6 +293,10 @@ var options = []*option{
 	intOpt("log-keep", grpLogging, useNode, "N", "rotated log files to keep (onionswap.log.1 is the newest)",
 		func(c *daemon.Config) *int { return &c.LogKeep }),
 
+	durOpt("coinjoin-phase-timeout", grpTesting, useMaker|useTaker, "a CoinJoin round phase's timeout (0: default 60s)",
+		func(c *daemon.Config) *time.Duration { return &c.CoinJoin.PhaseTimeout }),
+	strOpt("coinjoin-fault", grpTesting, useMaker|useTaker, "FAULT", "CoinJoin misbehaviour: no-sign, alter-output or crash-after-input",
+		func(c *daemon.Config) *string { return &c.CoinJoin.Fault }).choices("no-sign", "alter-output", "crash-after-input"),
 	listOpt("fault", grpTesting, useMaker|useTaker, "FAULT", "fault injection (repeatable), e.g. maker:close-at=setup or crash-after=PHASE",
 		func(c *daemon.Config) *[]string { return &c.Faults }),
 	durOpt("chain-poll", grpTesting, useRun, "chain poll interval of the wallet watcher (0: default 5s)",

@@ -25,7 +25,7 @@ func key(n byte) *btcec.PrivateKey {
 	return k
 }
 
-func round(t *testing.T, p Params, n int, surplus func(i int) int64) []participant {
+func testRound(t *testing.T, p Params, n int, surplus func(i int) int64) []participant {
 	t.Helper()
 	lo, _ := p.InputRange(n)
 	ps := make([]participant, n)
@@ -76,7 +76,7 @@ var testParams = Params{Denomination: 1_000_000, FeeRate: 2}
 // lists in any order, each checks and signs, and it verifies; each pays
 // its share of the fee and what it chose of the band, nothing more.
 func TestRound(t *testing.T) {
-	ps := round(t, testParams, 5, func(i int) int64 { return int64(i) * 1000 })
+	ps := testRound(t, testParams, 5, func(i int) int64 { return int64(i) * 1000 })
 	ins, outs := lists(ps)
 	tx, err := Build(testParams, ins, outs)
 	if err != nil {
@@ -153,7 +153,7 @@ func TestBuildRefusals(t *testing.T) {
 		}, ErrOutput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ins, outs := lists(round(t, testParams, 5, nil))
+			ins, outs := lists(testRound(t, testParams, 5, nil))
 			if tc.mod != nil {
 				ins, outs = tc.mod(ins, outs)
 			}
@@ -167,7 +167,7 @@ func TestBuildRefusals(t *testing.T) {
 // TestCheckMine: a participant refuses to sign a transaction that alters
 // its output or anyone's, adds or drops one, or leaves out its coin.
 func TestCheckMine(t *testing.T) {
-	ps := round(t, testParams, 5, nil)
+	ps := testRound(t, testParams, 5, nil)
 	ins, outs := lists(ps)
 	me := ps[2]
 	for _, tc := range []struct {

@@ -109,6 +109,9 @@ type Config struct {
 	// Pool configures the message pool of makers and takers
 	// (config_pool.go).
 	Pool PoolConfig
+	// CoinJoin configures the CoinJoin of makers and takers
+	// (config_coinjoin.go).
+	CoinJoin CoinJoinConfig
 
 	// Faults is the fault-injection plan (node/swap FaultPlan strings),
 	// refused on every network but regtest.
@@ -313,6 +316,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Pool.validate(); err != nil {
+		return err
+	}
+	if err := c.CoinJoin.validate(c.Network); err != nil {
 		return err
 	}
 	switch c.Role {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onionswap/onionswap/node/chat"
+	"github.com/onionswap/onionswap/node/coinjoin"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
 	"github.com/onionswap/onionswap/wallet/script"
@@ -28,16 +29,17 @@ func TestPoolOutbound(t *testing.T) {
 	}
 }
 
-// TestPoolTopics: offers and the chat's mailbox everywhere, the test
+// TestPoolTopics: offers, the chat's mailbox and the CoinJoin's
+// announcements everywhere, the test
 // topic on regtest only.
 func TestPoolTopics(t *testing.T) {
 	for _, tc := range []struct {
 		network string
 		want    []string
 	}{
-		{"regtest", []string{pool.TopicOffer, chat.TopicMail, pool.TopicTest}},
-		{"signet", []string{pool.TopicOffer, chat.TopicMail}},
-		{"mainnet", []string{pool.TopicOffer, chat.TopicMail}},
+		{"regtest", []string{pool.TopicOffer, chat.TopicMail, coinjoin.TopicAnnounce, pool.TopicTest}},
+		{"signet", []string{pool.TopicOffer, chat.TopicMail, coinjoin.TopicAnnounce}},
+		{"mainnet", []string{pool.TopicOffer, chat.TopicMail, coinjoin.TopicAnnounce}},
 	} {
 		var got []string
 		for _, tp := range poolTopics(tc.network, market.NewValidator(nil, script.DefaultBondParams(), nil)) {

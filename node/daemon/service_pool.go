@@ -7,6 +7,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/onionswap/onionswap/node/chat"
+	"github.com/onionswap/onionswap/node/coinjoin"
 	"github.com/onionswap/onionswap/node/directory"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
@@ -71,12 +72,12 @@ func newPool(env *Env) (service.Service, error) {
 	return p, nil
 }
 
-// poolTopics: the marketplace's offers and the chat's mailbox everywhere
-// (every pool node relays both), and on regtest the
+// poolTopics: the marketplace's offers, the chat's mailbox and the
+// CoinJoin's announcements everywhere (every pool node relays them), and on regtest the
 // test topic the control API publishes on (tests and operators trying the
 // pool), which thus never exists on a real network.
 func poolTopics(network string, offers *market.Validator) []pool.Topic {
-	ts := []pool.Topic{offers.Topic(), chat.MailTopic(ProtocolNetwork(network))}
+	ts := []pool.Topic{offers.Topic(), chat.MailTopic(ProtocolNetwork(network)), coinjoin.AnnounceTopic(ProtocolNetwork(network))}
 	if network == "regtest" {
 		ts = append(ts, pool.Topic{Name: pool.TopicTest})
 	}

@@ -70,8 +70,8 @@ func (c *Config) FaultPlan(log *slog.Logger) (*swap.FaultPlan, error) {
 // stopped first, so its removal goes out while the pool still runs).
 var serviceFactories = map[string][]func(env *Env) (service.Service, error){
 	RoleDirectory: {newDirectory},
-	RoleMaker:     {newPool, newMaker, newMarket, newChat},
-	RoleTaker:     {newPool, newTaker, newMarket, newChat},
+	RoleMaker:     {newPool, newMaker, newMarket, newChat, newCoinJoin},
+	RoleTaker:     {newPool, newTaker, newMarket, newChat, newCoinJoin},
 }
 
 func newDirectory(env *Env) (service.Service, error) {
