@@ -92,7 +92,7 @@ func (s *Service) sessionInfo(sess *session) SessionInfo {
 	si := SessionInfo{Coin: sess.coin.OutPoint.String(), Value: int64(sess.coin.Value), Denomination: sess.terms.Denomination,
 		T: sess.terms.T, Began: sess.began.UTC(), Attempts: sess.attempts, Phase: sess.phase, Last: sess.last}
 	if r := sess.round; r != nil {
-		si.Round, si.Participants = hex.EncodeToString(r.id[:]), r.n
+		si.Round, si.Participants = hex.EncodeToString(r.hold[:]), r.size()
 	}
 	return si
 }

@@ -2,11 +2,13 @@ package coinjoin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,14 +108,15 @@ type Wallet interface {
 }
 
 // Faults a test can inject (Config.Fault), each the misbehaviour of one
-// disruptor the issue names.
+// disruptor the issue names. A faulty node spoils one round and then
+// stops mixing.
 const (
 	FaultNone = ""
 	// FaultNoSign: take part but never send our signature.
 	FaultNoSign = "no-sign"
-	// FaultAlterOutput: as the last of the shuffle, replace another
-	// participant's output with one of ours (and, as initiator, put
-	// ourselves last).
+	// FaultAlterOutput: lead a round as soon as enough are announced
+	// (ignoring the election), take no one else's invite, put ourselves
+	// last, and replace another participant's output with one of ours.
 	FaultAlterOutput = "alter-output"
 	// FaultCrashAfterInput: die (SIGKILL) right after sending our input.
 	FaultCrashAfterInput = "crash-after-input"
@@ -140,6 +143,10 @@ type roundConfig struct {
 	imprisoned func(context.Context, wire.OutPoint) bool
 	// extraOutput: FaultAlterOutput's second output script.
 	extraOutput []byte
+	// confirmed is called once the inputs are agreed (the service takes
+	// our announcement off the board then: until that moment every
+	// invitee can check the invite's peers against it).
+	confirmed   func()
 	fault       string
 	crash       func()
 	phase       time.Duration
@@ -149,28 +156,38 @@ type roundConfig struct {
 }
 
 type inMsg struct {
-	from int
-	msg  protocol.Message
+	key [32]byte // the sender's round key
+	msg protocol.Message
 }
+
+// Stages of a round, for what a peer that leaves or goes silent is
+// charged with (Outcome.Prison).
+const (
+	stageInputs  = iota // links, inputs, the initiator's confirmation
+	stageShuffle        // outputs: from here a leaver costs everyone a restart with fresh keys
+	stageSign
+)
 
 // round is one participant's run of one round.
 type round struct {
 	cfg    roundConfig
 	id     [32]byte
+	hold   [32]byte // the first invite's id: our coin's holder
 	n      int
 	peers  []ShufflePeer
+	pos    map[[32]byte]int // round key → position
 	params Params
+	stage  int
 
 	inbox chan inMsg
 	done  chan struct{}
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  []*protocol.Conn
-	linked chan struct{} // signalled when a stream is attached
-	sentBy []int         // messages received per peer
-	closed bool
-	gone   []protocol.Stats // traffic of closed streams
+	mu      sync.Mutex
+	conns   []*protocol.Conn
+	linked  chan struct{} // signalled when a stream is attached
+	closed  bool
+	dropped Traffic // of the streams the confirmation closed
 
 	// state from the peers' messages, touched by run only
 	inputs  []*protocol.CJInput
@@ -180,16 +197,24 @@ type round struct {
 	sigs    []*protocol.CJTxSig
 	aborts  []string
 	bad     []string // a peer's message that failed its checks
+	confirm *protocol.CJInvite
+	later   []inMsg // messages of the confirmed round that came before its invite
 }
 
 // Outcome is how a round ended for us.
 type Outcome struct {
 	// Tx: the complete transaction, broadcast (nil when the round failed).
 	Tx *wire.MsgTx
-	// Blamed: positions of the peers that spoilt it, with why.
+	// Peers: the round's participants (after the initiator's
+	// confirmation, when it came).
+	Peers []protocol.CJPeer
+	// Blamed: positions of the peers that spoilt it, with why; Prison:
+	// those whose input goes to prison (a bad input, or a fault after the
+	// inputs were agreed: leaving before costs nobody more than a new
+	// invite).
 	Blamed map[int]string
-	// Inputs: the peers' inputs as they sent them (nil where none came),
-	// so the service can imprison the blamed ones'.
+	Prison map[int]bool
+	// Inputs: the peers' inputs as they sent them (nil where none came).
 	Inputs []*protocol.CJInput
 	Err    error
 	// Traffic: what this participant sent and received in the round.
@@ -197,23 +222,32 @@ type Outcome struct {
 }
 
 func newRound(cfg roundConfig) *round {
-	inv := cfg.invite
+	n := len(cfg.invite.Peers)
+	r := &round{cfg: cfg, hold: cfg.invite.Round, inbox: make(chan inMsg, 8*n), done: make(chan struct{}),
+		conns: make([]*protocol.Conn, n), linked: make(chan struct{}, 1)}
+	r.params = Params{Denomination: cfg.invite.Denomination, FeeRate: int64(cfg.invite.FeeRate)}
+	r.setPeers(cfg.invite)
+	return r
+}
+
+// setPeers (re)sets the round's participants and its per-peer state.
+func (r *round) setPeers(inv *protocol.CJInvite) {
 	n := len(inv.Peers)
-	r := &round{cfg: cfg, id: inv.Round, n: n, inbox: make(chan inMsg, 8*n), done: make(chan struct{}),
-		conns: make([]*protocol.Conn, n), linked: make(chan struct{}, 1), sentBy: make([]int, n),
-		inputs: make([]*protocol.CJInput, n), passes: make([]*protocol.CJPass, n),
-		reveals: make([]*protocol.CJBlame, n), readies: make([]*protocol.CJReady, n), sigs: make([]*protocol.CJTxSig, n),
-		aborts: make([]string, n), bad: make([]string, n)}
-	r.peers = make([]ShufflePeer, n)
+	r.id, r.n = inv.Round, n
+	r.peers, r.pos = make([]ShufflePeer, n), make(map[[32]byte]int, n)
 	for i, p := range inv.Peers {
 		r.peers[i] = ShufflePeer{Sign: p.SignKey, Enc: p.EncKey}
+		r.pos[p.SignKey] = i
 	}
-	r.params = Params{Denomination: inv.Denomination, FeeRate: int64(inv.FeeRate)}
-	return r
+	r.inputs, r.passes = make([]*protocol.CJInput, n), make([]*protocol.CJPass, n)
+	r.reveals, r.readies = make([]*protocol.CJBlame, n), make([]*protocol.CJReady, n)
+	r.sigs, r.aborts, r.bad = make([]*protocol.CJTxSig, n), make([]string, n), make([]string, n)
 }
 
 // identify returns the position whose round key signed m (−1: none).
 func (r *round) identify(m interface{ Verify([32]byte) error }) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for i, p := range r.peers {
 		if i != r.cfg.me && m.Verify(p.Sign) == nil {
 			return i
@@ -227,34 +261,32 @@ func (r *round) identify(m interface{ Verify([32]byte) error }) int {
 // does not take c) when i already has a stream or the round is over.
 func (r *round) attach(i int, c *protocol.Conn, first protocol.Message) bool {
 	r.mu.Lock()
-	if r.closed || r.conns[i] != nil {
+	if r.closed || i < 0 || i >= len(r.conns) || r.conns[i] != nil {
 		r.mu.Unlock()
 		return false
 	}
 	r.conns[i] = c
+	key := r.peers[i].Sign
 	r.wg.Add(1)
 	r.mu.Unlock()
 	select {
 	case r.linked <- struct{}{}:
 	default:
 	}
-	go r.read(i, c, first)
+	go r.read(key, c, first)
 	return true
 }
 
-func (r *round) read(i int, c *protocol.Conn, first protocol.Message) {
+func (r *round) read(key [32]byte, c *protocol.Conn, first protocol.Message) {
 	defer r.wg.Done()
+	sent := 0
 	deliver := func(m protocol.Message) bool {
-		r.mu.Lock()
-		r.sentBy[i]++
-		flood := r.sentBy[i] > maxMsgsPerPeer
-		r.mu.Unlock()
-		if flood {
+		if sent++; sent > maxMsgsPerPeer {
 			_ = c.CloseWithError(protocol.CodeRateLimited, "coinjoin: too many messages in one round")
 			return false
 		}
 		select {
-		case r.inbox <- inMsg{from: i, msg: m}:
+		case r.inbox <- inMsg{key: key, msg: m}:
 			return true
 		case <-r.done:
 			return false
@@ -271,6 +303,13 @@ func (r *round) read(i int, c *protocol.Conn, first protocol.Message) {
 	}
 }
 
+// size is the number of participants (it shrinks at the confirmation).
+func (r *round) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
 // linkedAll reports whether every other participant has a stream.
 func (r *round) linkedAll() bool {
 	r.mu.Lock()
@@ -283,6 +322,12 @@ func (r *round) linkedAll() bool {
 	return true
 }
 
+func (r *round) hasConn(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[i] != nil
+}
+
 // close ends every stream and waits for their readers.
 func (r *round) close() Traffic {
 	r.mu.Lock()
@@ -291,30 +336,34 @@ func (r *round) close() Traffic {
 		close(r.done)
 	}
 	conns := slices.Clone(r.conns)
+	t := r.dropped
 	r.mu.Unlock()
-	var t Traffic
 	for _, c := range conns {
-		if c == nil {
-			continue
+		if c != nil {
+			_ = c.Close()
+			t.add(c.Stats())
 		}
-		_ = c.Close()
-		s := c.Stats()
-		t.MsgsSent += int(s.MsgsSent)
-		t.MsgsRecv += int(s.MsgsReceived)
-		t.BytesSent += int64(s.BytesSent)
-		t.BytesRecv += int64(s.BytesReceived)
 	}
 	r.wg.Wait()
 	return t
 }
 
-// broadcast signs m with our round key and sends it to every other
-// participant at once; a peer whose stream fails will be blamed by the
-// phase that waits for it.
-func (r *round) broadcast(ctx context.Context, m interface {
+func (t *Traffic) add(s protocol.Stats) {
+	t.MsgsSent += int(s.MsgsSent)
+	t.MsgsRecv += int(s.MsgsReceived)
+	t.BytesSent += int64(s.BytesSent)
+	t.BytesRecv += int64(s.BytesReceived)
+}
+
+type signable interface {
 	protocol.Message
 	Sign(*btcec.PrivateKey) error
-}) {
+}
+
+// broadcast signs m with our round key and sends it to every other
+// participant at once (to, if given, to those positions only); a peer
+// whose stream fails will be blamed by the phase that waits for it.
+func (r *round) broadcast(ctx context.Context, m signable, to ...int) {
 	if err := m.Sign(r.cfg.sign); err != nil {
 		r.cfg.log.Warn("coinjoin: signing a round message failed", "err", err)
 		return
@@ -326,7 +375,7 @@ func (r *round) broadcast(ctx context.Context, m interface {
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		if c == nil || i == r.cfg.me {
+		if c == nil || i == r.cfg.me || (len(to) > 0 && !slices.Contains(to, i)) {
 			continue
 		}
 		wg.Add(1)
@@ -342,16 +391,22 @@ func (r *round) broadcast(ctx context.Context, m interface {
 
 // take records one peer message in the round's state: only the first of
 // each kind counts, and only if its sender's round key signed it for
-// this round; anything else marks the peer bad.
+// this round; anything else marks the peer bad. A message for another
+// round may be for the one the initiator is confirming: it waits.
 func (r *round) take(m inMsg) {
-	key := r.peers[m.from].Sign
+	from, ok := r.pos[m.key]
+	if !ok {
+		return // a peer the confirmation left out
+	}
 	check := func(round [32]byte, v interface{ Verify([32]byte) error }) bool {
 		if round != r.id {
-			r.bad[m.from] = "a message for another round"
+			if r.stage == stageInputs && len(r.later) < maxMsgsPerPeer*r.n {
+				r.later = append(r.later, m)
+			}
 			return false
 		}
-		if err := v.Verify(key); err != nil {
-			r.bad[m.from] = "a message not signed by its round key"
+		if err := v.Verify(m.key); err != nil {
+			r.bad[from] = "a message not signed by its round key"
 			return false
 		}
 		return true
@@ -360,36 +415,41 @@ func (r *round) take(m inMsg) {
 	case *protocol.CJAccept:
 		check(v.Round, v)
 	case *protocol.CJInvite:
-		// the initiator's invite on its stream: already taken
+		// The first invite came on the initiator's stream before the round
+		// began (serve took it); one here is the initiator's confirmation
+		// (the same id when it kept everyone).
+		if from == r.cfg.init && r.confirm == nil && v.Verify(m.key) == nil {
+			r.confirm = v
+		}
 	case *protocol.CJInput:
-		if r.inputs[m.from] == nil && check(v.Round, v) {
-			r.inputs[m.from] = v
+		if r.inputs[from] == nil && check(v.Round, v) {
+			r.inputs[from] = v
 		}
 	case *protocol.CJPass:
 		// Every pass is broadcast by the participant at its step.
-		if int(v.Step) != m.from {
-			r.bad[m.from] = "a pass for another position"
-		} else if r.passes[m.from] == nil && check(v.Round, v) {
-			r.passes[m.from] = v
+		if int(v.Step) != from {
+			r.bad[from] = "a pass for another position"
+		} else if r.passes[from] == nil && check(v.Round, v) {
+			r.passes[from] = v
 		}
 	case *protocol.CJBlame:
-		if r.reveals[m.from] == nil && check(v.Round, v) {
-			r.reveals[m.from] = v
+		if r.reveals[from] == nil && check(v.Round, v) {
+			r.reveals[from] = v
 		}
 	case *protocol.CJReady:
-		if r.readies[m.from] == nil && check(v.Round, v) {
-			r.readies[m.from] = v
+		if r.readies[from] == nil && check(v.Round, v) {
+			r.readies[from] = v
 		}
 	case *protocol.CJTxSig:
-		if r.sigs[m.from] == nil && check(v.Round, v) {
-			r.sigs[m.from] = v
+		if r.sigs[from] == nil && check(v.Round, v) {
+			r.sigs[from] = v
 		}
 	case *protocol.CJAbort:
-		if r.aborts[m.from] == "" && check(v.Round, v) {
-			r.aborts[m.from] = "left the round: " + cleanReason(v.Reason)
+		if r.aborts[from] == "" && (v.Round == r.id || v.Round == r.hold) && v.Verify(m.key) == nil {
+			r.aborts[from] = "left the round: " + cleanReason(v.Reason)
 		}
 	default:
-		r.bad[m.from] = fmt.Sprintf("an unexpected %s", m.msg.Type())
+		r.bad[from] = fmt.Sprintf("an unexpected %s", m.msg.Type())
 	}
 }
 
@@ -406,13 +466,21 @@ func cleanReason(s string) string {
 	return s
 }
 
-// wait takes messages until cond holds (true), a peer misbehaved or left
-// (false), or d passes without cond (false).
+// wait takes messages until cond holds (true), d passes without it
+// (false), or a peer sent a bad message (false; before the inputs are
+// confirmed only the initiator's bad message or leaving counts: the
+// confirmation drops whoever else misbehaves). A peer that leaves is not
+// blamed for it: an honest one leaves when it gave up on someone else,
+// maybe a moment before we do; what a leaver did not send is what it is
+// blamed for.
 func (r *round) wait(ctx context.Context, d time.Duration, cond func() bool) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for !cond() {
-		if r.spoilt() != nil {
+		if r.stage > stageInputs && r.spoilt() != nil {
+			return false
+		}
+		if r.stage == stageInputs && (r.bad[r.cfg.init] != "" || r.aborts[r.cfg.init] != "") {
 			return false
 		}
 		select {
@@ -428,14 +496,10 @@ func (r *round) wait(ctx context.Context, d time.Duration, cond func() bool) boo
 	return true
 }
 
-// spoilt: the peers that misbehaved or left so far.
+// spoilt: the peers that sent a bad message so far.
 func (r *round) spoilt() map[int]string {
 	var out map[int]string
-	for i := range r.n {
-		why := r.bad[i]
-		if why == "" {
-			why = r.aborts[i]
-		}
+	for i, why := range r.bad {
 		if why != "" {
 			if out == nil {
 				out = map[int]string{}
@@ -470,8 +534,16 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 	defer func() {
 		out.Traffic = r.close()
 		out.Inputs = r.inputs
+		out.Peers = r.cfg.invite.Peers
+		if len(out.Blamed) > 0 {
+			out.Prison = map[int]bool{}
+			for i, why := range out.Blamed {
+				out.Prison[i] = r.stage > stageInputs || strings.HasPrefix(why, badInput)
+			}
+		}
 	}()
 	fail := func(blamed map[int]string, why string) Outcome {
+		delete(blamed, r.cfg.me)
 		if len(blamed) > 0 {
 			r.broadcast(context.WithoutCancel(ctx), &protocol.CJAbort{Round: r.id, Reason: why})
 		}
@@ -487,28 +559,49 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 		}
 	}
 	if !r.wait(ctx, r.cfg.link, r.linkedAll) {
-		return fail(r.missing(func(i int) bool { r.mu.Lock(); defer r.mu.Unlock(); return r.conns[i] != nil }, "no stream"), "not every participant linked")
+		return fail(r.missing(r.hasConn, "no stream"), "not every participant linked")
 	}
 
-	// 1. Inputs.
+	// 1. Inputs, then the initiator's confirmation of who goes on.
 	mine := &protocol.CJInput{Round: r.id, OutPoint: r.cfg.input.OutPoint, Value: r.cfg.input.Value, PkScript: r.cfg.input.PkScript}
 	r.broadcast(ctx, mine)
 	r.inputs[r.cfg.me] = mine
 	if r.cfg.fault == FaultCrashAfterInput && r.cfg.crash != nil {
 		r.cfg.crash()
 	}
-	if !r.wait(ctx, r.cfg.phase, func() bool { return !slices.Contains(r.inputs, nil) }) {
-		return fail(r.missing(func(i int) bool { return r.inputs[i] != nil }, "sent no input"), "inputs missing")
+	r.wait(ctx, r.cfg.phase, func() bool {
+		for i, in := range r.inputs {
+			if in == nil && r.bad[i] == "" && r.aborts[i] == "" {
+				return false
+			}
+		}
+		return true
+	})
+	refused := r.checkInputs(ctx)
+	for i := range r.n {
+		if why := cmp.Or(r.bad[i], r.aborts[i]); why != "" && i != r.cfg.me {
+			refused[i] = why
+		}
 	}
-	ins, blamed := r.checkInputs(ctx)
-	if len(blamed) > 0 {
-		return fail(blamed, "an input was refused")
+	if err := r.confirmInputs(ctx, refused); err != nil {
+		if errors.Is(err, errBlame) {
+			return fail(r.blamedBy(err), err.Error())
+		}
+		return fail(nil, err.Error())
 	}
-	if err := r.cfg.store.update(ctx, r.id, StateShuffling, nil, "", Traffic{}, false); err != nil {
+	if r.cfg.confirmed != nil {
+		r.cfg.confirmed()
+	}
+	ins := make([]Input, r.n)
+	for i, m := range r.inputs {
+		ins[i] = Input{OutPoint: m.OutPoint, Value: m.Value, PkScript: m.PkScript}
+	}
+	if err := r.cfg.store.update(ctx, r.hold, StateShuffling, nil, "", Traffic{}, false); err != nil {
 		return Outcome{Err: err}
 	}
 
 	// 2. Outputs.
+	r.stage = stageShuffle
 	outs, blamed, err := r.shuffle(ctx)
 	if err != nil {
 		return Outcome{Err: err}
@@ -518,47 +611,193 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 	}
 
 	// 3. Signatures.
+	r.stage = stageSign
 	return r.signAll(ctx, ins, outs, fail)
 }
 
-// checkInputs checks every peer's coin on our chain backend.
-func (r *round) checkInputs(ctx context.Context) ([]Input, map[int]string) {
-	blamed := map[int]string{}
-	ins := make([]Input, r.n)
-	seen := map[wire.OutPoint]bool{}
-	for i, m := range r.inputs {
-		in := Input{OutPoint: m.OutPoint, Value: m.Value, PkScript: m.PkScript}
-		ins[i] = in
-		if i == r.cfg.me {
-			seen[in.OutPoint] = true
-			continue
+// badInput starts the blame of a peer whose input we refused.
+const badInput = "bad input: "
+
+// errBlame carries the positions a step blames.
+type blameErr struct{ blamed map[int]string }
+
+var errBlame = errors.New("participants blamed")
+
+func (e *blameErr) Error() string { return "participants blamed" }
+func (e *blameErr) Is(t error) bool { return t == errBlame }
+
+func (r *round) blamedBy(err error) map[int]string {
+	var be *blameErr
+	if errors.As(err, &be) {
+		return be.blamed
+	}
+	return nil
+}
+
+// confirmInputs: the initiator names the participants whose inputs it
+// accepts (a new invite of those, which every one of them takes on the
+// streams it has); the others take it unless it keeps an input they
+// refused, or leaves them out. Nothing secret has been shown yet, so
+// dropping a peer here costs no one a new announcement.
+func (r *round) confirmInputs(ctx context.Context, refused map[int]string) error {
+	T := int(r.cfg.invite.T)
+	if r.cfg.me == r.cfg.init {
+		keep := make([]int, 0, r.n)
+		var next protocol.CJInvite
+		next = *r.cfg.invite
+		next.Peers = nil
+		for i, p := range r.cfg.invite.Peers {
+			if _, bad := refused[i]; !bad && r.inputs[i] != nil {
+				keep = append(keep, i)
+				next.Peers = append(next.Peers, p)
+			}
 		}
-		if seen[in.OutPoint] {
-			blamed[i] = "an input already in the round"
-			continue
+		if len(keep) < T {
+			return &blameErr{blamed: refused}
 		}
-		seen[in.OutPoint] = true
-		if err := r.params.CheckInput(in, r.n); err != nil {
-			blamed[i] = err.Error()
-			continue
+		next.Round = next.RoundID()
+		r.broadcast(ctx, &next, keep...)
+		var out []int
+		for i := range r.n {
+			if !slices.Contains(keep, i) {
+				out = append(out, i)
+			}
 		}
-		if r.cfg.imprisoned != nil && r.cfg.imprisoned(ctx, in.OutPoint) {
-			blamed[i] = "an input in prison"
-			continue
+		if len(out) > 0 {
+			r.broadcast(ctx, &protocol.CJAbort{Round: r.id, Reason: "your input was not taken"}, out...)
 		}
-		out, conf, err := r.cfg.chain.UTXO(ctx, in.OutPoint)
+		return r.rekey(&next)
+	}
+	if !r.wait(ctx, r.cfg.phase, func() bool { return r.confirm != nil }) {
 		switch {
-		case errors.Is(err, chain.ErrNotFound):
-			blamed[i] = "an input that is spent or does not exist"
-		case err != nil:
-			blamed[i] = "an input our chain backend could not look up: " + err.Error()
-		case out.Value != in.Value || !bytes.Equal(out.PkScript, in.PkScript):
-			blamed[i] = "an input whose value or script is not the chain's"
-		case conf < r.cfg.minConf:
-			blamed[i] = "an unconfirmed input"
+		case r.bad[r.cfg.init] != "":
+			return &blameErr{blamed: map[int]string{r.cfg.init: r.bad[r.cfg.init]}}
+		case r.aborts[r.cfg.init] != "":
+			return &blameErr{blamed: map[int]string{r.cfg.init: r.aborts[r.cfg.init]}}
+		}
+		return &blameErr{blamed: map[int]string{r.cfg.init: "did not confirm the inputs"}}
+	}
+	next := r.confirm
+	if err := r.checkConfirm(next, refused); err != nil {
+		return err
+	}
+	return r.rekey(next)
+}
+
+// checkConfirm: the initiator's confirmation must keep our terms and
+// deadline, keep us, drop every input we refused, add no one, and leave
+// at least T.
+func (r *round) checkConfirm(next *protocol.CJInvite, refused map[int]string) error {
+	cur := r.cfg.invite
+	switch {
+	case next.Denomination != cur.Denomination || next.FeeRate != cur.FeeRate || next.T != cur.T || next.Deadline != cur.Deadline:
+		return &blameErr{blamed: map[int]string{r.cfg.init: "changed the round's terms"}}
+	case len(next.Peers) < int(cur.T):
+		return errors.New("too few inputs were taken")
+	}
+	me := false
+	for _, p := range next.Peers {
+		i, ok := r.pos[p.SignKey]
+		if !ok || cur.Peers[i] != p {
+			return &blameErr{blamed: map[int]string{r.cfg.init: "confirmed a participant that was not invited"}}
+		}
+		if _, bad := refused[i]; bad {
+			return fmt.Errorf("the initiator kept an input we refused (%s)", refused[i])
+		}
+		me = me || i == r.cfg.me
+	}
+	if !me {
+		return errors.New("our input was not taken")
+	}
+	return nil
+}
+
+// rekey moves the round to the confirmed invite: new id, the kept peers in
+// their new positions, the others' streams closed.
+func (r *round) rekey(next *protocol.CJInvite) error {
+	oldPos := r.pos
+	oldInputs := r.inputs
+	r.mu.Lock()
+	oldConns := r.conns
+	r.conns = make([]*protocol.Conn, len(next.Peers))
+	kept := map[*protocol.Conn]bool{}
+	for j, p := range next.Peers {
+		if c := oldConns[oldPos[p.SignKey]]; c != nil {
+			r.conns[j] = c
+			kept[c] = true
 		}
 	}
-	return ins, blamed
+	r.mu.Unlock()
+	for _, c := range oldConns {
+		if c != nil && !kept[c] {
+			_ = c.Close()
+			r.mu.Lock()
+			r.dropped.add(c.Stats())
+			r.mu.Unlock()
+		}
+	}
+	me, init := r.peers[r.cfg.me].Sign, r.peers[r.cfg.init].Sign
+	r.mu.Lock()
+	r.cfg.invite = next
+	r.setPeers(next)
+	r.cfg.me, r.cfg.init = r.pos[me], r.pos[init]
+	r.mu.Unlock()
+	for j, p := range next.Peers {
+		r.inputs[j] = oldInputs[oldPos[p.SignKey]]
+		// Every input was signed for the first invite's id: re-stamp it
+		// with ours (it is only read locally from here on).
+		c := *r.inputs[j]
+		c.Round = next.Round
+		r.inputs[j] = &c
+	}
+	later := r.later
+	r.later = nil
+	for _, m := range later {
+		r.take(m)
+	}
+	return nil
+}
+
+// checkInputs checks every peer's coin on our chain backend and returns
+// those we refuse (and those that sent none), with why.
+func (r *round) checkInputs(ctx context.Context) map[int]string {
+	refused := map[int]string{}
+	seen := map[wire.OutPoint]bool{r.cfg.input.OutPoint: true}
+	for i, m := range r.inputs {
+		if i == r.cfg.me {
+			continue
+		}
+		if m == nil {
+			refused[i] = "sent no input"
+			continue
+		}
+		in := Input{OutPoint: m.OutPoint, Value: m.Value, PkScript: m.PkScript}
+		why := ""
+		if seen[in.OutPoint] {
+			why = "an input already in the round"
+		} else if err := r.params.CheckInput(in, r.n); err != nil {
+			why = err.Error()
+		} else if r.cfg.imprisoned != nil && r.cfg.imprisoned(ctx, in.OutPoint) {
+			why = "an input in prison"
+		} else {
+			out, conf, err := r.cfg.chain.UTXO(ctx, in.OutPoint)
+			switch {
+			case errors.Is(err, chain.ErrNotFound):
+				why = "an input that is spent or does not exist"
+			case err != nil:
+				refused[i] = "an input our chain backend could not look up" // not its fault
+			case out.Value != in.Value || !bytes.Equal(out.PkScript, in.PkScript):
+				why = "an input whose value or script is not the chain's"
+			case conf < r.cfg.minConf:
+				why = "an unconfirmed input"
+			}
+		}
+		seen[in.OutPoint] = true
+		if why != "" {
+			refused[i] = badInput + why
+		}
+	}
+	return refused
 }
 
 // shuffle runs the output pass and returns the outputs, or who spoilt it.
@@ -675,19 +914,24 @@ func (r *round) signAll(ctx context.Context, ins []Input, outs [][]byte, fail fu
 	}
 	// Persist, then act: the transaction our signature is for is on disk
 	// before the signature leaves.
-	if err := r.cfg.store.update(ctx, r.id, StateSigning, tx, "", Traffic{}, false); err != nil {
+	if err := r.cfg.store.update(ctx, r.hold, StateSigning, tx, "", Traffic{}, false); err != nil {
 		return Outcome{Err: err}
 	}
 	prev := PrevOuts(ins)
+	if r.cfg.fault == FaultNoSign {
+		// The tests' non-signer: it never signs, so nobody can complete
+		// the transaction (a peer that signed but withheld its signature
+		// could still broadcast it later, paying everyone as agreed).
+		r.wait(ctx, r.cfg.phase, func() bool { return false })
+		return Outcome{Err: fmt.Errorf("%w: fault injection: no signature", ErrRoundFailed)}
+	}
 	signed := tx.Copy()
 	if n, err := r.cfg.wallet.SignWalletInputs(ctx, signed, PrevOuts([]Input{r.cfg.input})); err != nil || n != 1 {
 		return Outcome{Err: fmt.Errorf("coinjoin: signing our input: %d signed, %v", n, err)}
 	}
 	idx := slices.IndexFunc(tx.TxIn, func(in *wire.TxIn) bool { return in.PreviousOutPoint == r.cfg.input.OutPoint })
 	sig := &protocol.CJTxSig{Round: r.id, OutPoint: r.cfg.input.OutPoint, Witness: signed.TxIn[idx].Witness}
-	if r.cfg.fault != FaultNoSign {
-		r.broadcast(ctx, sig)
-	}
+	r.broadcast(ctx, sig)
 	r.sigs[r.cfg.me] = sig
 	ok := r.wait(ctx, r.cfg.phase, func() bool { return !slices.Contains(r.sigs, nil) })
 	blamed := map[int]string{}
@@ -712,7 +956,7 @@ func (r *round) signAll(ctx context.Context, ins []Input, outs [][]byte, fail fu
 	if err := script.Verify(tx, prev); err != nil {
 		return Outcome{Err: fmt.Errorf("coinjoin: the complete transaction: %w", err)}
 	}
-	if err := r.cfg.store.update(ctx, r.id, StateBroadcast, tx, "", Traffic{}, false); err != nil {
+	if err := r.cfg.store.update(ctx, r.hold, StateBroadcast, tx, "", Traffic{}, false); err != nil {
 		return Outcome{Err: err}
 	}
 	fee := btcutil.Amount(r.cfg.input.Value - r.params.Denomination)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -396,6 +398,10 @@ func (s *Service) runSession(ctx context.Context, sess *session) {
 		sess.cancel()
 	}()
 	for ctx.Err() == nil {
+		if done, why := s.coinGone(ctx, sess); done {
+			s.setLast(sess, why)
+			return
+		}
 		s.mu.Lock()
 		sess.attempts++
 		s.mu.Unlock()
@@ -411,11 +417,43 @@ func (s *Service) runSession(ctx context.Context, sess *session) {
 			s.setLast(sess, "complete: "+out.Tx.TxHash().String())
 			return
 		}
+		if s.cfg.Fault != FaultNone && out.Peers != nil {
+			return // the tests' disruptor spoils one round, then leaves
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(retryPause):
 		}
 	}
+}
+
+// coinGone: our coin was spent meanwhile, by a round's transaction we
+// signed (another participant completed it after the round gave up: it
+// pays us as agreed, and the round is marked complete) or by something
+// else. Either way there is nothing left to mix.
+func (s *Service) coinGone(ctx context.Context, sess *session) (bool, string) {
+	cs, err := s.cfg.Wallet.ListCoins(ctx, "", true)
+	if err != nil {
+		return false, ""
+	}
+	for _, c := range cs {
+		if c.OutPoint == sess.coin.OutPoint {
+			return false, ""
+		}
+	}
+	rs, err := s.st.rounds(ctx, 0, StateFailed)
+	if err == nil {
+		for _, r := range rs {
+			if r.Coin != sess.coin.OutPoint || r.Tx == nil {
+				continue
+			}
+			if _, _, err := s.cfg.Chain.UTXO(ctx, wire.OutPoint{Hash: r.Tx.TxHash(), Index: 0}); err == nil {
+				_ = s.st.update(ctx, r.ID, StateBroadcast, nil, "completed by another participant after the round ended", r.Traffic, true)
+				return true, "complete: " + r.Tx.TxHash().String()
+			}
+		}
+	}
+	return true, "our coin was spent"
 }
 
 func (s *Service) setLast(sess *session, why string) {
@@ -465,11 +503,15 @@ type attemptState struct {
 	mu    sync.Mutex
 	keys  []RoundKeys // our live announcements, newest last
 	round *round
+	// seen: every announcement this attempt saw on the board, until it
+	// expires; an invite's peers have withdrawn theirs when they joined.
+	seen map[[32]byte]Announcement
 }
 
 type inbound struct {
 	c   *protocol.Conn
 	inv *protocol.CJInvite
+	at  time.Time
 }
 
 func (a *attemptState) close() {
@@ -497,10 +539,6 @@ func (a *attemptState) announce() error {
 		raw, keys, err := NewAnnouncement(a.s.cfg.Network, a.sess.terms, a.contact, a.s.cfg.StampBits)
 		if err != nil {
 			return err
-		}
-		// The disruptor of the tests grinds its key to lead rounds.
-		if a.s.cfg.Fault == FaultAlterOutput && keys.Peer.Sign[0] != 0 {
-			continue
 		}
 		if _, err := a.s.cfg.Pool.PublishRaw(a.ctx, raw); err != nil {
 			return fmt.Errorf("coinjoin: announcing: %w", err)
@@ -539,6 +577,11 @@ func (a *attemptState) run() (Outcome, error) {
 		case <-a.ctx.Done():
 			return Outcome{}, a.ctx.Err()
 		case in := <-a.invites:
+			if a.s.cfg.Fault == FaultAlterOutput {
+				// The tests' disruptor only spoils rounds it leads.
+				_ = in.c.CloseWithError(protocol.CodeBusy, "coinjoin: busy")
+				continue
+			}
 			out, err, ok := a.join(in)
 			if ok {
 				return out, err
@@ -597,7 +640,7 @@ func (a *attemptState) serve(nc net.Conn) {
 	switch m := first.(type) {
 	case *protocol.CJInvite:
 		select {
-		case a.invites <- &inbound{c: c, inv: m}:
+		case a.invites <- &inbound{c: c, inv: m, at: time.Now()}:
 		default:
 			_ = c.CloseWithError(protocol.CodeBusy, "coinjoin: in another round")
 		}
@@ -607,7 +650,7 @@ func (a *attemptState) serve(nc net.Conn) {
 			a.mu.Lock()
 			r := a.round
 			a.mu.Unlock()
-			if r != nil && r.id == m.Round {
+			if r != nil && r.hold == m.Round {
 				if i := r.identify(m); i >= 0 && r.attach(i, c, m) {
 					return
 				}
@@ -632,6 +675,20 @@ func (a *attemptState) eligible() ([]Announcement, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	a.mu.Lock()
+	if a.seen == nil {
+		a.seen = map[[32]byte]Announcement{}
+	}
+	for k, x := range a.seen {
+		if !x.Expires.After(now) {
+			delete(a.seen, k)
+		}
+	}
+	for _, x := range as {
+		a.seen[x.Peer.Sign] = x
+	}
+	a.mu.Unlock()
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	seen := map[string]bool{}
@@ -646,8 +703,8 @@ func (a *attemptState) eligible() ([]Announcement, error) {
 	return out, nil
 }
 
-// lead starts a round when we are the leader of enough announcements: the
-// one with the smallest round key. It reports ok when a round ran.
+// lead starts a round when we are the leader of enough announcements
+// (leader). It reports ok when a round ran.
 func (a *attemptState) lead() (Outcome, error, bool) {
 	as, err := a.eligible()
 	if err != nil {
@@ -664,10 +721,8 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 	if mineAt < 0 || !enough {
 		return Outcome{}, nil, false
 	}
-	for _, x := range as {
-		if bytes.Compare(x.Peer.Sign[:], as[mineAt].Peer.Sign[:]) < 0 {
-			return Outcome{}, nil, false // another leads
-		}
+	if a.s.cfg.Fault != FaultAlterOutput && leader(as, time.Now()) != mineAt {
+		return Outcome{}, nil, false // another leads
 	}
 	me := as[mineAt]
 	others := slices.Delete(slices.Clone(as), mineAt, mineAt+1)
@@ -734,6 +789,11 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 		a.s.cfg.Logger.Debug("coinjoin: invite refused", "why", why)
 		return Outcome{}, nil, false
 	}
+	if time.Since(in.at) > a.s.cfg.Link/2 {
+		// It waited while we were in another round: its peers have
+		// given up linking with us.
+		return refuse("stale invite")
+	}
 	me := -1
 	var keys RoundKeys
 	for i, p := range inv.Peers {
@@ -771,18 +831,20 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 	// each one's stamp, nor bring back a peer we blamed.
 	wait := time.Now().Add(boardWait)
 	for {
-		as, err := a.eligible()
-		if err != nil {
+		if _, err := a.eligible(); err != nil {
 			return refuse("board")
 		}
 		missing := 0
+		a.s.mu.Lock()
+		a.mu.Lock()
 		for _, p := range inv.Peers {
-			if !slices.ContainsFunc(as, func(x Announcement) bool {
-				return x.Peer.Sign == p.SignKey && x.Peer.Enc == p.EncKey && x.Contact == p.Contact
-			}) {
+			x, ok := a.seen[p.SignKey]
+			if !ok || x.Peer.Enc != p.EncKey || x.Contact != p.Contact || a.s.avoid[p.SignKey] || a.s.avoidAt[p.Contact] {
 				missing++
 			}
 		}
+		a.mu.Unlock()
+		a.s.mu.Unlock()
 		if missing == 0 {
 			break
 		}
@@ -870,11 +932,11 @@ func (a *attemptState) begin(inv *protocol.CJInvite, me, init int, rk RoundKeys)
 		_ = s.cfg.Wallet.ReleaseCoin(context.WithoutCancel(a.ctx), in.OutPoint, holder(inv.Round))
 		return nil, err
 	}
+	cfg.confirmed = a.withdraw // in a round: off the board
 	r := newRound(cfg)
 	a.mu.Lock()
 	a.round = r
 	a.mu.Unlock()
-	a.withdraw() // we are busy: off the board
 	s.setPhase(a.sess, r, "in a round")
 	return r, nil
 }
@@ -894,24 +956,24 @@ func (a *attemptState) play(r *round, dial func(context.Context, int)) (Outcome,
 		}
 	}
 	for i, why := range out.Blamed {
-		if i == r.cfg.me {
+		if i < 0 || i >= len(out.Peers) {
 			continue
 		}
-		p := r.cfg.invite.Peers[i]
+		p := out.Peers[i]
 		s.mu.Lock()
 		s.avoid[p.SignKey], s.avoidAt[p.Contact] = true, true
 		s.mu.Unlock()
-		reason += fmt.Sprintf("; participant %d %s", i, why)
-		if in := out.Inputs[i]; in != nil {
+		reason += fmt.Sprintf("; a participant %s", why)
+		if in := out.Inputs[i]; in != nil && out.Prison[i] {
 			if err := s.st.imprison(ctx, in.OutPoint, time.Now().Add(BanFor(in.Value)), why); err != nil {
 				s.cfg.Logger.Warn("coinjoin: prison", "err", err)
 			}
 		}
 	}
-	if err := s.st.update(ctx, r.id, state, out.Tx, reason, out.Traffic, true); err != nil {
+	if err := s.st.update(ctx, r.hold, state, out.Tx, reason, out.Traffic, true); err != nil {
 		s.cfg.Logger.Warn("coinjoin: recording a round", "err", err)
 	}
-	if err := s.cfg.Wallet.ReleaseCoin(ctx, r.cfg.input.OutPoint, holder(r.id)); err != nil {
+	if err := s.cfg.Wallet.ReleaseCoin(ctx, r.cfg.input.OutPoint, holder(r.hold)); err != nil {
 		s.cfg.Logger.Warn("coinjoin: releasing our coin", "err", err)
 	}
 	a.mu.Lock()
@@ -922,6 +984,26 @@ func (a *attemptState) play(r *round, dial func(context.Context, int)) (Outcome,
 		return out, fmt.Errorf("%w: %s", ErrRoundFailed, reason)
 	}
 	return out, nil
+}
+
+// electWindow: the leader of a board changes every electWindow, so that
+// no announcer can make itself the leader for long by choosing its round
+// key: a key chosen to rank first in one window ranks at random in the
+// next. Several election ticks (electInterval) fit in one window.
+const electWindow = 30 * time.Second
+
+// leader is the position in as of the board's leader at now: the
+// announcement whose round key hashes lowest with the current window.
+func leader(as []Announcement, now time.Time) int {
+	w := binary.BigEndian.AppendUint64(nil, uint64(now.Unix()/int64(electWindow/time.Second)))
+	best, at := [32]byte{}, -1
+	for i, x := range as {
+		h := sha256.Sum256(append(x.Peer.Sign[:], w...))
+		if at < 0 || bytes.Compare(h[:], best[:]) < 0 {
+			best, at = h, i
+		}
+	}
+	return at
 }
 
 // shuffleSlice permutes s uniformly (crypto/rand).

@@ -34,6 +34,7 @@ func newCoinJoin(env *Env) (service.Service, error) {
 		Patience:     cc.Patience,
 		FeeRate:      cc.FeeRate,
 		Auto:         cc.Auto,
+		AnonTarget:   cc.T,
 		Phase:        cc.PhaseTimeout,
 		Fault:        cc.Fault,
 		Logger:       log,
