@@ -57,9 +57,6 @@ const (
 	// to a fresh onion builds a new rendezvous circuit: 2–10 s on the
 	// public network, seconds more on a loaded Pi.
 	LinkTimeout = 60 * time.Second
-	// holdMargin: our coin stays held this long past the round's deadline,
-	// for the broadcast of a transaction that completed at the deadline.
-	holdMargin = time.Minute
 
 	// maxMsgsPerPeer: what one peer may send in a round (accept, input,
 	// pass, ready, blame, signature, abort, and a spare); more is a flood and
@@ -67,10 +64,12 @@ const (
 	maxMsgsPerPeer = 8
 )
 
-// roundDuration is the longest a round of n can take: linking, inputs,
-// n shuffle steps, the blame replay and the signatures.
+// roundDuration is the longest a round of n can take: linking, inputs
+// and their confirmation, n shuffle steps, the outputs' confirmation, the
+// blame replay and the signatures. Our coin stays held one more phase
+// past it, for the broadcast of a transaction completed at the deadline.
 func roundDuration(n int, phase, link time.Duration) time.Duration {
-	return link + time.Duration(n+3)*phase
+	return link + time.Duration(n+5)*phase
 }
 
 // Ban bounds for spoilt rounds' inputs, Wasabi's prison: a ban that
@@ -146,13 +145,13 @@ type roundConfig struct {
 	// confirmed is called once the inputs are agreed (the service takes
 	// our announcement off the board then: until that moment every
 	// invitee can check the invite's peers against it).
-	confirmed   func()
-	fault       string
-	crash       func()
-	phase       time.Duration
-	link        time.Duration
-	minConf     int32
-	log         *slog.Logger
+	confirmed func()
+	fault     string
+	crash     func()
+	phase     time.Duration
+	link      time.Duration
+	minConf   int32
+	log       *slog.Logger
 }
 
 type inMsg struct {
@@ -558,9 +557,10 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 			}
 		}
 	}
-	if !r.wait(ctx, r.cfg.link, r.linkedAll) {
-		return fail(r.missing(r.hasConn, "no stream"), "not every participant linked")
-	}
+	// A peer that did not link sends us no input: the initiator's
+	// confirmation drops it (a dead announcement costs the round one
+	// LinkTimeout, not a restart).
+	r.wait(ctx, r.cfg.link, r.linkedAll)
 
 	// 1. Inputs, then the initiator's confirmation of who goes on.
 	mine := &protocol.CJInput{Round: r.id, OutPoint: r.cfg.input.OutPoint, Value: r.cfg.input.Value, PkScript: r.cfg.input.PkScript}
@@ -623,7 +623,7 @@ type blameErr struct{ blamed map[int]string }
 
 var errBlame = errors.New("participants blamed")
 
-func (e *blameErr) Error() string { return "participants blamed" }
+func (e *blameErr) Error() string   { return "participants blamed" }
 func (e *blameErr) Is(t error) bool { return t == errBlame }
 
 func (r *round) blamedBy(err error) map[int]string {

@@ -902,7 +902,7 @@ func (a *attemptState) begin(inv *protocol.CJInvite, me, init int, rk RoundKeys)
 	s := a.s
 	deadline := time.Unix(int64(inv.Deadline), 0)
 	in := a.input()
-	if _, err := s.cfg.Wallet.HoldCoin(a.ctx, in.OutPoint, holder(inv.Round), deadline.Add(holdMargin)); err != nil {
+	if _, err := s.cfg.Wallet.HoldCoin(a.ctx, in.OutPoint, holder(inv.Round), deadline.Add(s.cfg.Phase)); err != nil {
 		return nil, err
 	}
 	addr, err := s.cfg.Wallet.PurposeAddress(a.ctx, "coinjoin")

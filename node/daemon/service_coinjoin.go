@@ -36,6 +36,7 @@ func newCoinJoin(env *Env) (service.Service, error) {
 		Auto:         cc.Auto,
 		AnonTarget:   cc.T,
 		Phase:        cc.PhaseTimeout,
+		Link:         cc.PhaseTimeout, // tests shorten both
 		Fault:        cc.Fault,
 		Logger:       log,
 	}
