@@ -25,7 +25,7 @@ func xonly(k *btcec.PrivateKey) (x [protocol.XOnlyKeySize]byte) {
 	return x
 }
 
-func newKey(t *testing.T) *btcec.PrivateKey {
+func newKey(t testing.TB) *btcec.PrivateKey {
 	t.Helper()
 	k, err := btcec.NewPrivateKey()
 	if err != nil {

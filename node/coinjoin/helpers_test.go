@@ -116,7 +116,7 @@ type fakeWallet struct {
 	until  time.Time
 }
 
-func newFakeWallet(t *testing.T, c *fakeChain, value int64) *fakeWallet {
+func newFakeWallet(t testing.TB, c *fakeChain, value int64) *fakeWallet {
 	t.Helper()
 	w := &fakeWallet{chain: c, coin: newKey(t), out: newKey(t), value: value}
 	w.op = c.fund(w.coin, value)
@@ -196,13 +196,13 @@ func (w *fakeWallet) PublishTx(_ context.Context, tx *wire.MsgTx, _ btcutil.Amou
 
 // testBed is the shared pool, chain and transport of a test's services.
 type testBed struct {
-	t     *testing.T
+	t     testing.TB
 	pool  *pool.Pool
 	chain *fakeChain
 	lb    *tor.Loopback
 }
 
-func newTestBed(t *testing.T) *testBed {
+func newTestBed(t testing.TB) *testBed {
 	t.Helper()
 	p, err := pool.New(pool.Config{Network: protocol.Regtest, Topics: []pool.Topic{AnnounceTopic(protocol.Regtest)}})
 	if err != nil {

@@ -189,15 +189,16 @@ type round struct {
 	dropped Traffic // of the streams the confirmation closed
 
 	// state from the peers' messages, touched by run only
-	inputs  []*protocol.CJInput
-	passes  []*protocol.CJPass
-	reveals []*protocol.CJBlame
-	readies []*protocol.CJReady
-	sigs    []*protocol.CJTxSig
-	aborts  []string
-	bad     []string // a peer's message that failed its checks
-	confirm *protocol.CJInvite
-	later   []inMsg // messages of the confirmed round that came before its invite
+	inputs    []*protocol.CJInput
+	passes    []*protocol.CJPass
+	reveals   []*protocol.CJBlame
+	readies   []*protocol.CJReady
+	sigs      []*protocol.CJTxSig
+	aborts    []string
+	bad       []string // a peer's message that failed its checks
+	confirm   *protocol.CJInvite
+	confirmed bool    // rekey ran: the round is the confirmed one
+	later     []inMsg // messages of the confirmed round that came before it
 }
 
 // Outcome is how a round ended for us.
@@ -397,11 +398,21 @@ func (r *round) take(m inMsg) {
 	if !ok {
 		return // a peer the confirmation left out
 	}
-	check := func(round [32]byte, v interface{ Verify([32]byte) error }) bool {
-		if round != r.id {
-			if r.stage == stageInputs && len(r.later) < maxMsgsPerPeer*r.n {
+	switch m.msg.(type) {
+	case *protocol.CJPass, *protocol.CJReady, *protocol.CJBlame, *protocol.CJTxSig:
+		if !r.confirmed {
+			// Of the confirmed round (maybe under the same id), from a
+			// peer that took the confirmation before us: it waits for
+			// ours, as the round's state is reset then.
+			if len(r.later) < maxMsgsPerPeer*r.n {
 				r.later = append(r.later, m)
 			}
+			return
+		}
+	}
+	check := func(round [32]byte, v interface{ Verify([32]byte) error }) bool {
+		if round != r.id {
+			r.bad[from] = "a message for another round"
 			return false
 		}
 		if err := v.Verify(m.key); err != nil {
@@ -412,7 +423,8 @@ func (r *round) take(m inMsg) {
 	}
 	switch v := m.msg.(type) {
 	case *protocol.CJAccept:
-		check(v.Round, v)
+		// A stream's first message (identify checked it), under the
+		// first invite's id: nothing to record.
 	case *protocol.CJInvite:
 		// The first invite came on the initiator's stream before the round
 		// began (serve took it); one here is the initiator's confirmation
@@ -743,13 +755,15 @@ func (r *round) rekey(next *protocol.CJInvite) error {
 	r.cfg.me, r.cfg.init = r.pos[me], r.pos[init]
 	r.mu.Unlock()
 	for j, p := range next.Peers {
-		r.inputs[j] = oldInputs[oldPos[p.SignKey]]
 		// Every input was signed for the first invite's id: re-stamp it
 		// with ours (it is only read locally from here on).
-		c := *r.inputs[j]
-		c.Round = next.Round
-		r.inputs[j] = &c
+		if in := oldInputs[oldPos[p.SignKey]]; in != nil {
+			c := *in
+			c.Round = next.Round
+			r.inputs[j] = &c
+		}
 	}
+	r.confirmed = true
 	later := r.later
 	r.later = nil
 	for _, m := range later {

@@ -721,7 +721,10 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 	if mineAt < 0 || !enough {
 		return Outcome{}, nil, false
 	}
-	if a.s.cfg.Fault != FaultAlterOutput && leader(as, time.Now()) != mineAt {
+	// We lead when we are the leader now and were two ticks ago: at a
+	// window's turn two peers could each think they lead.
+	now := time.Now()
+	if a.s.cfg.Fault != FaultAlterOutput && (leader(as, now) != mineAt || leader(as, now.Add(-2*electInterval)) != mineAt) {
 		return Outcome{}, nil, false // another leads
 	}
 	me := as[mineAt]

@@ -78,7 +78,7 @@ func (s *store) close() error { return s.sdb.Close() }
 func (s *store) begin(ctx context.Context, r *RoundRecord) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO rounds (id, started, deadline, initiator, peers, denomination,
 		fee_rate, coin_txid, coin_vout, coin_value, output, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID[:], r.Started.Unix(), r.Deadline.Unix(), r.Initiator, r.Peers, r.Denomination, r.FeeRate,
+		r.ID[:], r.Started.UnixMilli(), r.Deadline.Unix(), r.Initiator, r.Peers, r.Denomination, r.FeeRate,
 		r.Coin.Hash[:], r.Coin.Index, r.CoinValue, r.Output, r.State)
 	return err
 }
@@ -96,7 +96,7 @@ func (s *store) update(ctx context.Context, id [32]byte, state string, tx *wire.
 	}
 	var end any
 	if ended {
-		end = time.Now().Unix()
+		end = time.Now().UnixMilli()
 	}
 	_, err := s.db.ExecContext(ctx, `UPDATE rounds SET state = ?, tx = COALESCE(?, tx), reason = ?,
 		ended = COALESCE(?, ended), msgs_sent = ?, msgs_recv = ?, bytes_sent = ?, bytes_recv = ? WHERE id = ?`,
@@ -143,9 +143,9 @@ func (s *store) rounds(ctx context.Context, limit int, states ...string) ([]Roun
 		if h, err := chainhash.NewHash(coin); err == nil {
 			r.Coin.Hash = *h
 		}
-		r.Started, r.Deadline = time.Unix(started, 0).UTC(), time.Unix(deadline, 0).UTC()
+		r.Started, r.Deadline = time.UnixMilli(started).UTC(), time.Unix(deadline, 0).UTC()
 		if ended.Valid {
-			r.Ended = time.Unix(ended.Int64, 0).UTC()
+			r.Ended = time.UnixMilli(ended.Int64).UTC()
 		}
 		if raw != nil {
 			tx := new(wire.MsgTx)

@@ -3,7 +3,7 @@
 -- so a restart knows every transaction that may spend our coin.
 CREATE TABLE rounds (
     id           BLOB PRIMARY KEY,   -- CJInvite.RoundID
-    started      INTEGER NOT NULL,   -- unix seconds
+    started      INTEGER NOT NULL,   -- unix milliseconds (as ended)
     deadline     INTEGER NOT NULL,   -- the invite's; our coin is held until then
     initiator    INTEGER NOT NULL,   -- 1: we sent the invite
     peers        INTEGER NOT NULL,

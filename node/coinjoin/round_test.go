@@ -1,0 +1,83 @@
+package coinjoin
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/onionswap/onionswap/internal/sealbox"
+	"github.com/onionswap/onionswap/protocol"
+)
+
+// testInvite: a signed invite of n fresh peers (keys returned), the
+// initiator at position 0.
+func testInvite(t *testing.T, n int) (*protocol.CJInvite, []*btcec.PrivateKey, []sealbox.Key) {
+	t.Helper()
+	inv := &protocol.CJInvite{Denomination: testDenom, FeeRate: testFee, T: uint8(n), Deadline: uint64(time.Now().Add(time.Hour).Unix())}
+	var signs []*btcec.PrivateKey
+	var encs []sealbox.Key
+	for i := range n {
+		k := newKey(t)
+		e, err := sealbox.NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		signs, encs = append(signs, k), append(encs, e)
+		inv.Peers = append(inv.Peers, protocol.CJPeer{SignKey: xonly(k), EncKey: e.Pub, Contact: "127.0.0.1:" + string(rune('1'+i))})
+	}
+	inv.Round = inv.RoundID()
+	if err := inv.Sign(signs[0]); err != nil {
+		t.Fatal(err)
+	}
+	return inv, signs, encs
+}
+
+// TestTakeBeforeConfirmation: a pass of the confirmed round that reaches
+// us before the initiator's confirmation (another stream was faster) is
+// kept for the confirmed round, even when the confirmation keeps everyone
+// and so the round's id; a message signed for another round marks its
+// sender bad; a late stream's accept is not held against it.
+func TestTakeBeforeConfirmation(t *testing.T) {
+	inv, signs, encs := testInvite(t, 3)
+	r := newRound(roundConfig{invite: inv, me: 2, init: 0, sign: signs[2], enc: encs[2].Priv, log: slog.New(slog.DiscardHandler)})
+	pass := &protocol.CJPass{Round: inv.Round, Step: 0, Entries: [][]byte{make([]byte, EntryLen(3, 0))}}
+	if err := pass.Sign(signs[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.take(inMsg{key: xonly(signs[0]), msg: pass})
+	if r.passes[0] != nil || len(r.later) != 1 {
+		t.Fatalf("a pass before the confirmation was taken at once (%v) or dropped (%d later)", r.passes[0] != nil, len(r.later))
+	}
+	if err := r.rekey(inv); err != nil { // the confirmation kept everyone: same id
+		t.Fatal(err)
+	}
+	if r.passes[0] == nil {
+		t.Fatal("the early pass was lost at the confirmation")
+	}
+	acc := &protocol.CJAccept{Round: [32]byte{1}}
+	if err := acc.Sign(signs[1]); err != nil {
+		t.Fatal(err)
+	}
+	r.take(inMsg{key: xonly(signs[1]), msg: acc})
+	if r.bad[1] != "" {
+		t.Fatalf("a late accept marked its sender: %s", r.bad[1])
+	}
+	other := &protocol.CJReady{Round: [32]byte{9}}
+	if err := other.Sign(signs[1]); err != nil {
+		t.Fatal(err)
+	}
+	r.take(inMsg{key: xonly(signs[1]), msg: other})
+	if r.bad[1] == "" {
+		t.Fatal("a message for another round was accepted")
+	}
+	forged := &protocol.CJReady{Round: inv.Round}
+	if err := forged.Sign(signs[0]); err != nil { // peer 0's key, said to come from 1
+		t.Fatal(err)
+	}
+	r.take(inMsg{key: xonly(signs[1]), msg: forged})
+	if r.readies[1] != nil {
+		t.Fatal("a ready signed by another key was taken")
+	}
+}
