@@ -106,7 +106,7 @@ func call[T any](ctx context.Context, p *cluster.Proc, method, path string, req 
 	return control.Call[T](ctx, p.Client(), method, path, req)
 }
 
-func status(t *testing.T, ctx context.Context, p *cluster.Proc) coinjoin.StatusReply {
+func status(t testing.TB, ctx context.Context, p *cluster.Proc) coinjoin.StatusReply {
 	t.Helper()
 	s, err := call[coinjoin.StatusReply](ctx, p, http.MethodGet, "/v1/coinjoin/status", nil)
 	if err != nil {
@@ -115,7 +115,7 @@ func status(t *testing.T, ctx context.Context, p *cluster.Proc) coinjoin.StatusR
 	return s
 }
 
-func rounds(t *testing.T, ctx context.Context, p *cluster.Proc) []coinjoin.RoundInfo {
+func rounds(t testing.TB, ctx context.Context, p *cluster.Proc) []coinjoin.RoundInfo {
 	t.Helper()
 	rs, err := call[[]coinjoin.RoundInfo](ctx, p, http.MethodPost, "/v1/coinjoin/rounds", coinjoin.RoundsRequest{})
 	if err != nil {
@@ -124,7 +124,7 @@ func rounds(t *testing.T, ctx context.Context, p *cluster.Proc) []coinjoin.Round
 	return rs
 }
 
-func coins(t *testing.T, ctx context.Context, p *cluster.Proc) []coinjoin.CoinInfo {
+func coins(t testing.TB, ctx context.Context, p *cluster.Proc) []coinjoin.CoinInfo {
 	t.Helper()
 	cs, err := call[[]coinjoin.CoinInfo](ctx, p, http.MethodGet, "/v1/coinjoin/coins", nil)
 	if err != nil {
@@ -133,7 +133,7 @@ func coins(t *testing.T, ctx context.Context, p *cluster.Proc) []coinjoin.CoinIn
 	return cs
 }
 
-func waitFor(t *testing.T, ctx context.Context, d time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, ctx context.Context, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -144,7 +144,7 @@ func waitFor(t *testing.T, ctx context.Context, d time.Duration, what string, co
 
 // fundAll pays each of ps one coin of coinValue, mines it and returns the
 // outpoints, once every wallet sees its coin confirmed.
-func fundAll(t *testing.T, ctx context.Context, ps []*cluster.Proc) []string {
+func fundAll(t testing.TB, ctx context.Context, ps []*cluster.Proc) []string {
 	t.Helper()
 	txids := make([]chainhash.Hash, len(ps))
 	for i, p := range ps {
@@ -171,14 +171,14 @@ func fundAll(t *testing.T, ctx context.Context, ps []*cluster.Proc) []string {
 	return ops
 }
 
-func start(t *testing.T, ctx context.Context, p *cluster.Proc, coin string) {
+func start(t testing.TB, ctx context.Context, p *cluster.Proc, coin string) {
 	t.Helper()
 	if _, err := call[coinjoin.SessionInfo](ctx, p, http.MethodPost, "/v1/coinjoin/start", coinjoin.StartRequest{Coin: coin}); err != nil {
 		t.Fatalf("%s: start: %v", p.Name, err)
 	}
 }
 
-func spendable(t *testing.T, ctx context.Context, p *cluster.Proc) int64 {
+func spendable(t testing.TB, ctx context.Context, p *cluster.Proc) int64 {
 	t.Helper()
 	v, err := p.Spendable(ctx)
 	if err != nil {
@@ -270,7 +270,7 @@ func mixAndCheck(t *testing.T, ctx context.Context, honest []*cluster.Proc, bad 
 
 func logRound(t *testing.T, r coinjoin.RoundInfo) {
 	t.Logf("round of %d over Tor: %v from the initiator's invite to broadcast; the initiator sent %d messages (%d bytes) and received %d (%d bytes)",
-		r.Participants, r.Ended.Sub(r.Started).Round(time.Second), r.MsgsSent, r.BytesSent, r.MsgsRecv, r.BytesRecv)
+		r.Participants, r.Ended.Sub(r.Started).Round(time.Millisecond), r.MsgsSent, r.BytesSent, r.MsgsRecv, r.BytesRecv)
 }
 
 // failedWith: p's rounds include a failed one whose reason contains why.

@@ -212,3 +212,24 @@ func TestStartRefusals(t *testing.T) {
 		t.Fatalf("stop when idle: %v", err)
 	}
 }
+
+// TestAutoMode: with Auto on, nodes mix their traceable coins that fit
+// without being asked, and leave a coin that does not fit alone.
+func TestAutoMode(t *testing.T) {
+	b := newTestBed(t)
+	auto := func(c *Config) { c.Auto, c.StartAt = true, 3 }
+	var ps []*testPeer
+	for range 3 {
+		ps = append(ps, b.peer(testCoin, auto))
+	}
+	big := b.peer(testDenom+100_000, auto)
+	waitFor(t, 30*time.Second, "the automatic round", func() bool { return b.mixedIn(ps[0]) != nil })
+	checkJoin(t, b.mixedIn(ps[0]), ps)
+	if rs := big.rounds(t); len(rs) != 0 || !big.idle() {
+		t.Fatalf("a coin outside the band was mixed: %+v", rs)
+	}
+	cs, err := big.svc.Coins(context.Background())
+	if err != nil || len(cs) != 1 || cs[0].Fits || !cs[0].Traceable {
+		t.Fatalf("coins %+v %v", cs, err)
+	}
+}
