@@ -97,4 +97,3 @@ func benchTakers(b *testing.B, ctx context.Context, T int) []*cluster.Proc {
 	}
 	return append([]*cluster.Proc{hub}, rest...)
 }
-
