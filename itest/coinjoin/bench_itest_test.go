@@ -31,11 +31,6 @@ func BenchmarkRoundOverTor(b *testing.B) {
 	for _, T := range []int{5, 10} {
 		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) {
 			ps := benchTakers(b, ctx, T)
-			defer func() {
-				for _, p := range ps {
-					p.Stop()
-				}
-			}()
 			var wall time.Duration
 			var msgs, bytes float64
 			for range b.N {
@@ -74,10 +69,17 @@ func BenchmarkRoundOverTor(b *testing.B) {
 	}
 }
 
+// benchProcs: the takers of each T, started once (the framework calls a
+// benchmark several times) and stopped with the cluster.
+var benchProcs = map[int][]*cluster.Proc{}
+
 // benchTakers starts T takers for rounds of exactly T (start-at T), the
 // first the others' pool peer.
 func benchTakers(b *testing.B, ctx context.Context, T int) []*cluster.Proc {
 	b.Helper()
+	if ps := benchProcs[T]; ps != nil {
+		return ps
+	}
 	a := func() []string {
 		return []string{"--pool-outbound", "1", "--coinjoin-t", strconv.Itoa(T), "--coinjoin-start-at", strconv.Itoa(T),
 			"--coinjoin-phase-timeout", "30s"}
@@ -95,5 +97,6 @@ func benchTakers(b *testing.B, ctx context.Context, T int) []*cluster.Proc {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return append([]*cluster.Proc{hub}, rest...)
+	benchProcs[T] = append([]*cluster.Proc{hub}, rest...)
+	return benchProcs[T]
 }

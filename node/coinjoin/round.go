@@ -538,7 +538,8 @@ func (r *round) missing(have func(i int) bool, why string) map[int]string {
 }
 
 // run plays the round to its end. The streams the invite gave are
-// attached already; dial, if set, opens ours to the peers we must reach.
+// attached already; dial, if set, starts opening ours to a peer we must
+// reach (in the background, until ctx ends).
 func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) (out Outcome) {
 	ctx, cancel := context.WithDeadline(ctx, time.Unix(int64(r.cfg.invite.Deadline), 0))
 	defer cancel()
@@ -565,7 +566,7 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 	if dial != nil {
 		for i := range r.n {
 			if i != r.cfg.me && i != r.cfg.init && r.cfg.me != r.cfg.init && r.cfg.me < i {
-				go dial(ctx, i)
+				dial(ctx, i)
 			}
 		}
 	}

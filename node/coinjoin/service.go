@@ -765,7 +765,9 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 		if i == pos {
 			continue
 		}
+		a.wg.Add(1)
 		go func() {
+			defer a.wg.Done()
 			ctx, cancel := context.WithTimeout(a.ctx, a.s.cfg.Link)
 			defer cancel()
 			c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, inv.Peers[i].Contact, a.s.cfg.Conn,
@@ -877,17 +879,21 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 		a.s.cfg.Logger.Debug("coinjoin: accept", "err", err)
 	}
 	out, err := a.play(r, func(ctx context.Context, i int) {
-		ctx, cancel := context.WithTimeout(ctx, a.s.cfg.Link)
-		defer cancel()
-		c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, inv.Peers[i].Contact, a.s.cfg.Conn,
-			protocol.NewHello(a.s.cfg.Network, "onionswap"), "coinjoin peer", acc)
-		if err != nil {
-			a.s.cfg.Logger.Debug("coinjoin: linking", "err", err)
-			return
-		}
-		if !r.attach(i, c, nil) {
-			c.Close()
-		}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, a.s.cfg.Link)
+			defer cancel()
+			c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, inv.Peers[i].Contact, a.s.cfg.Conn,
+				protocol.NewHello(a.s.cfg.Network, "onionswap"), "coinjoin peer", acc)
+			if err != nil {
+				a.s.cfg.Logger.Debug("coinjoin: linking", "err", err)
+				return
+			}
+			if !r.attach(i, c, nil) {
+				c.Close()
+			}
+		}()
 	})
 	return out, err, true
 }
