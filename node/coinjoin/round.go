@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -186,7 +187,8 @@ type round struct {
 	conns   []*protocol.Conn
 	linked  chan struct{} // signalled when a stream is attached
 	closed  bool
-	dropped Traffic // of the streams the confirmation closed
+	dropped Traffic            // of the streams the confirmation closed
+	sticky  []protocol.Message // sent to every stream, those linking later too
 
 	// state from the peers' messages, touched by run only
 	inputs    []*protocol.CJInput
@@ -195,7 +197,9 @@ type round struct {
 	readies   []*protocol.CJReady
 	sigs      []*protocol.CJTxSig
 	aborts    []string
-	bad       []string // a peer's message that failed its checks
+	bad       []string          // a peer's message that failed its checks
+	gone      map[[32]byte]bool // peers whose stream ended
+	dialing   atomic.Int32      // the initiator's invite dials under way
 	confirm   *protocol.CJInvite
 	confirmed bool    // rekey ran: the round is the confirmed one
 	later     []inMsg // messages of the confirmed round that came before it
@@ -223,7 +227,7 @@ type Outcome struct {
 
 func newRound(cfg roundConfig) *round {
 	n := len(cfg.invite.Peers)
-	r := &round{cfg: cfg, hold: cfg.invite.Round, inbox: make(chan inMsg, 8*n), done: make(chan struct{}),
+	r := &round{cfg: cfg, hold: cfg.invite.Round, inbox: make(chan inMsg, (maxMsgsPerPeer+1)*n), done: make(chan struct{}), gone: map[[32]byte]bool{},
 		conns: make([]*protocol.Conn, n), linked: make(chan struct{}, 1)}
 	r.params = Params{Denomination: cfg.invite.Denomination, FeeRate: int64(cfg.invite.FeeRate)}
 	r.setPeers(cfg.invite)
@@ -267,13 +271,24 @@ func (r *round) attach(i int, c *protocol.Conn, first protocol.Message) bool {
 	}
 	r.conns[i] = c
 	key := r.peers[i].Sign
-	r.wg.Add(1)
+	sticky := slices.Clone(r.sticky)
+	r.wg.Add(2)
 	r.mu.Unlock()
 	select {
 	case r.linked <- struct{}{}:
 	default:
 	}
 	go r.read(key, c, first)
+	go func() { // what everyone got before this stream linked
+		defer r.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.phase)
+		defer cancel()
+		for _, m := range sticky {
+			if err := c.Send(ctx, m); err != nil {
+				return
+			}
+		}
+	}()
 	return true
 }
 
@@ -297,7 +312,16 @@ func (r *round) read(key [32]byte, c *protocol.Conn, first protocol.Message) {
 	}
 	for {
 		m, err := c.Receive(context.Background())
-		if err != nil || !deliver(m) {
+		if err != nil {
+			// The stream ended: nothing more will come from this peer
+			// (a nil message tells run so, after everything it sent).
+			select {
+			case r.inbox <- inMsg{key: key}:
+			case <-r.done:
+			}
+			return
+		}
+		if !deliver(m) {
 			return
 		}
 	}
@@ -360,6 +384,20 @@ type signable interface {
 	Sign(*btcec.PrivateKey) error
 }
 
+// broadcastSticky is broadcast to every stream, and to each stream that
+// links later as it links.
+func (r *round) broadcastSticky(ctx context.Context, m signable) {
+	if err := m.Sign(r.cfg.sign); err != nil {
+		r.cfg.log.Warn("coinjoin: signing a round message failed", "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.sticky = append(r.sticky, m)
+	conns := slices.Clone(r.conns)
+	r.mu.Unlock()
+	r.send(ctx, m, conns, nil)
+}
+
 // broadcast signs m with our round key and sends it to every other
 // participant at once (to, if given, to those positions only); a peer
 // whose stream fails will be blamed by the phase that waits for it.
@@ -371,6 +409,11 @@ func (r *round) broadcast(ctx context.Context, m signable, to ...int) {
 	r.mu.Lock()
 	conns := slices.Clone(r.conns)
 	r.mu.Unlock()
+	r.send(ctx, m, conns, to)
+}
+
+// send sends m on conns (those of positions to, if given) at once.
+func (r *round) send(ctx context.Context, m protocol.Message, conns []*protocol.Conn, to []int) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.phase)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -394,6 +437,10 @@ func (r *round) broadcast(ctx context.Context, m signable, to ...int) {
 // this round; anything else marks the peer bad. A message for another
 // round may be for the one the initiator is confirming: it waits.
 func (r *round) take(m inMsg) {
+	if m.msg == nil {
+		r.gone[m.key] = true
+		return
+	}
 	from, ok := r.pos[m.key]
 	if !ok {
 		return // a peer the confirmation left out
@@ -491,7 +538,7 @@ func (r *round) wait(ctx context.Context, d time.Duration, cond func() bool) boo
 		if r.stage > stageInputs && r.spoilt() != nil {
 			return false
 		}
-		if r.stage == stageInputs && (r.bad[r.cfg.init] != "" || r.aborts[r.cfg.init] != "") {
+		if r.stage == stageInputs && (r.bad[r.cfg.init] != "" || r.aborts[r.cfg.init] != "" || r.gone[r.peers[r.cfg.init].Sign]) {
 			return false
 		}
 		select {
@@ -562,7 +609,12 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 		return Outcome{Blamed: blamed, Err: fmt.Errorf("%w: %s", ErrRoundFailed, why)}
 	}
 
-	// Link.
+	// Link and inputs. Our input goes to every stream, those that link
+	// later too; a peer that never links sends us no input, and the
+	// initiator's confirmation drops it.
+	mine := &protocol.CJInput{Round: r.id, OutPoint: r.cfg.input.OutPoint, Value: r.cfg.input.Value, PkScript: r.cfg.input.PkScript}
+	r.inputs[r.cfg.me] = mine
+	r.broadcastSticky(ctx, mine)
 	if dial != nil {
 		for i := range r.n {
 			if i != r.cfg.me && i != r.cfg.init && r.cfg.me != r.cfg.init && r.cfg.me < i {
@@ -570,26 +622,38 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 			}
 		}
 	}
-	// A peer that did not link sends us no input: the initiator's
-	// confirmation drops it (a dead announcement costs the round one
-	// LinkTimeout, not a restart).
-	r.wait(ctx, r.cfg.link, r.linkedAll)
-
-	// 1. Inputs, then the initiator's confirmation of who goes on.
-	mine := &protocol.CJInput{Round: r.id, OutPoint: r.cfg.input.OutPoint, Value: r.cfg.input.Value, PkScript: r.cfg.input.PkScript}
-	r.broadcast(ctx, mine)
-	r.inputs[r.cfg.me] = mine
 	if r.cfg.fault == FaultCrashAfterInput && r.cfg.crash != nil {
+		r.wait(ctx, r.cfg.link, r.linkedAll)
 		r.cfg.crash()
 	}
-	r.wait(ctx, r.cfg.phase, func() bool {
-		for i, in := range r.inputs {
-			if in == nil && r.bad[i] == "" && r.aborts[i] == "" {
-				return false
+	waiting := func(i int) bool { // for peer i's input
+		return r.inputs[i] == nil && r.bad[i] == "" && r.aborts[i] == "" && !r.gone[r.peers[i].Sign]
+	}
+	if r.cfg.me == r.cfg.init {
+		// It links by its invites: once every dial ended it knows whom it
+		// reaches, and waits for their inputs.
+		r.wait(ctx, r.cfg.link, func() bool { return r.linkedAll() || r.dialing.Load() == 0 })
+		r.wait(ctx, r.cfg.phase, func() bool {
+			for i := range r.n {
+				if i != r.cfg.me && r.hasConn(i) && waiting(i) {
+					return false
+				}
 			}
-		}
-		return true
-	})
+			return true
+		})
+	} else {
+		// The others wait for every input; once the initiator confirmed,
+		// for the inputs of those it kept.
+		r.wait(ctx, r.cfg.link+r.cfg.phase, func() bool {
+			for i := range r.n {
+				kept := r.confirm == nil || slices.ContainsFunc(r.confirm.Peers, func(p protocol.CJPeer) bool { return p.SignKey == r.peers[i].Sign })
+				if i != r.cfg.me && kept && waiting(i) {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	refused := r.checkInputs(ctx)
 	for i := range r.n {
 		if why := cmp.Or(r.bad[i], r.aborts[i]); why != "" && i != r.cfg.me {
@@ -1003,4 +1067,13 @@ func verifyWitness(tx *wire.MsgTx, s *protocol.CJTxSig, in Input, prev map[wire.
 		return errors.New("an input not in the transaction")
 	}
 	return script.VerifyInputSig(tx, idx, nil, in.Value, in.PkScript, pub, s.Witness[0])
+}
+
+// dialEnded: one of the initiator's invite dials ended (linked or not).
+func (r *round) dialEnded() {
+	r.dialing.Add(-1)
+	select {
+	case r.linked <- struct{}{}:
+	default:
+	}
 }

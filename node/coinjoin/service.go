@@ -766,8 +766,10 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 			continue
 		}
 		a.wg.Add(1)
+		r.dialing.Add(1)
 		go func() {
 			defer a.wg.Done()
+			defer r.dialEnded()
 			ctx, cancel := context.WithTimeout(a.ctx, a.s.cfg.Link)
 			defer cancel()
 			c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, inv.Peers[i].Contact, a.s.cfg.Conn,
