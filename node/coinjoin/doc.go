@@ -22,9 +22,10 @@
 // reads the same board; the one whose round key hashes lowest with the
 // current 30-second window leads: when StartAt announcements agree (3T by
 // default; T after Patience) it invites up to 2T of them, in a random
-// order. An invitee takes the invite only if every invited peer is an
-// announcement it saw itself (the leader cannot make peers up, or bring
-// back one it blamed) and its coin fits. Then, over one stream per pair
+// order. An invitee takes the invite only if none of the invited peers is
+// one it blamed, at least T of them are announcements it saw itself (a
+// leader cannot make a round of peers it made up without paying their
+// stamps), and its coin fits. Then, over one stream per pair
 // of participants, every message to everyone:
 //
 //  1. inputs: each its coin, which each looks up on its own chain

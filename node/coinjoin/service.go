@@ -69,6 +69,10 @@ const (
 	maxInbound = 2*MaxParticipants + 8
 	// firstMsgTimeout: a stream's first message after its handshake.
 	firstMsgTimeout = 30 * time.Second
+	// redialPause: between dials of a participant's onion that failed;
+	// a fresh onion is usually reachable within a few seconds of its
+	// publication.
+	redialPause = time.Second
 	// minConfirmations: a round's inputs must be confirmed (a mempool
 	// coin can be replaced under the round).
 	minConfirmations = 1
@@ -180,6 +184,9 @@ type Service struct {
 	sess    *session
 	avoid   map[[32]byte]bool // blamed round keys
 	avoidAt map[string]bool   // blamed contacts
+	// seen: every announcement the board showed us, until it expires
+	// (an invite's peers may have withdrawn theirs since).
+	seen    map[[32]byte]Announcement
 	started bool
 	stopped bool
 }
@@ -207,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: st, avoid: map[[32]byte]bool{}, avoidAt: map[string]bool{}}
+	s := &Service{cfg: cfg, st: st, avoid: map[[32]byte]bool{}, avoidAt: map[string]bool{}, seen: map[[32]byte]Announcement{}}
 	if cfg.Pool != nil {
 		s.board = NewBoard(cfg.Pool)
 	}
@@ -503,9 +510,6 @@ type attemptState struct {
 	mu    sync.Mutex
 	keys  []RoundKeys // our live announcements, newest last
 	round *round
-	// seen: every announcement this attempt saw on the board, until it
-	// expires; an invite's peers have withdrawn theirs when they joined.
-	seen map[[32]byte]Announcement
 }
 
 type inbound struct {
@@ -676,19 +680,16 @@ func (a *attemptState) eligible() ([]Announcement, error) {
 		return nil, err
 	}
 	now := time.Now()
-	a.mu.Lock()
-	if a.seen == nil {
-		a.seen = map[[32]byte]Announcement{}
-	}
-	for k, x := range a.seen {
+	a.s.mu.Lock()
+	for k, x := range a.s.seen {
 		if !x.Expires.After(now) {
-			delete(a.seen, k)
+			delete(a.s.seen, k)
 		}
 	}
 	for _, x := range as {
-		a.seen[x.Peer.Sign] = x
+		a.s.seen[x.Peer.Sign] = x
 	}
-	a.mu.Unlock()
+	a.s.mu.Unlock()
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	seen := map[string]bool{}
@@ -772,8 +773,7 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 			defer r.dialEnded()
 			ctx, cancel := context.WithTimeout(a.ctx, a.s.cfg.Link)
 			defer cancel()
-			c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, inv.Peers[i].Contact, a.s.cfg.Conn,
-				protocol.NewHello(a.s.cfg.Network, "onionswap"), "coinjoin peer", inv)
+			c, err := a.dial(ctx, inv.Peers[i].Contact, inv)
 			if err != nil {
 				a.s.cfg.Logger.Debug("coinjoin: inviting", "err", err)
 				return
@@ -833,26 +833,30 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 	case !deadline.After(now) || deadline.After(now.Add(roundDuration(n, a.s.cfg.Phase, a.s.cfg.Link)+time.Minute)):
 		return refuse("deadline")
 	}
-	// Every participant must be an announcement on our own board: an
-	// initiator cannot fill a round with peers it made up without paying
-	// each one's stamp, nor bring back a peer we blamed.
+	// No participant may be one we blamed, and at least T of them must
+	// be announcements we saw on our own board: an initiator cannot make
+	// a round of peers it made up without paying each one's stamp. (Not
+	// all: an announcement withdrawn before it reached us is as real; its
+	// peer is gone, and the confirmation drops it.)
 	wait := time.Now().Add(boardWait)
 	for {
 		if _, err := a.eligible(); err != nil {
 			return refuse("board")
 		}
-		missing := 0
+		known, avoided := 0, false
 		a.s.mu.Lock()
-		a.mu.Lock()
 		for _, p := range inv.Peers {
-			x, ok := a.seen[p.SignKey]
-			if !ok || x.Peer.Enc != p.EncKey || x.Contact != p.Contact || a.s.avoid[p.SignKey] || a.s.avoidAt[p.Contact] {
-				missing++
+			x, ok := a.s.seen[p.SignKey]
+			if ok && x.Peer.Enc == p.EncKey && x.Contact == p.Contact {
+				known++
 			}
+			avoided = avoided || a.s.avoid[p.SignKey] || a.s.avoidAt[p.Contact]
 		}
-		a.mu.Unlock()
 		a.s.mu.Unlock()
-		if missing == 0 {
+		if avoided {
+			return refuse("a participant we blamed")
+		}
+		if known >= terms.T {
 			break
 		}
 		if time.Now().After(wait) {
@@ -886,8 +890,7 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 			defer a.wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, a.s.cfg.Link)
 			defer cancel()
-			c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, inv.Peers[i].Contact, a.s.cfg.Conn,
-				protocol.NewHello(a.s.cfg.Network, "onionswap"), "coinjoin peer", acc)
+			c, err := a.dial(ctx, inv.Peers[i].Contact, acc)
 			if err != nil {
 				a.s.cfg.Logger.Debug("coinjoin: linking", "err", err)
 				return
@@ -898,6 +901,24 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 		}()
 	})
 	return out, err, true
+}
+
+// dial opens a stream to a participant's onion with first as its first
+// message, again every redialPause until ctx ends: a fresh onion's
+// descriptor may not have reached every HSDir, or this tor, yet.
+func (a *attemptState) dial(ctx context.Context, contact string, first protocol.Message) (*protocol.Conn, error) {
+	for {
+		c, err := protocol.DialPeer(ctx, a.s.cfg.Dialer, contact, a.s.cfg.Conn,
+			protocol.NewHello(a.s.cfg.Network, "onionswap"), "coinjoin peer", first)
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(redialPause):
+		}
+	}
 }
 
 func (a *attemptState) input() Input {
