@@ -108,8 +108,8 @@ type Wallet interface {
 }
 
 // Faults a test can inject (Config.Fault), each the misbehaviour of one
-// disruptor the issue names. A faulty node spoils one round and then
-// stops mixing.
+// disruptor the issue names. A faulty node spoils one round (takes part
+// in others honestly until it gets its chance) and then stops mixing.
 const (
 	FaultNone = ""
 	// FaultNoSign: take part but never send our signature.
@@ -200,6 +200,7 @@ type round struct {
 	bad       []string          // a peer's message that failed its checks
 	gone      map[[32]byte]bool // peers whose stream ended
 	dialing   atomic.Int32      // the initiator's invite dials under way
+	faulted   bool              // the injected fault was carried out
 	confirm   *protocol.CJInvite
 	confirmed bool    // rekey ran: the round is the confirmed one
 	later     []inMsg // messages of the confirmed round that came before it
@@ -223,6 +224,8 @@ type Outcome struct {
 	Err    error
 	// Traffic: what this participant sent and received in the round.
 	Traffic Traffic
+	// Faulted: the injected fault (Config.Fault) was carried out.
+	Faulted bool
 }
 
 func newRound(cfg roundConfig) *round {
@@ -592,6 +595,7 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 	defer cancel()
 	defer func() {
 		out.Traffic = r.close()
+		out.Faulted = r.faulted
 		out.Inputs = r.inputs
 		out.Peers = r.cfg.invite.Peers
 		if len(out.Blamed) > 0 {
@@ -901,6 +905,7 @@ func (r *round) shuffle(ctx context.Context) ([][]byte, map[int]string, error) {
 				for i, e := range entries {
 					if !bytes.Equal(e, r.cfg.output) {
 						entries[i] = r.cfg.extraOutput
+						r.faulted = true
 						break
 					}
 				}
@@ -1001,6 +1006,7 @@ func (r *round) signAll(ctx context.Context, ins []Input, outs [][]byte, fail fu
 		// The tests' non-signer: it never signs, so nobody can complete
 		// the transaction (a peer that signed but withheld its signature
 		// could still broadcast it later, paying everyone as agreed).
+		r.faulted = true
 		r.wait(ctx, r.cfg.phase, func() bool { return false })
 		return Outcome{Err: fmt.Errorf("%w: fault injection: no signature", ErrRoundFailed)}
 	}

@@ -424,7 +424,7 @@ func (s *Service) runSession(ctx context.Context, sess *session) {
 			s.setLast(sess, "complete: "+out.Tx.TxHash().String())
 			return
 		}
-		if s.cfg.Fault != FaultNone && out.Peers != nil {
+		if out.Faulted {
 			return // the tests' disruptor spoils one round, then leaves
 		}
 		select {
