@@ -382,8 +382,9 @@ func testKilled(t *testing.T, ctx context.Context, honest []*cluster.Proc, bad *
 }
 
 // roundDurationOf is the longest a round of n takes with the test's
-// phase timeout (node/coinjoin roundDuration, link = phase).
-func roundDurationOf(n int) time.Duration { return phase + time.Duration(n+5)*phase }
+// phase timeout (node/coinjoin roundDuration; the daemon links for two
+// phases).
+func roundDurationOf(n int) time.Duration { return 2*phase + time.Duration(n+5)*phase }
 
 // testFlood: a stranger's pool connection pushes announcements at the
 // hub: unstamped ones are refused as such, and of a burst of stamped

@@ -36,7 +36,9 @@ func newCoinJoin(env *Env) (service.Service, error) {
 		Auto:         cc.Auto,
 		AnonTarget:   cc.T,
 		Phase:        cc.PhaseTimeout,
-		Link:         cc.PhaseTimeout, // tests shorten both
+		// Tests shorten the phases; linking keeps twice that, as a first
+		// stream to a fresh onion is a round's slowest step.
+		Link: 2 * cc.PhaseTimeout,
 		Fault:        cc.Fault,
 		Logger:       log,
 	}
