@@ -38,9 +38,9 @@ func newCoinJoin(env *Env) (service.Service, error) {
 		Phase:        cc.PhaseTimeout,
 		// Tests shorten the phases; linking keeps twice that, as a first
 		// stream to a fresh onion is a round's slowest step.
-		Link: 2 * cc.PhaseTimeout,
-		Fault:        cc.Fault,
-		Logger:       log,
+		Link:   2 * cc.PhaseTimeout,
+		Fault:  cc.Fault,
+		Logger: log,
 	}
 	if env.pool != nil {
 		cfg.Pool = env.pool
