@@ -523,6 +523,11 @@ func (a *attemptState) close() {
 	_ = a.lis.Close()
 	a.withdraw()
 	a.wg.Wait()
+	select { // an invite that came while we were in a round
+	case in := <-a.invites:
+		_ = in.c.CloseWithError(protocol.CodeBusy, "coinjoin: in another round")
+	default:
+	}
 }
 
 // withdraw removes our live announcements from the pool.
