@@ -591,7 +591,7 @@ func (a *attemptState) run() (Outcome, error) {
 				_ = in.c.CloseWithError(protocol.CodeBusy, "coinjoin: busy")
 				continue
 			}
-			out, err, ok := a.join(in)
+			out, ok, err := a.join(in)
 			if ok {
 				return out, err
 			}
@@ -602,7 +602,7 @@ func (a *attemptState) run() (Outcome, error) {
 				}
 				announced = time.Now()
 			}
-			if out, err, ok := a.lead(); ok {
+			if out, ok, err := a.lead(); ok {
 				return out, err
 			}
 		}
@@ -711,10 +711,10 @@ func (a *attemptState) eligible() ([]Announcement, error) {
 
 // lead starts a round when we are the leader of enough announcements
 // (leader). It reports ok when a round ran.
-func (a *attemptState) lead() (Outcome, error, bool) {
+func (a *attemptState) lead() (Outcome, bool, error) {
 	as, err := a.eligible()
 	if err != nil {
-		return Outcome{}, nil, false
+		return Outcome{}, false, nil
 	}
 	T := a.sess.terms.T
 	mineAt := -1
@@ -725,22 +725,22 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 	}
 	enough := len(as) >= a.s.cfg.StartAt || (len(as) >= T && time.Since(a.sess.began) >= a.s.cfg.Patience)
 	if mineAt < 0 || !enough {
-		return Outcome{}, nil, false
+		return Outcome{}, false, nil
 	}
 	// We lead when we are the leader now and were two ticks ago: at a
 	// window's turn two peers could each think they lead.
 	now := time.Now()
 	if a.s.cfg.Fault != FaultAlterOutput && (leader(as, now) != mineAt || leader(as, now.Add(-2*electInterval)) != mineAt) {
-		return Outcome{}, nil, false // another leads
+		return Outcome{}, false, nil // another leads
 	}
 	me := as[mineAt]
 	others := slices.Delete(slices.Clone(as), mineAt, mineAt+1)
 	if err := shuffleSlice(others); err != nil {
-		return Outcome{}, err, true
+		return Outcome{}, true, err
 	}
 	chosen := append(others[:min(len(others), 2*T-1)], me)
 	if err := shuffleSlice(chosen); err != nil {
-		return Outcome{}, err, true
+		return Outcome{}, true, err
 	}
 	if a.s.cfg.Fault == FaultAlterOutput {
 		i := slices.IndexFunc(chosen, func(x Announcement) bool { return x.Peer == me.Peer })
@@ -758,12 +758,12 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 	inv.Round = inv.RoundID()
 	keys, _ := a.ourKeys(me.Peer)
 	if err := inv.Sign(keys.Sign); err != nil {
-		return Outcome{}, err, true
+		return Outcome{}, true, err
 	}
 	pos := slices.IndexFunc(chosen, func(x Announcement) bool { return x.Peer == me.Peer })
 	r, err := a.begin(inv, pos, pos, keys)
 	if err != nil {
-		return Outcome{}, err, true
+		return Outcome{}, true, err
 	}
 	a.s.cfg.Logger.Info("coinjoin: starting a round", "participants", n, "fee_rate", fee)
 	// Invite everyone at once; each invite stream is that pair's link.
@@ -789,17 +789,17 @@ func (a *attemptState) lead() (Outcome, error, bool) {
 		}()
 	}
 	out, err := a.play(r, nil)
-	return out, err, true
+	return out, true, err
 }
 
 // join takes an invite if it is for us and acceptable; ok when a round
 // ran.
-func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
+func (a *attemptState) join(in *inbound) (Outcome, bool, error) {
 	inv := in.inv
-	refuse := func(why string) (Outcome, error, bool) {
+	refuse := func(why string) (Outcome, bool, error) {
 		_ = in.c.CloseWithError(protocol.CodeRefused, "coinjoin: "+why)
 		a.s.cfg.Logger.Debug("coinjoin: invite refused", "why", why)
-		return Outcome{}, nil, false
+		return Outcome{}, false, nil
 	}
 	if time.Since(in.at) > a.s.cfg.Link/2 {
 		// It waited while we were in another round: its peers have
@@ -876,16 +876,17 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 	if err := (Params{Denomination: inv.Denomination, FeeRate: int64(inv.FeeRate)}).CheckInput(a.input(), n); err != nil {
 		return refuse("our coin does not fit a round of this size")
 	}
+	acc := &protocol.CJAccept{Round: inv.Round}
+	if err := acc.Sign(keys.Sign); err != nil {
+		_ = in.c.CloseWithError(protocol.CodeInternal, "coinjoin: internal error")
+		return Outcome{}, true, err
+	}
 	r, err := a.begin(inv, me, init, keys)
 	if err != nil {
 		_ = in.c.CloseWithError(protocol.CodeInternal, "coinjoin: internal error")
-		return Outcome{}, err, true
+		return Outcome{}, true, err
 	}
-	acc := &protocol.CJAccept{Round: inv.Round}
-	if err := acc.Sign(keys.Sign); err != nil || !r.attach(init, in.c, nil) {
-		in.c.Close()
-		return Outcome{}, fmt.Errorf("coinjoin: accepting: %v", err), true
-	}
+	r.attach(init, in.c, nil) // a fresh round has no stream yet
 	if err := in.c.Send(a.ctx, acc); err != nil {
 		a.s.cfg.Logger.Debug("coinjoin: accept", "err", err)
 	}
@@ -905,7 +906,7 @@ func (a *attemptState) join(in *inbound) (Outcome, error, bool) {
 			}
 		}()
 	})
-	return out, err, true
+	return out, true, err
 }
 
 // dial opens a stream to a participant's onion with first as its first
