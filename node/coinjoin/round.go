@@ -214,9 +214,9 @@ type Outcome struct {
 	// confirmation, when it came).
 	Peers []protocol.CJPeer
 	// Blamed: positions of the peers that spoilt it, with why; Prison:
-	// those whose input goes to prison (a bad input, or a fault after the
-	// inputs were agreed: leaving before costs nobody more than a new
-	// invite).
+	// those that are avoided and whose input goes to prison (a bad input
+	// or message, or a fault after the inputs were agreed: silence or
+	// leaving before costs nobody more than a new confirmation).
 	Blamed map[int]string
 	Prison map[int]bool
 	// Inputs: the peers' inputs as they sent them (nil where none came).
@@ -601,7 +601,7 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 		if len(out.Blamed) > 0 {
 			out.Prison = map[int]bool{}
 			for i, why := range out.Blamed {
-				out.Prison[i] = r.stage > stageInputs || strings.HasPrefix(why, badInput)
+				out.Prison[i] = r.stage > stageInputs || strings.HasPrefix(why, badInput) || r.bad[i] != ""
 			}
 		}
 	}()

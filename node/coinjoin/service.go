@@ -997,12 +997,18 @@ func (a *attemptState) play(r *round, dial func(context.Context, int)) (Outcome,
 		if i < 0 || i >= len(out.Peers) {
 			continue
 		}
+		reason += fmt.Sprintf("; a participant %s", why)
+		if !out.Prison[i] {
+			// Silent or unreachable before the inputs were agreed: its
+			// fresh onion may not have been reachable yet, or it was busy.
+			// Not a fault to remember (the confirmation dropped it).
+			continue
+		}
 		p := out.Peers[i]
 		s.mu.Lock()
 		s.avoid[p.SignKey], s.avoidAt[p.Contact] = true, true
 		s.mu.Unlock()
-		reason += fmt.Sprintf("; a participant %s", why)
-		if in := out.Inputs[i]; in != nil && out.Prison[i] {
+		if in := out.Inputs[i]; in != nil {
 			if err := s.st.imprison(ctx, in.OutPoint, time.Now().Add(BanFor(in.Value)), why); err != nil {
 				s.cfg.Logger.Warn("coinjoin: prison", "err", err)
 			}
