@@ -139,10 +139,10 @@ func init() {
 			"List the coins of the node running on --datadir, the largest first: value\n"+
 				"in sat, category, confirmations, anon set (how many outputs of the\n"+
 				"transaction that created the coin have its value; ?: unknown), whether\n"+
-				"it is traceable (its anon set is below "+strconv.Itoa(wallet.DefaultAnonTarget)+"), whether it fits a round of\n"+
-				"the node's terms as it is (a confirmed, free, regular or swept P2WPKH\n"+
-				"coin of the right size), and whether it is reserved (held for a\n"+
-				"transaction in progress).",
+				"it is traceable (its anon set is below T, --coinjoin-t, default "+strconv.Itoa(wallet.DefaultAnonTarget)+"),\n"+
+				"whether it fits a round of the node's terms as it is (a confirmed,\n"+
+				"free, regular or swept P2WPKH coin of the right size), and whether it\n"+
+				"is reserved (held for a transaction in progress).",
 			func(c *control.Client, ctx context.Context) ([]coinjoin.CoinInfo, error) {
 				return control.Call[[]coinjoin.CoinInfo](ctx, c, http.MethodGet, "/v1/coinjoin/coins", nil)
 			},
