@@ -83,7 +83,8 @@ const (
 	CJBlameUnopenable    uint8 = 2 // an entry we received does not open
 	CJBlameTimeout       uint8 = 3 // a peer did not send its step in time
 	CJBlameBadTx         uint8 = 4 // the transaction is not the one the round agreed
-	cjBlameLast                = CJBlameBadTx
+	CJBlameAnswer        uint8 = 5 // no complaint: revealed because another complained
+	cjBlameLast                = CJBlameAnswer
 )
 
 // ErrCoinJoinSig: a round message's signature does not verify.

@@ -922,7 +922,7 @@ func (r *round) shuffle(ctx context.Context) ([][]byte, map[int]string, error) {
 			return nil, map[int]string{step: "did not send its shuffle step"}, nil
 		}
 		if blaming() {
-			return r.blame(ctx, protocol.CJBlameUnopenable)
+			return r.blame(ctx, protocol.CJBlameAnswer)
 		}
 	}
 	outs, err := Outputs(r.passes[r.n-1].Entries, r.n)
@@ -937,7 +937,7 @@ func (r *round) shuffle(ctx context.Context) ([][]byte, map[int]string, error) {
 		return nil, r.missing(func(i int) bool { return r.readies[i] != nil }, "did not confirm the outputs"), nil
 	}
 	if blaming() {
-		return r.blame(ctx, protocol.CJBlameMissingOutput)
+		return r.blame(ctx, protocol.CJBlameAnswer)
 	}
 	for i, rd := range r.readies {
 		if rd.Outputs != ready.Outputs {
@@ -977,11 +977,16 @@ func (r *round) blame(ctx context.Context, reason uint8) ([][]byte, map[int]stri
 		}
 		return nil, map[int]string{j: why}, nil
 	}
-	// Every step was right: the first complainer lied.
+	// Every step was right: the complainers lied (those that revealed
+	// only in answer to a complaint did not complain).
+	liars := map[int]string{}
 	for i, b := range r.reveals {
-		if b != nil && i != r.cfg.me && b.Reason != 0 {
-			return nil, map[int]string{i: "complained of a shuffle the replay shows was right"}, nil
+		if b != nil && i != r.cfg.me && b.Reason != protocol.CJBlameAnswer {
+			liars[i] = "complained of a shuffle the replay shows was right"
 		}
+	}
+	if len(liars) > 0 {
+		return nil, liars, nil
 	}
 	return nil, nil, fmt.Errorf("%w: a blame replay found no one at fault", ErrRoundFailed)
 }

@@ -1,6 +1,7 @@
 package coinjoin
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -79,5 +80,32 @@ func TestTakeBeforeConfirmation(t *testing.T) {
 	r.take(inMsg{key: xonly(signs[1]), msg: forged})
 	if r.readies[1] != nil {
 		t.Fatal("a ready signed by another key was taken")
+	}
+}
+
+// TestFalseComplaintBlamed: a participant complains of a shuffle that was
+// right; the others reveal in answer; the replay is clean, so the
+// complainer is blamed, and none of those that only answered.
+func TestFalseComplaintBlamed(t *testing.T) {
+	round, peers, ss := newShuffle(t, 4)
+	passes := run(t, round, peers, ss, nil)
+	inv := &protocol.CJInvite{Denomination: testDenom, FeeRate: testFee, T: 3, Deadline: uint64(time.Now().Add(time.Hour).Unix())}
+	for i, p := range peers {
+		inv.Peers = append(inv.Peers, protocol.CJPeer{SignKey: p.Sign, EncKey: p.Enc, Contact: "127.0.0.1:" + string(rune('1'+i))})
+	}
+	inv.Round = inv.RoundID()
+	r := newRound(roundConfig{invite: inv, me: 0, init: 0, sign: ss[0].sign, enc: ss[0].enc.Priv, phase: time.Second, log: slog.New(slog.DiscardHandler)})
+	r.id = round
+	copy(r.passes, passes)
+	r.reveals[2] = &protocol.CJBlame{Round: round, EncPriv: ss[2].enc.Priv, Reason: protocol.CJBlameMissingOutput}
+	for _, i := range []int{1, 3} {
+		r.reveals[i] = &protocol.CJBlame{Round: round, EncPriv: ss[i].enc.Priv, Reason: protocol.CJBlameAnswer}
+	}
+	_, blamed, err := r.blame(context.Background(), protocol.CJBlameAnswer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blamed) != 1 || blamed[2] == "" {
+		t.Fatalf("blamed %v, want the complainer (2) only", blamed)
 	}
 }
