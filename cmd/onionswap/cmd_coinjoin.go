@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/btcsuite/btcd/wire"
 	"github.com/onionswap/onionswap/node/coinjoin"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/wallet"
@@ -177,17 +177,12 @@ func coinjoinError(err error) error {
 	return err
 }
 
-// validOutPoint reports whether s is TXID:VOUT.
+// validOutPoint reports whether s is TXID:VOUT with a whole txid (wire
+// would pad a short one).
 func validOutPoint(s string) bool {
-	txid, vout, ok := strings.Cut(s, ":")
-	if !ok || len(txid) != 64 {
-		return false
-	}
-	if _, err := hex.DecodeString(txid); err != nil {
-		return false
-	}
-	_, err := strconv.ParseUint(vout, 10, 32)
-	return err == nil
+	txid, _, _ := strings.Cut(s, ":")
+	_, err := wire.NewOutPointFromString(s)
+	return err == nil && len(txid) == 64
 }
 
 func showCoinJoinStatus(w io.Writer, s coinjoin.StatusReply, now time.Time) error {

@@ -49,14 +49,7 @@ func benchRound(b *testing.B, T int) (time.Duration, float64, float64) {
 		}
 	}
 	end := time.Now().Add(3 * time.Minute)
-	for {
-		idle := true
-		for _, p := range ps {
-			idle = idle && p.idle()
-		}
-		if idle {
-			break
-		}
+	for idle := allIdle(ps); !idle(); {
 		if time.Now().After(end) {
 			for i, p := range ps {
 				st, _ := p.svc.Status(context.Background())

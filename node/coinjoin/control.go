@@ -122,18 +122,11 @@ func (s *Service) Status(ctx context.Context) (StatusReply, error) {
 	if st.Imprisoned, err = s.st.prisoners(ctx, time.Now()); err != nil {
 		return st, err
 	}
-	rs, err := s.st.rounds(ctx, 0)
+	n, err := s.st.counts(ctx)
 	if err != nil {
 		return st, err
 	}
-	for _, r := range rs {
-		switch r.State {
-		case StateBroadcast:
-			st.Completed++
-		case StateFailed:
-			st.Failed++
-		}
-	}
+	st.Completed, st.Failed = n[StateBroadcast], n[StateFailed]
 	return st, nil
 }
 

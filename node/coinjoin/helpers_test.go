@@ -286,6 +286,18 @@ func (p *testPeer) idle() bool {
 	return p.svc.sess == nil
 }
 
+// allIdle reports whether no peer of ps has a session.
+func allIdle(ps []*testPeer) func() bool {
+	return func() bool {
+		for _, p := range ps {
+			if !p.idle() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 func (p *testPeer) rounds(t *testing.T) []RoundInfo {
 	t.Helper()
 	rs, err := p.svc.Rounds(context.Background(), 0)

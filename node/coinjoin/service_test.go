@@ -44,14 +44,7 @@ func TestRoundCompletes(t *testing.T) {
 		ps = append(ps, b.peer(testCoin, nil))
 	}
 	mixAll(t, ps)
-	waitFor(t, 30*time.Second, "every session to end", func() bool {
-		for _, p := range ps {
-			if !p.idle() {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 30*time.Second, "every session to end", allIdle(ps))
 	tx := b.mixedIn(ps[0])
 	if tx == nil {
 		t.Fatal("no transaction pays the first peer")
@@ -98,14 +91,7 @@ func TestNoSignerBlamed(t *testing.T) {
 	bad := b.peer(testCoin, func(c *Config) { patient(c); c.Fault = FaultNoSign })
 	// The disruptor is on the board before the first round forms.
 	mixAll(t, append([]*testPeer{bad}, honest...))
-	waitFor(t, 60*time.Second, "the honest sessions to end", func() bool {
-		for _, p := range honest {
-			if !p.idle() {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 60*time.Second, "the honest sessions to end", allIdle(honest))
 	tx := b.mixedIn(honest[0])
 	if tx == nil {
 		t.Fatal("no transaction")
@@ -146,14 +132,7 @@ func TestAlteredOutputRefused(t *testing.T) {
 	}
 	bad := b.peer(testCoin, func(c *Config) { c.Fault = FaultAlterOutput })
 	mixAll(t, append([]*testPeer{bad}, honest...))
-	waitFor(t, 60*time.Second, "the honest sessions to end", func() bool {
-		for _, p := range honest {
-			if !p.idle() {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 60*time.Second, "the honest sessions to end", allIdle(honest))
 	tx := b.mixedIn(honest[0])
 	if tx == nil {
 		t.Fatal("no transaction")

@@ -158,6 +158,25 @@ func (s *store) rounds(ctx context.Context, limit int, states ...string) ([]Roun
 	return out, rows.Err()
 }
 
+// counts is the number of rounds in each state.
+func (s *store) counts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM rounds GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
 // imprison refuses op until until (a later sentence wins).
 func (s *store) imprison(ctx context.Context, op wire.OutPoint, until time.Time, reason string) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO prison (txid, vout, until, reason) VALUES (?, ?, ?, ?)
