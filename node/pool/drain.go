@@ -17,9 +17,11 @@ const drainPoll = 20 * time.Millisecond
 // Drain implements service.Drainer: our own envelopes still waiting in a
 // peer's announcement batch (a maker's offer removal, published as the
 // node stops) go to that peer now, as bodies, instead of after a trickle
-// that the stop would cut short; then Drain waits until every peer's
-// send queue is empty or ctx ends. Peers take a few unsolicited bodies
-// within their relay budget, as they would from any peer.
+// that the stop would cut short; so do our own envelopes announced to a
+// peer that has not fetched them yet (its fetch would find the link
+// closed). Then Drain waits until every peer's send queue is empty or
+// ctx ends. Peers take a few unsolicited bodies within their relay
+// budget, as they would from any peer.
 func (p *Pool) Drain(ctx context.Context) {
 	type push struct {
 		pr  *peer
@@ -47,6 +49,12 @@ func (p *Pool) Drain(ctx context.Context) {
 			}
 			pr.pending[k] = keep
 		}
+		for s := range pr.unfetched {
+			if e := p.msgs[s]; e != nil {
+				ids = append(ids, e.id)
+			}
+		}
+		clear(pr.unfetched)
 		if len(ids) > 0 {
 			pushes = append(pushes, push{pr, ids})
 		}

@@ -1,9 +1,13 @@
 package pool
 
 import (
+	"slices"
+
 	"context"
 	"testing"
 	"time"
+
+	"github.com/onionswap/onionswap/protocol"
 
 	"github.com/onionswap/onionswap/internal/testutil"
 )
@@ -45,4 +49,74 @@ func TestDrainSendsOwnAtOnce(t *testing.T) {
 	a.stop()
 	eventually(t, 5*time.Second, "the removal at the peer", func() bool { return b.pool.Has(rid) })
 	b.stop()
+}
+
+// TestDrainSendsAnnouncedUnfetched: a removal already announced to a peer
+// that has not fetched it yet (its fetch would find the link closed once
+// the node stops) goes to that peer as a body when the node drains.
+func TestDrainSendsAnnouncedUnfetched(t *testing.T) {
+	testutil.LeakCheck(t)
+	ctx := context.Background()
+	clk := &clock{}
+	a := cluster(t, clk, 1, func(int) []int { return nil }, nil)[0]
+	nc, err := a.lb.Dial(ctx, a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A peer that reads announcements and never asks for a body.
+	c := protocol.NewConn(nc, protocol.ConnConfig{PingInterval: -1})
+	defer c.Close()
+	h := protocol.NewHello(protocol.Regtest, "slow peer")
+	if _, err := c.HandshakeWith(ctx, h, &protocol.PoolHello{ListenAddr: "slow.onion:1"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan protocol.Message, 64)
+	go func() {
+		defer close(got)
+		for {
+			m, err := c.Receive(ctx)
+			if err != nil {
+				return
+			}
+			got <- m
+		}
+	}()
+	eventually(t, 10*time.Second, "connected", func() bool { return a.pool.Stats().Peers == 1 })
+	item := NewItem()
+	if _, err := a.pool.Publish(ctx, TopicOffer, item, []byte("an offer"), 20*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := a.pool.Remove(ctx, TopicOffer, item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, match func(protocol.Message) bool) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case m, ok := <-got:
+				if !ok {
+					t.Fatalf("connection closed before %s", what)
+				}
+				if match(m) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	wait("the removal's announcement", func(m protocol.Message) bool {
+		inv, ok := m.(*protocol.PoolInv)
+		return ok && slices.Contains(inv.IDs, rid.Short())
+	})
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	a.pool.Drain(dctx)
+	wait("the removal's body", func(m protocol.Message) bool {
+		ms, ok := m.(*protocol.PoolMsgs)
+		return ok && slices.ContainsFunc(ms.Envelopes, func(raw []byte) bool { return protocol.PoolIDOf(raw) == rid })
+	})
+	a.stop()
 }

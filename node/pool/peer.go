@@ -33,7 +33,12 @@ type peer struct {
 	// holds the ids of both, so an id is queued once.
 	pending    [2][]protocol.ShortID
 	pendingSet map[protocol.ShortID]struct{}
-	inflight   int
+	// unfetched: our own envelopes announced to the peer, and when, that
+	// it has not asked for yet; Drain sends them as bodies, so a removal
+	// announced just before the node stops is not lost with the link.
+	// Own envelopes are rare and entries expire after FetchTimeout.
+	unfetched map[protocol.ShortID]time.Time
+	inflight  int
 	// delivered: when the peer last delivered an envelope we asked for.
 	// A fetch times out only once the peer has delivered nothing for
 	// FetchTimeout: a join sync asks a whole pool at once, and a peer
@@ -59,11 +64,12 @@ func (p *Pool) newPeer(c *protocol.Conn, addr string, outbound bool) *peer {
 		p: p, conn: c, addr: addr, outbound: outbound, connected: now,
 		sendq: make(chan protocol.Message, sendQueue), wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 		known: newRollingSet(knownPerPeer), pendingSet: map[protocol.ShortID]struct{}{},
-		scoreAt: now,
-		relay:   ratelimit.New(p.cfg.PeerRate, float64(p.cfg.PeerBurst), p.cfg.Now),
-		serve:   ratelimit.New(p.cfg.ServeRate, float64(p.cfg.ServeBurst), p.cfg.Now),
-		sync:    ratelimit.New(p.cfg.SyncRate, float64(p.cfg.SyncBurst), p.cfg.Now),
-		addrs:   ratelimit.New(DefaultAddrRate, float64(DefaultAddrBurst), p.cfg.Now),
+		unfetched: map[protocol.ShortID]time.Time{},
+		scoreAt:   now,
+		relay:     ratelimit.New(p.cfg.PeerRate, float64(p.cfg.PeerBurst), p.cfg.Now),
+		serve:     ratelimit.New(p.cfg.ServeRate, float64(p.cfg.ServeBurst), p.cfg.Now),
+		sync:      ratelimit.New(p.cfg.SyncRate, float64(p.cfg.SyncBurst), p.cfg.Now),
+		addrs:     ratelimit.New(DefaultAddrRate, float64(DefaultAddrBurst), p.cfg.Now),
 	}
 }
 
@@ -230,16 +236,26 @@ func (pr *peer) takeInv(k int) []protocol.Message {
 	p := pr.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := p.cfg.Now()
+	for s, at := range pr.unfetched {
+		if now.Sub(at) > p.cfg.FetchTimeout {
+			delete(pr.unfetched, s)
+		}
+	}
 	ids := make([]protocol.ShortID, 0, len(pr.pending[k]))
 	for _, s := range pr.pending[k] {
 		delete(pr.pendingSet, s)
-		if _, held := p.msgs[s]; !held {
+		e, held := p.msgs[s]
+		if !held {
 			continue
 		}
 		if _, ok := pr.known.has(s); ok {
 			continue
 		}
 		pr.known.add(s)
+		if e.own {
+			pr.unfetched[s] = now
+		}
 		ids = append(ids, s)
 	}
 	pr.pending[k] = pr.pending[k][:0]
@@ -385,6 +401,7 @@ func (pr *peer) onGetData(ctx context.Context, ids []protocol.ShortID) {
 			continue
 		}
 		pr.known.add(s)
+		delete(pr.unfetched, s)
 		ws = append(ws, want{e.id, e.raw})
 	}
 	p.mu.Unlock()
