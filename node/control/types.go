@@ -62,6 +62,9 @@ type Status struct {
 	TorPoWDefense bool `json:"tor_pow_defense"`
 	// TorRestarts counts tor sessions replaced by the tor health loop.
 	TorRestarts int `json:"tor_restarts,omitempty"`
+	// Dashboard: the web dashboard's local URL ("" when it is off); log in
+	// with the control cookie or the dashboard password.
+	Dashboard string `json:"dashboard,omitempty"`
 	// ChatUnread: messages of the node's chat conversations not read yet.
 	ChatUnread int `json:"chat_unread,omitempty"`
 	// Faults lists the fault-injection plan (regtest only).
