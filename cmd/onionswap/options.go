@@ -268,6 +268,10 @@ var options = []*option{
 		func(c *daemon.Config) *int { return &c.Pool.Outbound }),
 	boolOpt("pool-off", grpNode, useMaker|useTaker, "run no message pool (a node that only swaps)",
 		func(c *daemon.Config) *bool { return &c.Pool.Disabled }),
+	strOpt("dashboard", grpNode, useRun, "ADDR", "the web dashboard's address, 127.0.0.1:PORT, or off (default: port 8720 on mainnet, 18720 testnet, 38720 signet, any free port on regtest)",
+		func(c *daemon.Config) *string { return &c.Dashboard.Listen }),
+	boolOpt("dashboard-onion", grpNode, useRun, "also publish the dashboard as its own onion service, readable only with the client key in DATADIR/dashboard.auth_private",
+		func(c *daemon.Config) *bool { return &c.Dashboard.Onion }),
 
 	boolOpt("coinjoin-auto", grpCoinJoin, useMaker|useTaker, "join traceable coins of the right size by itself (off: only coinjoin start)",
 		func(c *daemon.Config) *bool { return &c.CoinJoin.Auto }),

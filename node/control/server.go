@@ -72,6 +72,14 @@ const (
 	dialProbeTimeout = 2 * time.Second
 )
 
+// Cookie is the cookie of this start ("" before Start): the dashboard's
+// login secret too.
+func (s *Server) Cookie() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cookie
+}
+
 // SocketPath and CookiePath inside a data directory.
 func SocketPath(dataDir string) string { return filepath.Join(dataDir, SocketName) }
 

@@ -57,6 +57,10 @@ type Status struct {
 	// ChainError / TorError explain an unhealthy state.
 	ChainError string `json:"chain_error,omitempty"`
 	TorError   string `json:"tor_error,omitempty"`
+	// TorBootstrap: tor's bootstrap progress in percent (0: not started
+	// yet), and what it is doing.
+	TorBootstrap        int    `json:"tor_bootstrap,omitempty"`
+	TorBootstrapSummary string `json:"tor_bootstrap_summary,omitempty"`
 	// TorPoWDefense: tor runs our onion service with its proof-of-work
 	// defence against introduction floods (tor 0.4.9 or later).
 	TorPoWDefense bool `json:"tor_pow_defense"`

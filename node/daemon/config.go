@@ -112,6 +112,8 @@ type Config struct {
 	// CoinJoin configures the CoinJoin of makers and takers
 	// (config_coinjoin.go).
 	CoinJoin CoinJoinConfig
+	// Dashboard configures the web dashboard (config_dashboard.go).
+	Dashboard DashboardConfig
 
 	// Faults is the fault-injection plan (node/swap FaultPlan strings),
 	// refused on every network but regtest.
@@ -319,6 +321,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.CoinJoin.validate(c.Network); err != nil {
+		return err
+	}
+	if err := c.Dashboard.validate(c.Network); err != nil {
 		return err
 	}
 	switch c.Role {

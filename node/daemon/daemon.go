@@ -14,6 +14,7 @@ import (
 
 	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/dashboard"
 	"github.com/onionswap/onionswap/node/maker"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/node/pool"
@@ -117,6 +118,8 @@ type Daemon struct {
 	inbound  *service.Server
 	router   *control.Router
 	ctrl     *control.Server
+	dash     *dashboard.Server
+	torBoot  tor.BootstrapStatus
 	lock     *DataDirLock
 	tip      int32
 	tipHash  string
@@ -214,6 +217,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.mu.Lock()
 	d.lock = lock
 	d.mu.Unlock()
+	if err := d.startDashboard(); err != nil {
+		return err
+	}
 
 	// Chain backend: wait for it (fail closed: nothing else starts).
 	d.setState(control.StateWaitingChain)
@@ -323,6 +329,11 @@ func (d *Daemon) startTor(ctx context.Context, env *Env) (net.Listener, error) {
 	tc, err := d.cfg.TorTransportConfig(d.logs.For("tor"))
 	if err != nil {
 		return nil, err
+	}
+	tc.OnBootstrap = func(b tor.BootstrapStatus) {
+		d.mu.Lock()
+		d.torBoot = b
+		d.mu.Unlock()
 	}
 	switch {
 	case d.cfg.Role == RoleTaker:
@@ -447,8 +458,14 @@ func (d *Daemon) Stop() {
 	if !d.opts.NoControlSocket {
 		sdNotify("STOPPING=1")
 	}
-	svcs, srv, tr, w, b, ctrl, lock := d.services, d.inbound, d.transport, d.wallet, d.backend, d.ctrl, d.lock
+	svcs, srv, tr, w, b, ctrl, lock, dash := d.services, d.inbound, d.transport, d.wallet, d.backend, d.ctrl, d.lock, d.dash
 	d.mu.Unlock()
+
+	// The dashboard first: nothing new starts from it while the node
+	// stops (a swap it started is cancelled as a CLI's would be).
+	if dash != nil {
+		dash.Stop()
+	}
 
 	// Work that needs the peers still connected (the offer's removal)
 	// first, last started first, within one bound for all.
@@ -556,6 +573,10 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 		Version: d.opts.Version, Role: d.cfg.Role, Network: d.cfg.Network, PID: os.Getpid(),
 		State: d.state, Onion: d.onion, TipHeight: d.tip, TipHash: d.tipHash,
 		Faults: d.cfg.Faults, Started: d.started,
+		TorBootstrap: d.torBoot.Progress, TorBootstrapSummary: d.torBoot.Summary,
+	}
+	if d.dash != nil {
+		s.Dashboard = d.dash.URL()
 	}
 	if d.chainErr != nil {
 		s.ChainError = d.chainErr.Error()
@@ -617,6 +638,28 @@ func stateBlocker(state string) string {
 		return "stopping"
 	}
 	return "starting"
+}
+
+// startDashboard serves the web dashboard on its local address, as soon
+// as the control API runs (its status page shows the rest of the start).
+// Not for a command's in-process node, which has no cookie to log in
+// with.
+func (d *Daemon) startDashboard() error {
+	if d.opts.NoControlSocket || d.cfg.Dashboard.Listen == DashboardOff {
+		return nil
+	}
+	ds, err := dashboard.New(dashboard.Config{Listen: d.cfg.Dashboard.Listen, API: d.router, Cookie: d.ctrl.Cookie,
+		PasswordFile: dashboard.PasswordPath(d.cfg.DataDir), Logger: d.logs.For("dashboard")})
+	if err != nil {
+		return err
+	}
+	if err := ds.Start(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.dash = ds
+	d.mu.Unlock()
+	return nil
 }
 
 // Router is the daemon's control API, for in-process use (one-shot CLI
