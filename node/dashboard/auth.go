@@ -231,7 +231,6 @@ func shortHex(s string, n int) string {
 	return hex.EncodeToString(h[:])[:n]
 }
 
-
 // passwordSet: a password file exists (it is read at each login, so
 // `dashboard password` takes effect without a restart).
 func (a *auth) passwordSet() bool {
