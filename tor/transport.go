@@ -27,9 +27,11 @@ var (
 
 // TorTransport is the Transport over Tor: one managed or attached tor,
 // at most one onion service of this node's own (Listen), any number of
-// short-lived ephemeral ones (ListenEphemeral), and SOCKS dialing with
-// per-peer stream isolation. A health loop replaces a dead tor or
-// connection and re-publishes the node's service under the same address.
+// short-lived ephemeral ones (ListenEphemeral) and of persistent ones
+// restricted by client authorization (ListenAuthorized), and SOCKS
+// dialing with per-peer stream isolation. A health loop replaces a dead
+// tor or connection and re-publishes the node's service and the
+// authorized ones under the same addresses.
 type TorTransport struct {
 	cfg  Config
 	log  *slog.Logger
