@@ -114,16 +114,28 @@ func enableNetwork(ctx context.Context, t *bine.Tor) error {
 // solve puzzles under attack; a tor that does not know the keyword is
 // asked again without it. pow reports which one served.
 //
+// With clientAuth, the service is restricted by v3 client authorization:
+// Flags gets V3Auth and each key a ClientAuthV3=<base32> argument (tor
+// refuses either without the other: "No auth type specified", "No auth
+// clients specified").
+//
 // The command is sent by hand rather than through bine's Listen, which
-// has no way to pass the keyword.
-func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, local net.Listener, wantPoW bool) (id string, pow bool, err error) {
+// has no way to pass these keywords.
+func addOnion(ctx context.Context, t *bine.Tor, key ed25519.KeyPair, port int, local net.Listener, wantPoW bool, clientAuth []ClientAuthKey) (id string, pow bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
 	target := local.Addr().String()
+	flags := "MaxStreamsCloseCircuit"
+	if len(clientAuth) > 0 {
+		flags += ",V3Auth"
+	}
 	base := "ADD_ONION " + string(control.KeyTypeED25519V3) + ":" + (&control.ED25519Key{KeyPair: key}).Blob() +
-		" Flags=MaxStreamsCloseCircuit MaxStreams=" + strconv.Itoa(MaxStreamsPerCircuit) +
+		" Flags=" + flags + " MaxStreams=" + strconv.Itoa(MaxStreamsPerCircuit) +
 		" Port=" + strconv.Itoa(port) + "," + target
+	for _, k := range clientAuth {
+		base += " ClientAuthV3=" + k.String()
+	}
 	var resp *control.Response
 	if wantPoW {
 		resp, err = t.Control.SendRequest("%s %s", base, powKeywords)

@@ -147,6 +147,8 @@ func TestMapDialError(t *testing.T) {
 		{"socks connect tcp 127.0.0.1:9050->x.onion:80: unknown error host unreachable", ErrOnionUnreachable, 0x04},
 		{"socks connect tcp 127.0.0.1:9050->x.onion:80: unknown error unknown code: 240", ErrOnionUnreachable, 0xF0},
 		{"socks connect tcp 127.0.0.1:9050->x.onion:80: unknown error unknown code: 246", ErrInvalidOnionAddress, 0xF6},
+		{"socks connect tcp 127.0.0.1:9050->x.onion:80: unknown error unknown code: 244", ErrClientAuth, 0xF4},
+		{"socks connect tcp 127.0.0.1:9050->x.onion:80: unknown error unknown code: 245", ErrClientAuth, 0xF5},
 		{"socks connect tcp 127.0.0.1:9050->x.onion:80: unknown error connection refused", ErrSOCKS, 0x05},
 		{"dial tcp 127.0.0.1:9050: connect: connection refused", ErrSOCKS, 0},
 	}

@@ -162,11 +162,14 @@ func ShortAddr(addr string) string {
 
 // Unwrap classifies the reply: the onion-specific codes and "host
 // unreachable" (what tor says without ExtendedErrors) and "TTL expired"
-// (tor's timeout) mean the service cannot be reached now.
+// (tor's timeout) mean the service cannot be reached now; the client
+// authorization codes mean it cannot be reached without a key.
 func (e *SOCKSError) Unwrap() error {
 	switch e.Code {
 	case 0x04, 0x06, 0xF0, 0xF1, 0xF2, 0xF3, 0xF7:
 		return ErrOnionUnreachable
+	case 0xF4, 0xF5:
+		return ErrClientAuth
 	case 0xF6:
 		return ErrInvalidOnionAddress
 	default:

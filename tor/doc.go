@@ -21,7 +21,11 @@
 // and re-adds the service with the same key. ListenEphemeral adds
 // short-lived services with fresh keys (a CoinJoin round's contact point,
 // never the node's own address); they are not re-added after a restart
-// but fail with ErrOnionLost.
+// but fail with ErrOnionLost. ListenAuthorized adds persistent services
+// on keys of their own restricted by Tor v3 client authorization (the
+// web dashboard: only holders of an x25519 key from GenerateClientAuth
+// can read the descriptor); they are re-added after a restart like the
+// node's own.
 //
 // Loopback implements Transport over plain 127.0.0.1 TCP for fast unit
 // tests of the logic above the transport. Integration tests (build tag

@@ -19,6 +19,10 @@ var (
 	// ErrOnionUnreachable: tor could not reach the onion service (no
 	// descriptor, introduction or rendezvous failed, host unreachable).
 	ErrOnionUnreachable = errors.New("onion service unreachable")
+	// ErrClientAuth: the onion service is restricted by v3 client
+	// authorization and this tor holds no key for it (SOCKS reply 0xF4)
+	// or a wrong one (0xF5). Retrying does not help; adding the key does.
+	ErrClientAuth = errors.New("onion service requires client authorization")
 	// ErrInvalidOnionAddress: not a valid v3 "<56 chars>.onion:<port>".
 	ErrInvalidOnionAddress = errors.New("invalid onion address")
 	// ErrDialTimeout: an onion dial did not complete within DialTimeout.

@@ -239,6 +239,9 @@ func (f *fakeTor) reply(c *fakeConn, verb, args string) (reply []string, after f
 		if err != nil || len(b) != 64 {
 			return []string{"513 Failed to decode ED25519-V3 key"}, nil
 		}
+		if reply := fakeCheckClientAuth(args); reply != "" {
+			return []string{reply}, nil
+		}
 		f.addOnions = append(f.addOnions, blob)
 		id := torutil.OnionServiceIDFromPrivateKey(ed25519.PrivateKey(b).KeyPair())
 		if f.autoUpload {
@@ -262,4 +265,32 @@ func cookieHMAC(key string, cookie, cnonce, snonce []byte) []byte {
 	m.Write(cnonce)
 	m.Write(snonce)
 	return m.Sum(nil)
+}
+
+// fakeCheckClientAuth refuses ADD_ONION's client authorization arguments
+// as tor (control_cmd.c) does: ClientAuthV3 only with Flags V3Auth and
+// vice versa, each key 52 base32 characters.
+func fakeCheckClientAuth(args string) string {
+	v3auth, clients := false, 0
+	for _, a := range strings.Fields(args) {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "Flags":
+			for _, fl := range strings.Split(v, ",") {
+				v3auth = v3auth || fl == "V3Auth"
+			}
+		case "ClientAuthV3":
+			if _, err := ParseClientAuthKey(v); err != nil || len(v) != 52 {
+				return "512 Cannot decode v3 client auth key"
+			}
+			clients++
+		}
+	}
+	switch {
+	case !v3auth && clients > 0:
+		return "512 No auth type specified"
+	case v3auth && clients == 0:
+		return "512 No auth clients specified"
+	}
+	return ""
 }

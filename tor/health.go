@@ -22,8 +22,9 @@ const (
 // healthLoop watches the session: its death is seen at once (event
 // connection EOF, process exit), a hung tor by the periodic ping. Then
 // the session is replaced: a managed tor is restarted (same DataDir), an
-// attached one reconnected, and the onion service re-added with the same
-// key, so peers find us again at the same address. Ephemeral services
+// attached one reconnected, and the onion services re-added with the same
+// keys (the node's own and the authorized ones, with their client auth),
+// so peers find us again at the same address. Ephemeral services
 // are not re-added: they are lost (loseEphemeral). No polling besides the
 // ticker: the loop sleeps in select.
 func (t *TorTransport) healthLoop() {
@@ -79,13 +80,14 @@ func (t *TorTransport) recover(old *session) {
 			t.sess = s
 			close(t.ready)
 			t.restarts++
-			l := t.lis
+			ls := t.persistent()
 			t.mu.Unlock()
 			t.log.Info("tor recovered", "mode", t.cfg.Mode, "attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
-			if l != nil {
+			for _, l := range ls {
 				if err := t.publish(t.life, s, l); err != nil {
-					t.log.Warn("re-adding onion service failed; will recover again", "err", err)
+					t.log.Warn("re-adding onion service failed; will recover again", "authorized", l.Authorized(), "err", err)
 					s.markDead(err)
+					break
 				}
 			}
 			return

@@ -27,17 +27,21 @@ const (
 )
 
 // OnionListener is an onion service of the transport: the node's own
-// (Listen) or a round's ephemeral one (ListenEphemeral). Its local TCP
-// listener is ours and outlives tor restarts. After a restart the node's
-// service is re-added with the same key, so inbound streams resume at the
-// same address; an ephemeral service is not re-added: it is lost, and its
-// Accept fails with ErrOnionLost.
+// (Listen), a round's ephemeral one (ListenEphemeral) or one restricted
+// to authorized clients (ListenAuthorized). Its local TCP listener is
+// ours and outlives tor restarts. After a restart the node's service and
+// the authorized ones are re-added with the same keys (and client auth),
+// so inbound streams resume at the same address; an ephemeral service is
+// not re-added: it is lost, and its Accept fails with ErrOnionLost.
 type OnionListener struct {
 	t         *TorTransport
 	key       *OnionKey
 	addr      OnionAddr
 	local     net.Listener
 	ephemeral bool
+	// clientAuth: the authorized clients' keys (ListenAuthorized only),
+	// given to tor at every ADD_ONION of the service.
+	clientAuth []ClientAuthKey
 
 	mu      sync.Mutex
 	pubDone chan struct{} // closed when the pending publication has an outcome
@@ -76,6 +80,10 @@ func (l *OnionListener) Addr() net.Addr { return l.addr }
 
 // Ephemeral reports whether l is a per-round service of ListenEphemeral.
 func (l *OnionListener) Ephemeral() bool { return l.ephemeral }
+
+// Authorized reports whether l is a service of ListenAuthorized, which
+// only clients holding an authorized key can reach.
+func (l *OnionListener) Authorized() bool { return len(l.clientAuth) > 0 }
 
 // lose marks an ephemeral service gone with its session: waiters of
 // WaitPublished and Accept get an error wrapping ErrOnionLost.
@@ -154,6 +162,7 @@ func (l *OnionListener) Close() error {
 		l.t.lis = nil
 	}
 	delete(l.t.eph, l)
+	delete(l.t.authz, l)
 	s := l.t.sess
 	if l.ephemeral && l.sess != s {
 		s = nil // added on a session that is gone, and the service with it
@@ -181,7 +190,7 @@ func (t *TorTransport) publish(ctx context.Context, s *session, l *OnionListener
 	var err error
 	for i := 0; i < collisionAttempts; i++ {
 		err = s.cmd(ctx, func(c *control.Conn) error {
-			_, pow, err := addOnion(ctx, s.bt, l.key.kp, l.addr.Port, l.local, t.cfg.PoWDefense)
+			_, pow, err := addOnion(ctx, s.bt, l.key.kp, l.addr.Port, l.local, t.cfg.PoWDefense, l.clientAuth)
 			if err == nil {
 				t.setPoW(pow, t.cfg.PoWDefense)
 			}
@@ -253,6 +262,9 @@ func (t *TorTransport) logService(l *OnionListener, msg string, args ...any) {
 	if l.ephemeral {
 		t.log.Debug(msg, append([]any{"ephemeral", true, "addr", l.addr.String()}, args...)...)
 		return
+	}
+	if l.Authorized() {
+		args = append([]any{"authorized_clients", len(l.clientAuth)}, args...)
 	}
 	t.log.Info(msg, append([]any{"addr", l.addr.String()}, args...)...)
 }

@@ -61,22 +61,31 @@ func LoadOrCreateOnionKey(path string) (key *OnionKey, created bool, err error) 
 // identity) and a file of the wrong size or header, instead of silently
 // making a new key and changing the node's address.
 func LoadOnionKey(path string) (*OnionKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
+	if err := checkKeyFile(path); err != nil {
 		return nil, fmt.Errorf("tor: onion key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrKeyFormat, path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %#o, readable or writable by group or others; "+
-			"run `chmod 600 %s` if it was never exposed", ErrKeyPermissions, path, perm, path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tor: onion key: %w", err)
 	}
 	return parseOnionKey(path, b)
+}
+
+// checkKeyFile refuses a key file that is not a regular file or that
+// group or others may read or write.
+func checkKeyFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrKeyFormat, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %#o, readable or writable by group or others; "+
+			"run `chmod 600 %s` if it was never exposed", ErrKeyPermissions, path, perm, path)
+	}
+	return nil
 }
 
 func parseOnionKey(path string, b []byte) (*OnionKey, error) {

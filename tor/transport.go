@@ -27,9 +27,11 @@ var (
 
 // TorTransport is the Transport over Tor: one managed or attached tor,
 // at most one onion service of this node's own (Listen), any number of
-// short-lived ephemeral ones (ListenEphemeral), and SOCKS dialing with
-// per-peer stream isolation. A health loop replaces a dead tor or
-// connection and re-publishes the node's service under the same address.
+// short-lived ephemeral ones (ListenEphemeral) and of persistent ones
+// restricted by client authorization (ListenAuthorized), and SOCKS
+// dialing with per-peer stream isolation. A health loop replaces a dead
+// tor or connection and re-publishes the node's service and the
+// authorized ones under the same addresses.
 type TorTransport struct {
 	cfg  Config
 	log  *slog.Logger
@@ -43,6 +45,7 @@ type TorTransport struct {
 	ready    chan struct{} // closed while sess != nil
 	lis      *OnionListener
 	eph      map[*OnionListener]struct{} // live ListenEphemeral services
+	authz    map[*OnionListener]struct{} // live ListenAuthorized services
 	key      *OnionKey                   // ephemeral key when cfg.KeyFile == ""
 	restarts int
 	// pow: the last ADD_ONION got the proof-of-work defence (atomic: set
@@ -63,7 +66,7 @@ func NewTorTransport(ctx context.Context, cfg Config) (*TorTransport, error) {
 		return nil, err
 	}
 	t := &TorTransport{cfg: cfg, log: cfg.Logger, iso: iso, ready: make(chan struct{}),
-		eph: map[*OnionListener]struct{}{}}
+		eph: map[*OnionListener]struct{}{}, authz: map[*OnionListener]struct{}{}}
 	t.life, t.stop = context.WithCancel(context.Background())
 	s, err := t.connect(ctx)
 	if err != nil {
@@ -126,7 +129,7 @@ func (t *TorTransport) Listen(ctx context.Context) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := t.listen(ctx, key, false)
+	l, err := t.listen(ctx, serviceSpec{key: key, port: t.cfg.OnionPort})
 	if err != nil {
 		return nil, err
 	}
@@ -152,25 +155,45 @@ func (t *TorTransport) ListenEphemeral(ctx context.Context) (*OnionListener, err
 	if err != nil {
 		return nil, err
 	}
-	return t.listen(ctx, key, true)
+	return t.listen(ctx, serviceSpec{key: key, port: t.cfg.OnionPort, ephemeral: true})
 }
 
-// listen adds a service for key on a new local listener: the node's own
-// (at most one, kept in t.lis and re-added after tor restarts) or an
-// ephemeral one (kept in t.eph, lost with its session).
-func (t *TorTransport) listen(ctx context.Context, key *OnionKey, ephemeral bool) (*OnionListener, error) {
+// serviceSpec is what listen adds: exactly one of the node's own
+// service (neither flag), an ephemeral one, or an authorized one
+// (clientAuth set).
+type serviceSpec struct {
+	key        *OnionKey
+	port       int
+	ephemeral  bool
+	clientAuth []ClientAuthKey
+}
+
+// listen adds a service for spec on a new local listener: the node's own
+// (at most one, kept in t.lis and re-added after tor restarts), an
+// ephemeral one (kept in t.eph, lost with its session) or an authorized
+// one (kept in t.authz, re-added after tor restarts like the node's).
+func (t *TorTransport) listen(ctx context.Context, spec serviceSpec) (*OnionListener, error) {
 	local, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("tor: local listener: %w", err)
 	}
-	l := newOnionListener(t, key, t.cfg.OnionPort, local)
-	l.ephemeral = ephemeral
+	l := newOnionListener(t, spec.key, spec.port, local)
+	l.ephemeral = spec.ephemeral
+	l.clientAuth = spec.clientAuth
+	ephemeral := spec.ephemeral
 	t.mu.Lock()
 	switch {
 	case t.closed:
 		err = ErrClosed
 	case ephemeral:
 		t.eph[l] = struct{}{}
+	case t.persistentInUse(l.addr.ServiceID):
+		// tor would refuse it ("Onion address collision") only after
+		// publish's retries; and one key must not serve two purposes.
+		err = fmt.Errorf("%w: onion service %s is already published by this transport",
+			ErrAlreadyListening, ShortAddr(l.addr.String()))
+	case l.Authorized():
+		t.authz[l] = struct{}{}
 	case t.lis != nil:
 		err = ErrAlreadyListening
 	default:
@@ -198,6 +221,7 @@ func (t *TorTransport) listen(ctx context.Context, key *OnionKey, ephemeral bool
 			t.lis = nil
 		}
 		delete(t.eph, l)
+		delete(t.authz, l)
 		t.mu.Unlock()
 		local.Close()
 		return nil, err
@@ -210,6 +234,33 @@ func (t *TorTransport) listen(ctx context.Context, key *OnionKey, ephemeral bool
 	}
 	t.logService(l, "onion service added")
 	return l, nil
+}
+
+// persistentInUse: the node's own or an authorized service has id (t.mu
+// held).
+func (t *TorTransport) persistentInUse(id string) bool {
+	if t.lis != nil && t.lis.addr.ServiceID == id {
+		return true
+	}
+	for l := range t.authz {
+		if l.addr.ServiceID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// persistent lists the services re-added after a tor restart: the node's
+// own and the authorized ones (t.mu held).
+func (t *TorTransport) persistent() []*OnionListener {
+	ls := make([]*OnionListener, 0, len(t.authz)+1)
+	if t.lis != nil {
+		ls = append(ls, t.lis)
+	}
+	for l := range t.authz {
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 func (t *TorTransport) onionKey() (*OnionKey, error) {
@@ -305,10 +356,7 @@ func (t *TorTransport) Close() error {
 		return nil
 	}
 	t.closed = true
-	ls := make([]*OnionListener, 0, len(t.eph)+1)
-	if t.lis != nil {
-		ls = append(ls, t.lis)
-	}
+	ls := t.persistent()
 	for l := range t.eph {
 		ls = append(ls, l)
 	}

@@ -426,6 +426,8 @@ func TestDialIsolationAndErrors(t *testing.T) {
 		{name: "intro timed out", reply: 0xF7, wantIs: ErrOnionUnreachable, want: "introduction timed out"},
 		{name: "host unreachable", reply: 0x04, wantIs: ErrOnionUnreachable, want: "host unreachable"},
 		{name: "tor says invalid", reply: 0xF6, wantIs: ErrInvalidOnionAddress, want: "0xf6"},
+		{name: "client auth missing", reply: 0xF4, wantIs: ErrClientAuth, want: "missing client authorization (SOCKS reply 0xf4)"},
+		{name: "client auth wrong", reply: 0xF5, wantIs: ErrClientAuth, want: "wrong client authorization"},
 		{name: "general failure", reply: 0x01, wantIs: ErrSOCKS, want: "general SOCKS server failure"},
 		{name: "no reply", silent: true, wantIs: ErrDialTimeout, want: "300ms"},
 		{name: "not onion", addr: "example.com:80", wantIs: ErrInvalidOnionAddress},
