@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/node/daemon"
 	"github.com/onionswap/onionswap/node/dashboard"
 )
 
@@ -40,10 +43,13 @@ client key in DATADIR/dashboard.auth_private.`,
 				}
 				_, perr := os.Stat(dashboard.PasswordPath(e.cfg.DataDir))
 				if *asJSON {
-					return printJSON(e.stdout, map[string]any{"url": st.Dashboard, "password_set": perr == nil})
+					return printJSON(e.stdout, map[string]any{"url": st.Dashboard, "onion": st.DashboardOnion, "password_set": perr == nil})
 				}
 				fmt.Fprintln(e.stdout, st.Dashboard)
-				fmt.Fprintf(e.stdout, "log in with the control cookie in %s", e.cfg.DataDir+"/control.cookie")
+				if st.DashboardOnion != "" {
+					fmt.Fprintf(e.stdout, "%s (with the client key in %s)\n", st.DashboardOnion, filepath.Join(e.cfg.DataDir, daemon.DashboardAuthPrivate))
+				}
+				fmt.Fprintf(e.stdout, "log in with the control cookie in %s", control.CookiePath(e.cfg.DataDir))
 				if perr == nil {
 					fmt.Fprint(e.stdout, " or the dashboard password")
 				}

@@ -69,6 +69,9 @@ type Status struct {
 	// Dashboard: the web dashboard's local URL ("" when it is off); log in
 	// with the control cookie or the dashboard password.
 	Dashboard string `json:"dashboard,omitempty"`
+	// DashboardOnion: the dashboard's own onion address, reachable only
+	// with the client key in DATADIR/dashboard.auth_private (--dashboard-onion).
+	DashboardOnion string `json:"dashboard_onion,omitempty"`
 	// ChatUnread: messages of the node's chat conversations not read yet.
 	ChatUnread int `json:"chat_unread,omitempty"`
 	// Faults lists the fault-injection plan (regtest only).

@@ -119,13 +119,15 @@ type Daemon struct {
 	router   *control.Router
 	ctrl     *control.Server
 	dash     *dashboard.Server
-	torBoot  tor.BootstrapStatus
-	lock     *DataDirLock
-	tip      int32
-	tipHash  string
-	chainErr error
-	torErr   error
-	stopDone chan struct{}
+	// dashOnion: the dashboard's own onion address ("" : not published).
+	dashOnion string
+	torBoot   tor.BootstrapStatus
+	lock      *DataDirLock
+	tip       int32
+	tipHash   string
+	chainErr  error
+	torErr    error
+	stopDone  chan struct{}
 }
 
 // New validates cfg, creates the data dir and opens the log. Nothing runs
@@ -275,6 +277,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.setState(control.StateWaitingTor)
 	lis, err := d.startTor(ctx, env)
 	if err != nil {
+		return err
+	}
+	if err := d.publishDashboard(ctx); err != nil {
+		lis.Close()
 		return err
 	}
 
@@ -577,6 +583,7 @@ func (d *Daemon) Status(ctx context.Context) *control.Status {
 	}
 	if d.dash != nil {
 		s.Dashboard = d.dash.URL()
+		s.DashboardOnion = d.dashOnion
 	}
 	if d.chainErr != nil {
 		s.ChainError = d.chainErr.Error()
@@ -638,28 +645,6 @@ func stateBlocker(state string) string {
 		return "stopping"
 	}
 	return "starting"
-}
-
-// startDashboard serves the web dashboard on its local address, as soon
-// as the control API runs (its status page shows the rest of the start).
-// Not for a command's in-process node, which has no cookie to log in
-// with.
-func (d *Daemon) startDashboard() error {
-	if d.opts.NoControlSocket || d.cfg.Dashboard.Listen == DashboardOff {
-		return nil
-	}
-	ds, err := dashboard.New(dashboard.Config{Listen: d.cfg.Dashboard.Listen, API: d.router, Cookie: d.ctrl.Cookie,
-		PasswordFile: dashboard.PasswordPath(d.cfg.DataDir), Logger: d.logs.For("dashboard")})
-	if err != nil {
-		return err
-	}
-	if err := ds.Start(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.dash = ds
-	d.mu.Unlock()
-	return nil
 }
 
 // Router is the daemon's control API, for in-process use (one-shot CLI
