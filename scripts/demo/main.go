@@ -28,7 +28,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -72,10 +71,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			err = fmt.Errorf("interrupted: %w", err)
+		if ctx.Err() != nil { // the steps' errors only say they stopped waiting
+			fmt.Fprintln(os.Stderr, "demo interrupted:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "demo failed:", err)
 		}
-		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }

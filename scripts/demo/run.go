@@ -105,7 +105,7 @@ func run(sigCtx context.Context, cfg config) (err error) {
 		return err
 	}
 	d.c = c
-	defer d.stopAll(&err)
+	defer func() { d.stopAll(&err, sigCtx.Err() != nil) }()
 	h, _ := c.Tip(ctx)
 	d.say("chain at height %d, tor network ready; directory %s", h, c.Dir())
 	// Mining goes on under --keep (the signal's context, not the
@@ -148,9 +148,11 @@ func run(sigCtx context.Context, cfg config) (err error) {
 
 // stopAll stops every process the demo started and checks that none is
 // left; it turns a clean run into a failure if one is.
-func (d *demo) stopAll(errp *error) {
+func (d *demo) stopAll(errp *error, interrupted bool) {
 	c := d.c
-	if *errp != nil {
+	// A failure keeps the directory and shows the logs' tails; an
+	// interruption (Ctrl-C, SIGTERM) needs neither.
+	if *errp != nil && !interrupted {
 		c.MarkFailed()
 		c.DumpLogs(os.Stderr, 40)
 	}
