@@ -17,11 +17,11 @@ import (
 )
 
 const (
-	// cjTimeout bounds the round: announcements reach every pool in a few
-	// seconds, a good round takes ~10 phases of well under cjPhase; a
-	// failed attempt (a peer too slow for a phase) costs about
-	// roundSize+7 phases more. 5 minutes is two failed rounds and a good
-	// one.
+	// cjTimeout bounds the rounds: announcements reach every pool in a
+	// few seconds and a good round takes 2-6 s here; a failed attempt (a
+	// peer too slow for a phase) may last its deadline, 2 + (n+5) phases
+	// (node/coinjoin roundDuration: 3 minutes for n = 5 and cjPhase), and
+	// a retry pause. 5 minutes is one failed round and a good one.
 	cjTimeout = 5 * time.Minute
 	// coinWait: a funded coin is confirmed by the automine within ~1 s
 	// and seen by the wallet at its next poll (500 ms).

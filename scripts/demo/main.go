@@ -43,8 +43,9 @@ const (
 	// takerFunds: the taker's wallet; it swaps swapAmount.
 	takerFunds = 10_000_000
 	swapAmount = 5_000_000
-	// demoTimeout: the whole demo takes 1-3 minutes on 2 cores; 10
-	// minutes means something is stuck. --keep's wait is not bounded.
+	// demoTimeout: the whole demo takes under a minute on 2 cores (a
+	// failed CoinJoin round alone may take 3 more); 10 minutes means
+	// something is stuck. --keep's wait is not bounded.
 	demoTimeout = 10 * time.Minute
 )
 
