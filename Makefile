@@ -37,7 +37,7 @@ install: build ## Install bin/onionswap, bash completion, sample config, systemd
 deps: ## Install (as root) or name what the tests need: tor, gcc; build btcd
 	@bash scripts/deps.sh
 
-demo: deps ## A whole CoinSwap: private Tor network, regtest chain, directory, 2 makers, taker (separate processes)
+demo: deps ## Offers, chat, a CoinSwap from the book, a CoinJoin of 5: private Tor network, regtest chain, separate processes
 	$(GO) run ./scripts/demo
 
 test: deps lint ## Everything: lint, unit and integration tests, each fuzz target briefly (what CI runs)
