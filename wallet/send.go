@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/onionswap/onionswap/wallet/chain"
 	"github.com/onionswap/onionswap/wallet/keys"
 	"github.com/onionswap/onionswap/wallet/script"
 )
@@ -672,7 +673,14 @@ func (w *Wallet) testAccept(ctx context.Context, tx *wire.MsgTx) error {
 		return fmt.Errorf("test accept: %w", err)
 	}
 	if !ok {
+		if chain.AlreadyKnown(reason) {
+			return fmt.Errorf("%w: %s", errAlreadyKnown, reason)
+		}
 		return fmt.Errorf("%w: %s", ErrBroadcast, reason)
 	}
 	return nil
 }
+
+// errAlreadyKnown: the node has the transaction already (another party of
+// a joint transaction broadcast it a moment before us).
+var errAlreadyKnown = fmt.Errorf("%w: the node already has the transaction", ErrBroadcast)

@@ -99,7 +99,11 @@ func (w *Wallet) PublishTx(ctx context.Context, tx *wire.MsgTx, fee btcutil.Amou
 			return err
 		}
 		known = false
-		if err := w.testAccept(ctx, tx); err != nil {
+		// Between the lookup and the test another party of a joint
+		// transaction (a CoinJoin's) may have broadcast it.
+		if err := w.testAccept(ctx, tx); errors.Is(err, errAlreadyKnown) {
+			known = true
+		} else if err != nil {
 			return err
 		}
 	}

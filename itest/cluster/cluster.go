@@ -214,7 +214,7 @@ func (c *Cluster) build(ctx context.Context) (string, error) {
 	if b := os.Getenv("ONIONSWAP_BIN"); b != "" {
 		return b, nil
 	}
-	root, err := moduleRoot()
+	root, err := regtest.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -229,24 +229,6 @@ func (c *Cluster) build(ctx context.Context) (string, error) {
 	}
 	c.log.Info("onionswap built", "bin", out, "took", time.Since(t0).Round(time.Millisecond))
 	return out, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/onionswap/onionswap\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cluster: onionswap's go.mod not found above the working directory (set Options.Binary or $ONIONSWAP_BIN)")
-		}
-		dir = parent
-	}
 }
 
 // Dir is the cluster's base directory.

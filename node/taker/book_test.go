@@ -217,3 +217,28 @@ func TestSwapFromBookBondless(t *testing.T) {
 		})
 	}
 }
+
+// TestSwapNamedKeepsOrder: makers named by the request (a swap from the
+// book, `taker swap --offer`) make the route in the order given, whatever
+// their weights.
+func TestSwapNamedKeepsOrder(t *testing.T) {
+	net := swaptest.New(t)
+	var makers []*swaptest.Maker
+	for i := range 3 {
+		makers = append(makers, net.NewMaker("m"+string(rune('1'+i)), swaptest.MakerOpts{}))
+	}
+	tk, _ := net.NewTaker("taker", swaptest.Book(t, makers...), swaptest.TakerOpts{})
+	net.AutoMine()
+	want := []string{makers[2].Addr(), makers[0].Addr()}
+	rep, err := tk.Swap(swaptest.Ctx(t, swaptest.Timeout), taker.Request{Amount: 8_000_000, TxCount: 1, Makers: 2, Named: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range rep.Makers {
+		got = append(got, m.Addr)
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("route %v, want %v", got, want)
+	}
+}

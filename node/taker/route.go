@@ -180,24 +180,25 @@ func (r *run) pick(cands []Candidate, req Request, i int) (int, error) {
 			weights[k] = ws.Weight(c)
 		}
 	}
-	k := pickCandidate(cands, weights)
-	if route := t.cfg.Faults.Route(); len(route) > 0 { // fault injection: fixed route
-		// The first named maker still among the candidates: route[i]
-		// for position i, and the next names are the spares that
-		// replace a maker failing at setup.
-		k = -1
-		for _, a := range route {
-			for j, c := range cands {
-				if k < 0 && c.Addr == a {
-					k = j
-				}
+	// Makers named by the request (from the book, in route order), or
+	// by a fault plan: the first still among the candidates takes
+	// position i, and the later names are the spares that replace a
+	// maker failing at setup.
+	named, what := req.Named, "named maker"
+	if route := t.cfg.Faults.Route(); len(route) > 0 {
+		named, what = route, "fault injection: maker"
+	}
+	if len(named) == 0 {
+		return pickCandidate(cands, weights), nil
+	}
+	for _, a := range named {
+		for j, c := range cands {
+			if c.Addr == a {
+				return j, nil
 			}
 		}
-		if k < 0 {
-			return 0, fmt.Errorf("%w: fault injection: maker for position %d not among the candidates", swap.ErrNotEnoughMakers, i+1)
-		}
 	}
-	return k, nil
+	return 0, fmt.Errorf("%w: %s for position %d not among the candidates", swap.ErrNotEnoughMakers, what, i+1)
 }
 
 // busyRetryDelay is the wait before retrying a route after a maker said it

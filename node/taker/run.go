@@ -18,6 +18,9 @@ type Request struct {
 	// Source of makers for this swap only (other directories); nil:
 	// Config.Source.
 	Source MakerSource
+	// Named: the makers' addresses in route order (a swap from the
+	// book, `taker swap --offer`); the route keeps that order.
+	Named []string
 }
 
 // source is the request's maker source, else the configured one.

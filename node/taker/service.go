@@ -269,7 +269,7 @@ func (s *Service) Swap(ctx context.Context, req control.TakerSwapRequest) (*cont
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", control.ErrBadRequest, err)
 		}
-		treq.Source = src
+		treq.Source, treq.Named = src, req.Offers
 	case len(req.Directories) > 0 && s.cfg.SourceFor != nil:
 		// Other directories for this swap only: the same taker (one
 		// engine, one set of claims), another maker source.

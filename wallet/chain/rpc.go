@@ -667,6 +667,11 @@ func classifyReject(code btcjson.RPCErrorCode, msg string) error {
 	return ErrRejected
 }
 
+// AlreadyKnown reports whether a rejection reason (testmempoolaccept's,
+// sendrawtransaction's message) says the node already has the transaction:
+// in its mempool or in the chain.
+func AlreadyKnown(reason string) bool { return reason != "" && classifyReject(0, reason) == nil }
+
 // TestAccept implements Backend (testmempoolaccept; a transaction already in
 // the mempool or chain is ok=false with the node's "already" reason). The
 // reason is Core's reject-details when given (it names, for instance, the

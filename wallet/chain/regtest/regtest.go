@@ -445,7 +445,7 @@ func BtcdPath(ctx context.Context) (string, error) {
 		btcdPath.path = p
 		return p, nil
 	}
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -471,20 +471,22 @@ func BtcdPath(ctx context.Context) (string, error) {
 	return p, nil
 }
 
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot() (string, error) {
+// ModuleRoot walks up from the working directory to onionswap's own
+// go.mod (a nested module, such as the browser tests', is skipped: the
+// tools and the binary are onionswap's).
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			strings.Contains(string(b), "module github.com/onionswap/onionswap\n") {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("regtest: no go.mod above the working directory; set Options.BtcdPath or $ONIONSWAP_BTCD")
+			return "", errors.New("onionswap's go.mod not found above the working directory (set the binary's path: $ONIONSWAP_BIN, $ONIONSWAP_BTCD)")
 		}
 		dir = parent
 	}
