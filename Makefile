@@ -17,7 +17,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-.PHONY: help build install test unit itest fuzz fuzz-brief lint fmt release deps clean demo
+.PHONY: help build install test unit itest browser fuzz fuzz-brief lint fmt release deps clean demo
 
 help: ## Show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,12 +40,22 @@ deps: ## Install (as root) or name what the tests need: tor, gcc; build btcd
 demo: deps ## Offers, chat, a CoinSwap from the book, a CoinJoin of 5: private Tor network, regtest chain, separate processes
 	$(GO) run ./scripts/demo
 
-test: deps lint ## Everything: lint, unit and integration tests, each fuzz target briefly (what CI runs)
+test: deps lint ## Everything: lint, unit and integration tests, the dashboard in a browser, each fuzz target briefly (what CI runs)
+	@bash scripts/deps.sh --browser >/dev/null
 	@GO=$(GO) bash scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
+	@$(MAKE) --no-print-directory browser
 	@bash scripts/fuzz.sh $(TESTFUZZTIME) $(PKG)
 
 unit: ## Fast tests with the race detector: no tor, no btcd, no external process (swaps in-process on an in-memory chain)
 	$(GO) test -race -count=1 $(PKG)
+
+# The browser tests are a module of their own (chromedp stays out of
+# onionswap's go.mod); screenshots of every page land in BROWSER_OUT.
+BROWSER_OUT ?= $(CURDIR)/itest/browser/out
+browser: ## The dashboard in headless Chromium against real nodes (screenshots in itest/browser/out)
+	@bash scripts/deps.sh --browser >/dev/null
+	@mkdir -p $(BROWSER_OUT)
+	@cd itest/browser && GO=$(GO) bash ../../scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) -artifacts -outputdir $(BROWSER_OUT) ./...
 
 itest: deps ## Integration tests on a private Tor network and a btcd regtest chain
 	@GO=$(GO) bash scripts/gotest.sh -count=1 -tags itest -timeout $(ITEST_TIMEOUT) $(PKG)
@@ -58,6 +68,7 @@ lint: ## gofmt check and go vet (both build tags)
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKG)
 	$(GO) vet -tags itest $(PKG)
+	cd itest/browser && $(GO) vet -tags itest ./...
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')

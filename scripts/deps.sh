@@ -2,7 +2,14 @@
 # Installs (or names) what onionswap's tests and demo need on a Debian machine,
 # and prints what it found. Only Debian's packages and the Go module proxy are
 # used: nothing is downloaded from anywhere else.
+#
+#   deps.sh            tor, gcc, btcd: the demo and the integration tests
+#   deps.sh --browser  and Debian's Chromium with a font: the dashboard's
+#                      browser tests (itest/browser)
 set -euo pipefail
+
+browser=no
+[ "${1:-}" = "--browser" ] && browser=yes
 
 need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -11,6 +18,11 @@ have go || { echo "deps: go is missing: install Go >= $(awk '/^go /{print $2}' "
 have gcc || need_apt+=(gcc)          # cgo, for mattn/go-sqlite3
 have tor || need_apt+=(tor)
 have tor-gencert || need_apt+=(tor)  # private test network: authority keys
+if [ "$browser" = yes ]; then
+  have chromium || need_apt+=(chromium)
+  # A font, so that the screenshots show text (Chromium depends on none).
+  [ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   # Debian's tor package enables a system tor service; the tests never use it
@@ -38,3 +50,6 @@ echo "deps: go      $(go env GOVERSION)"
 echo "deps: gcc     $(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)"
 echo "deps: tor     $(tor --version 2>/dev/null | head -n1 | sed 's/\.$//')"
 echo "deps: btcd    $btcd"
+if [ "$browser" = yes ]; then
+  echo "deps: browser $(chromium --version 2>/dev/null | head -n1)"
+fi

@@ -260,5 +260,3 @@ func parseSat(v string) (int64, error) {
 	}
 	return n, nil
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	// SessionCookie is the name of the session cookie.
+	// SessionCookie starts the session cookie's name (CookieName).
 	SessionCookie = "onionswap_session"
 	// sessionIdle: a session unused this long ends (a browser tab left
 	// open keeps it alive through its event stream).
@@ -240,3 +240,9 @@ func (a *auth) passwordSet() bool {
 	_, err := os.Stat(a.cfg.PasswordFile)
 	return err == nil
 }
+
+// CookieName is the session cookie's name for requests to host. Browsers
+// keep cookies per host name, not per port, so two nodes' dashboards on
+// one machine (a maker's and a taker's) would overwrite each other's
+// session under one name.
+func CookieName(host string) string { return SessionCookie + "_" + shortHex(strings.ToLower(host), 8) }

@@ -217,7 +217,7 @@ func TestLoginAndPages(t *testing.T) {
 	}
 	var sc *http.Cookie
 	for _, c := range r.Cookies() {
-		if c.Name == SessionCookie {
+		if c.Name == CookieName(strings.TrimPrefix(h.ts.URL, "http://")) {
 			sc = c
 		}
 	}

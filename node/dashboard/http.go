@@ -87,7 +87,7 @@ type request struct {
 func (s *Server) authed(h func(http.ResponseWriter, *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var tok string
-		if c, err := r.Cookie(SessionCookie); err == nil {
+		if c, err := r.Cookie(CookieName(r.Host)); err == nil {
 			tok = c.Value
 		}
 		sess := s.auth.session(tok)
@@ -146,14 +146,14 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("dashboard: logged in")
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: CookieName(r.Host), Value: tok, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionIdle / time.Second)})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *Server) logoutPost(w http.ResponseWriter, r *request) {
 	s.auth.logout(r.token)
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: CookieName(r.Host), Value: "", Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r.Request, "/login", http.StatusSeeOther)
 }

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -334,7 +335,10 @@ func (s *Server) loadMaker(ctx context.Context, _ url.Values) (any, error) {
 	}
 	d := &makerData{Maker: ms}
 	if len(ms.Offer) > 0 {
-		_ = jsonUnmarshal(ms.Offer, &d.Offer)
+		// Numbers as written (1000000, not 1e+06).
+		dec := json.NewDecoder(bytes.NewReader(ms.Offer))
+		dec.UseNumber()
+		_ = dec.Decode(&d.Offer)
 	}
 	if st, err := get[market.StatusReply](ctx, s, "/v1/market/status"); err == nil {
 		d.Market = &st

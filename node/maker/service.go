@@ -230,7 +230,10 @@ func offerView(o *protocol.Offer) map[string]any {
 // SwapInfo describes a maker swap for the control API.
 func SwapInfo(s *swap.MakerSwap) control.SwapInfo {
 	info := control.SwapInfo{ID: s.ID.String(), Role: string(swap.RoleMaker), Phase: string(s.Phase), Amount: s.InTotal,
-		TxCount: s.TxCount, Final: s.Phase.Final(), Error: s.Error}
+		TxCount: s.TxCount, Final: s.Phase.Final(), Error: s.Error, Created: s.Created, Updated: s.Updated}
+	if info.Final {
+		info.Outcome = info.Phase
+	}
 	info.Detail, _ = json.Marshal(map[string]any{
 		"in_total": s.InTotal, "out_total": s.OutTotal, "fee": s.Fee, "reimbursement": s.Reimbursement,
 		"in_locktime": s.InLocktime, "out_locktime": s.OutLocktime, "outputs": swap.OutputsView(s.Outputs()),

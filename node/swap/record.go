@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -259,7 +260,15 @@ func (o *Output) ContractValue() int64 {
 func (o *Output) Resolved() bool { return o.Status != StatusLive }
 
 // MakerSwap is a maker's persisted record of one swap.
+// Times are when a record was first and last saved, as the store keeps
+// them beside its state (filled by Load*, not part of the state).
+type Times struct {
+	Created time.Time `json:"-"`
+	Updated time.Time `json:"-"`
+}
+
 type MakerSwap struct {
+	Times
 	ID        protocol.SwapID `json:"id"`
 	Phase     Phase           `json:"phase"`
 	TxCount   int             `json:"tx_count"`
@@ -339,6 +348,7 @@ type HopOutput struct {
 
 // TakerSwap is the taker's persisted record of one swap.
 type TakerSwap struct {
+	Times
 	ID              protocol.SwapID `json:"id"` // local id
 	Phase           Phase           `json:"phase"`
 	Amount          int64           `json:"amount"`

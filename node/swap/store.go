@@ -131,14 +131,26 @@ func (s *Store) LoadTaker(ctx context.Context, id protocol.SwapID) (*TakerSwap, 
 
 func (s *Store) load(ctx context.Context, id protocol.SwapID, role Role, v any) error {
 	var state []byte
-	err := s.w.DB().QueryRowContext(ctx, `SELECT state FROM swaps WHERE id = ? AND role = ?`, id[:], string(role)).Scan(&state)
+	var created, updated int64
+	err := s.w.DB().QueryRowContext(ctx, `SELECT state, created, updated FROM swaps WHERE id = ? AND role = ?`,
+		id[:], string(role)).Scan(&state, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %s", ErrUnknownSwap, id)
 	}
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal(state, v)
+	if err := json.Unmarshal(state, v); err != nil {
+		return err
+	}
+	if t, ok := v.(interface{ setTimes(c, u int64) }); ok {
+		t.setTimes(created, updated)
+	}
+	return nil
+}
+
+func (t *Times) setTimes(c, u int64) {
+	t.Created, t.Updated = time.Unix(c, 0).UTC(), time.Unix(u, 0).UTC()
 }
 
 // Live lists the ids of the role's swaps that are not final.

@@ -400,7 +400,10 @@ func SwapReport(rep *Report, req control.TakerSwapRequest) *control.SwapReport {
 // SwapInfo describes a taker swap for the control API.
 func SwapInfo(s *swap.TakerSwap) control.SwapInfo {
 	info := control.SwapInfo{ID: s.ID.String(), Role: string(swap.RoleTaker), Phase: string(s.Phase), Amount: s.Amount,
-		TxCount: s.TxCount, Final: s.Phase.Final(), Error: s.Error}
+		TxCount: s.TxCount, Final: s.Phase.Final(), Error: s.Error, Created: s.Created, Updated: s.Updated}
+	if info.Final {
+		info.Outcome = info.Phase
+	}
 	makers := make([]map[string]any, 0, len(s.Makers))
 	for _, m := range s.Makers {
 		info.Legs = append(info.Legs, control.SwapLeg{Addr: m.Addr, ID: m.SwapID.String()})
