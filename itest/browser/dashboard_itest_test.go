@@ -4,6 +4,7 @@ package browser
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"github.com/onionswap/onionswap/node/chat"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/market"
+	"github.com/onionswap/onionswap/tor"
 )
 
 // uiTimeout bounds one wait for the page: a live update comes within a
@@ -60,7 +62,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk, err := clu.Spawn(ctx, cluster.Spec{Name: "taker", Role: cluster.RoleTaker, Directories: []string{},
-		Fund: 10_000_000, FundCoins: 4, Args: append([]string{"--pool-peer", m2.Onion()}, line...)})
+		Fund: 10_000_000, FundCoins: 4, Args: append([]string{"--pool-peer", m2.Onion(), "--dashboard-onion"}, line...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	m1URL, m1Cookie := dashboard(t, ctx, m1)
 
 	b := newBrowser(t, ctx)
-	tab := b.tab
 
 	// Without a session: to the login page, which says where it goes next.
 	b.do(chromedp.Navigate(tkURL + "book"))
@@ -238,7 +239,69 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the maker page is %s px wider than a phone's screen", over)
 	}
 	mt.shot("phone-maker")
-	_ = tab
+
+	// The taker's dashboard as its own onion service, restricted by Tor
+	// client authorization: a browser whose tor holds the key the node
+	// wrote (DATADIR/dashboard.auth_private) logs in over Tor; a tor
+	// without it cannot even reach the service.
+	onionDashboard(t, ctx, tk, tkCookie)
+}
+
+// onionDashboard opens tk's dashboard onion service from a browser
+// behind a tor client with its client key, and checks that a tor client
+// without the key is refused.
+func onionDashboard(t *testing.T, ctx context.Context, tk *cluster.Proc, cookie string) {
+	t.Helper()
+	st, err := tk.Client().Status(ctx)
+	if err != nil || !strings.HasSuffix(st.DashboardOnion, ".onion/") {
+		t.Fatalf("no dashboard onion: %+v %v", st, err)
+	}
+	keyFile := filepath.Join(tk.DataDir, "dashboard.auth_private")
+	fi, err := os.Stat(keyFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v (mode %v), want 0600", keyFile, err, fi.Mode().Perm())
+	}
+	line, _ := os.ReadFile(keyFile)
+	authDir := filepath.Join(clu.Dir(), "browser-onion-auth")
+	if err := os.MkdirAll(authDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(authDir, "dashboard.auth_private"), line, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(st.DashboardOnion, "http://"), "/")
+
+	// Without the key: tor says client authorization is required.
+	stranger, err := clu.OutsideTransport(ctx, "stranger-tor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if c, err := stranger.Dial(dctx, host+":80"); err == nil {
+		c.Close()
+		t.Fatal("a tor client without the key reached the dashboard's onion service")
+	} else if !errors.Is(err, tor.ErrClientAuth) {
+		t.Fatalf("a tor client without the key: %v, want client authorization required", err)
+	} else {
+		t.Logf("without the client key: %v", err)
+	}
+
+	// With it: Chromium through that tor's SOCKS port.
+	owner, err := tor.NewTorTransport(ctx, tor.Config{Mode: tor.ModeManaged, DataDir: filepath.Join(clu.Dir(), "owner-tor"),
+		ExtraArgs: append(clu.Tornet().ClientArgs(), "ClientOnionAuthDir", authDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	ob := newBrowser(t, ctx, chromedp.ProxyServer("socks5://"+owner.Status().SocksAddr))
+	start := time.Now()
+	ob.do(chromedp.Navigate(st.DashboardOnion), chromedp.WaitVisible(chromedp.CSS("#secret")),
+		chromedp.SendKeys(chromedp.CSS("#secret"), cookie+kb.Enter))
+	ob.waitJS("the status page over Tor", `document.getElementById("ready")?.textContent === "ready"`)
+	t.Logf("dashboard over its onion service: login page to status in %s", time.Since(start).Round(10*time.Millisecond))
+	ob.shot("onion-status")
 }
 
 // dashboard is a node's dashboard URL and its login cookie.
@@ -304,7 +367,7 @@ type browser struct {
 // newBrowser starts Debian's Chromium headless with a fresh profile; it
 // resolves no name and reaches nothing but 127.0.0.1 (the machine's own
 // dashboards).
-func newBrowser(t *testing.T, ctx context.Context) *browser {
+func newBrowser(t *testing.T, ctx context.Context, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exe := os.Getenv("CHROMIUM")
 	if exe == "" {
@@ -325,6 +388,7 @@ func newBrowser(t *testing.T, ctx context.Context) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
 	)
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	tab, tcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
@@ -400,6 +464,10 @@ func (b *browser) waitJS(what, js string) {
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	png, err := chromedp.Run(b.tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		// A page whose layout size is not known yet: the viewport then.
+		png, err = chromedp.Run(b.tab, chromedp.CaptureScreenshot())
+	}
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}

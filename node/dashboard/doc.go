@@ -38,5 +38,5 @@
 //   - Headers: a Content-Security-Policy that allows only the
 //     dashboard's own scripts and styles (no inline script, nothing from
 //     outside the machine: no CDN, no web fonts), no framing, no
-//     referrer, no caching of pages.
+//     referrer to other sites, no caching of pages.
 package dashboard
