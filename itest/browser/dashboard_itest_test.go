@@ -447,7 +447,7 @@ func (b *browser) waitJS(what, js string) {
 	b.t.Helper()
 	deadline := time.Now().Add(uiTimeout)
 	for {
-		v, err := chromedp.Run(b.tab, chromedp.Evaluate[bool]("Boolean(" + js + ")"))
+		v, err := chromedp.Run(b.tab, chromedp.Evaluate[bool]("Boolean("+js+")"))
 		if err == nil && v {
 			return
 		}
