@@ -21,6 +21,7 @@ import (
 
 	"github.com/onionswap/onionswap/itest/cluster"
 	"github.com/onionswap/onionswap/node/chat"
+	"github.com/onionswap/onionswap/node/coinjoin"
 	"github.com/onionswap/onionswap/node/control"
 	"github.com/onionswap/onionswap/node/market"
 	"github.com/onionswap/onionswap/tor"
@@ -179,9 +180,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.shot("blacklist")
 	b.do(chromedp.Click(chromedp.CSS(`button[aria-label^="remove onion"]`)))
 	b.waitJS("the entry removed", `document.querySelector(".flash.ok")?.textContent === "removed from the blacklist"`)
-	b.do(chromedp.Navigate(tkURL + "coinjoin"))
-	b.waitJS("the CoinJoin page", `document.getElementById("cj-session") !== null`)
+	// CoinJoin: start mixing the swept coin (a denomination it fits),
+	// see the session, stop it. Rounds themselves are itest/coinjoin's.
+	swept := sweptCoin(t, ctx, tk)
+	cjs, err := control.Call[coinjoin.StatusReply](ctx, tk.Client(), http.MethodGet, "/v1/coinjoin/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denom := swept.Value - coinjoin.Params{FeeRate: cjs.FeeRate}.Share(cjs.T)
+	b.do(chromedp.Navigate(tkURL+"coinjoin"), chromedp.WaitVisible(chromedp.CSS("#cj-coin")),
+		chromedp.SetValue(chromedp.CSS("#cj-coin"), swept.Coin), chromedp.SendKeys(chromedp.CSS("#cj-denom"), fmt.Sprint(denom)),
+		chromedp.Click(chromedp.CSS("#cj-start")))
+	b.waitJS("the session started", `document.querySelector(".flash.ok")?.textContent.startsWith("mixing ")`)
+	b.waitJS("the session shown", `document.getElementById("cj-session")?.textContent.includes("mixing")`)
 	b.shot("coinjoin")
+	b.do(chromedp.Click(chromedp.CSS("#cj-stop")))
+	b.waitJS("the session stopped", `document.getElementById("cj-session")?.textContent === "no session"`)
 	b.do(chromedp.Navigate(tkURL))
 	b.waitJS("the status page", `document.getElementById("ready")?.textContent === "ready"`)
 	b.shot("status")
@@ -302,6 +316,29 @@ func onionDashboard(t *testing.T, ctx context.Context, tk *cluster.Proc, cookie 
 	ob.waitJS("the status page over Tor", `document.getElementById("ready")?.textContent === "ready"`)
 	t.Logf("dashboard over its onion service: login page to status in %s", time.Since(start).Round(10*time.Millisecond))
 	ob.shot("onion-status")
+}
+
+// sweptCoin waits for the taker's swept coin to confirm.
+func sweptCoin(t *testing.T, ctx context.Context, p *cluster.Proc) coinjoin.CoinInfo {
+	t.Helper()
+	var coin coinjoin.CoinInfo
+	err := cluster.Poll(ctx, 250*time.Millisecond, p.Name+"'s swept coin confirmed", func() (bool, string) {
+		cs, err := control.Call[[]coinjoin.CoinInfo](ctx, p.Client(), http.MethodGet, "/v1/coinjoin/coins", nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range cs {
+			if c.Category == "swept" && c.Confirmations > 0 {
+				coin = c
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d coins", len(cs))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return coin
 }
 
 // dashboard is a node's dashboard URL and its login cookie.

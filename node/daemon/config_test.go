@@ -171,3 +171,36 @@ func TestNoTLSLoopbackOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestDashboardConfig: the dashboard listens on loopback only, on the
+// network's port by default; off turns it off (and its onion with it).
+func TestDashboardConfig(t *testing.T) {
+	for _, tc := range []struct {
+		network, listen string
+		onion           bool
+		want            string // the address after Validate, or the error's text
+	}{
+		{"mainnet", "", false, "127.0.0.1:8720"},
+		{"testnet", "", false, "127.0.0.1:18720"},
+		{"signet", "", false, "127.0.0.1:38720"},
+		{"regtest", "", false, "127.0.0.1:0"},
+		{"regtest", "127.0.0.1:9000", true, "127.0.0.1:9000"},
+		{"regtest", "off", false, "off"},
+		{"regtest", "off", true, "--dashboard-onion needs the dashboard"},
+		{"regtest", "0.0.0.0:8720", false, "not a loopback address"},
+		{"regtest", "192.168.1.5:8720", false, "not a loopback address"},
+	} {
+		c := validConfig(t, RoleTaker)
+		c.Network, c.Dashboard = tc.network, DashboardConfig{Listen: tc.listen, Onion: tc.onion}
+		if tc.network != "regtest" {
+			c.RPC.Host = ""
+		}
+		err := c.Dashboard.validate(c.Network)
+		switch {
+		case err != nil && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s %q: %v, want %q", tc.network, tc.listen, err, tc.want)
+		case err == nil && c.Dashboard.Listen != tc.want:
+			t.Errorf("%s %q: listens on %q, want %q", tc.network, tc.listen, c.Dashboard.Listen, tc.want)
+		}
+	}
+}

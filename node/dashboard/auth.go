@@ -196,28 +196,49 @@ func CheckPassword(path, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	// $argon2id$v=19$m=19456,t=2,p=1$salt$key
-	f := strings.Split(strings.TrimSpace(string(raw)), "$")
-	if len(f) != 6 || f[1] != "argon2id" {
-		return false, fmt.Errorf("dashboard: %s: not an argon2id hash", path)
+	h, err := parseHash(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return false, fmt.Errorf("dashboard: %s: %w", path, err)
 	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(f[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, fmt.Errorf("dashboard: %s: parameters %q: %w", path, f[3], err)
+	got := argon2.IDKey([]byte(password), h.salt, h.t, h.m, h.p, uint32(len(h.key)))
+	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
+}
+
+// argonHash is a parsed "$argon2id$v=19$m=19456,t=2,p=1$salt$key".
+type argonHash struct {
+	m, t      uint32
+	p         uint8
+	salt, key []byte
+}
+
+// Bounds of a stored hash's parameters, checked before any work: a
+// tampered file must not make a login take gigabytes or minutes.
+const (
+	maxArgonMemory = 1 << 20 // KiB: 1 GiB
+	maxArgonTime   = 16
+	maxArgonKey    = 64
+	maxArgonSalt   = 64
+)
+
+func parseHash(s string) (argonHash, error) {
+	var h argonHash
+	f := strings.Split(s, "$")
+	if len(f) != 6 || f[0] != "" || f[1] != "argon2id" || f[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return h, errors.New("not an argon2id hash")
 	}
-	// Bounds before the work: a tampered file must not make a login
-	// take gigabytes or hours.
-	if m == 0 || m > 1<<20 || t == 0 || t > 16 || p == 0 {
-		return false, fmt.Errorf("dashboard: %s: parameters %q out of range", path, f[3])
+	if _, err := fmt.Sscanf(f[3], "m=%d,t=%d,p=%d", &h.m, &h.t, &h.p); err != nil {
+		return h, fmt.Errorf("parameters %q: %w", f[3], err)
 	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(f[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(f[5])
-	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 64 {
-		return false, fmt.Errorf("dashboard: %s: bad encoding", path)
+	if h.m == 0 || h.m > maxArgonMemory || h.t == 0 || h.t > maxArgonTime || h.p == 0 {
+		return h, fmt.Errorf("parameters %q out of range", f[3])
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	var err1, err2 error
+	h.salt, err1 = base64.RawStdEncoding.DecodeString(f[4])
+	h.key, err2 = base64.RawStdEncoding.DecodeString(f[5])
+	if err1 != nil || err2 != nil || len(h.key) == 0 || len(h.key) > maxArgonKey || len(h.salt) > maxArgonSalt {
+		return h, errors.New("bad salt or key encoding")
+	}
+	return h, nil
 }
 
 // tokenEqual compares a CSRF token in constant time.
