@@ -37,7 +37,7 @@ func (d *Daemon) startDashboard() error {
 		return err
 	}
 	if err := ds.Start(); err != nil {
-		return err
+		return fmt.Errorf("%w (another address: --dashboard 127.0.0.1:PORT; none: --dashboard off)", err)
 	}
 	d.mu.Lock()
 	d.dash = ds
