@@ -2,8 +2,10 @@ package dashboard
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -115,6 +117,16 @@ func (f *fakeNode) router() *control.Router {
 	})
 	control.Get(r, "/v1/market/blacklist", func(context.Context, control.Request) ([]wallet.BlacklistEntry, error) {
 		return []wallet.BlacklistEntry{{Kind: "onion", Value: "bad.onion:80", Reason: "spam", Added: now, Source: "local"}}, nil
+	})
+	control.Get(r, "/v1/market/blacklist/export", func(context.Context, control.Request) (*market.ListFile, error) {
+		return &market.ListFile{Version: 1, Created: now, Signer: "ab", Sig: "cd",
+			Entries: []market.ListEntry{{Kind: "onion", Value: "bad.onion:80", Reason: "spam"}}}, nil
+	})
+	control.Post(r, "/v1/market/blacklist/import", func(_ context.Context, lf market.ListFile) (market.ListImportReply, error) {
+		for _, e := range lf.Entries {
+			f.did("import " + e.Value)
+		}
+		return market.ListImportReply{Imported: len(lf.Entries), Signer: lf.Signer}, nil
 	})
 	return r
 }
@@ -501,5 +513,39 @@ func TestCheckListen(t *testing.T) {
 		if err := CheckListen(addr); (err == nil) != ok {
 			t.Errorf("CheckListen(%q) = %v", addr, err)
 		}
+	}
+}
+
+// TestBlacklistExportImport: the export downloads the signed list as a
+// file; an uploaded file is imported through the API.
+func TestBlacklistExportImport(t *testing.T) {
+	h := newHarness(t, "")
+	h.login(testCookie)
+	resp, body := h.do("GET", "/blacklist/export", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") ||
+		!strings.Contains(body, `"onionswap_blacklist": 1`) {
+		t.Fatalf("export: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Disposition"), body)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("csrf", h.csrf)
+	fw, _ := mw.CreateFormFile("file", "list.json")
+	fw.Write([]byte(body))
+	mw.Close()
+	req, _ := http.NewRequest("POST", h.ts.URL+"/action/blacklist-import", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := h.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("import: %d", resp.StatusCode)
+	}
+	if got := h.node.done(); len(got) != 1 || got[0] != "import bad.onion:80" {
+		t.Fatalf("node did %q", got)
+	}
+	if _, page := h.do("GET", "/blacklist", nil, nil); !strings.Contains(page, "imported 1 entries signed by ab") {
+		t.Fatalf("no flash after the import:\n%s", page)
 	}
 }
