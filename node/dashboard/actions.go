@@ -101,6 +101,9 @@ func (s *Server) runAction(ctx context.Context, r *request, name string, f func(
 		a, err := s.api.NewAddress(ctx, kind)
 		return "/wallet", "new address: " + a, err
 	case "send":
+		if f("confirm") != "on" {
+			return "/wallet", "", fmt.Errorf("nothing sent: tick the confirmation first")
+		}
 		req := control.SendRequest{Address: strings.TrimSpace(f("address")), Max: f("max") == "on", Category: f("category")}
 		if !req.Max {
 			if req.Amount, err = parseSat(f("amount")); err != nil {

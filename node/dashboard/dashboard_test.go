@@ -549,3 +549,20 @@ func TestBlacklistExportImport(t *testing.T) {
 		t.Fatalf("no flash after the import:\n%s", page)
 	}
 }
+
+// TestSendNeedsConfirmation: a send without its confirmation box ticked
+// never reaches the wallet.
+func TestSendNeedsConfirmation(t *testing.T) {
+	h := newHarness(t, "")
+	h.login(testCookie)
+	resp, _ := h.do("POST", "/action/send", url.Values{"csrf": {h.csrf}, "address": {"bcrt1qexample"}, "amount": {"1000"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send: %d", resp.StatusCode)
+	}
+	if got := h.node.done(); len(got) != 0 {
+		t.Fatalf("node did %q", got)
+	}
+	if _, page := h.do("GET", "/wallet", nil, nil); !strings.Contains(page, "nothing sent: tick the confirmation first") {
+		t.Fatalf("no refusal shown:\n%s", page)
+	}
+}
