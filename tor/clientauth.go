@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cretz/bine/torutil"
+	"github.com/onionswap/onionswap/internal/securefile"
 	"golang.org/x/crypto/curve25519"
 )
 
@@ -198,7 +199,7 @@ func SaveClientAuth(path string, pair *ClientAuthPair) error {
 		return fmt.Errorf("tor: client auth key %s already exists; not replacing it", path)
 	}
 	data := clientAuthPrefix + clientAuthB32.EncodeToString(pair.priv[:]) + "\n"
-	if err := writeFileAtomic(path, []byte(data), keyFileMode); err != nil {
+	if err := securefile.WriteAtomic(path, []byte(data), keyFileMode); err != nil {
 		return fmt.Errorf("tor: saving client auth key: %w", err)
 	}
 	return nil

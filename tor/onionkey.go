@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/cretz/bine/torutil"
 	"github.com/cretz/bine/torutil/ed25519"
+	"github.com/onionswap/onionswap/internal/securefile"
 )
 
 // The key file is byte-for-byte Tor's own hs_ed25519_secret_key: a 32-byte
@@ -112,49 +112,8 @@ func SaveOnionKey(path string, key *OnionKey) error {
 		return fmt.Errorf("tor: onion key %s already exists; not replacing it", path)
 	}
 	data := append([]byte(keyFileHeader), key.kp.PrivateKey()...)
-	if err := writeFileAtomic(path, data, keyFileMode); err != nil {
+	if err := securefile.WriteAtomic(path, data, keyFileMode); err != nil {
 		return fmt.Errorf("tor: saving onion key: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic: temp file in the same directory, write, fsync, close,
-// rename over path, fsync the directory (so the rename itself is durable).
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/onionswap/onionswap/internal/securefile"
 )
 
 // Sentinel errors. A Handler returns them (wrapped) to choose the HTTP
@@ -152,7 +154,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("control: cookie: %w", err)
 	}
 	s.cookie = hex.EncodeToString(b[:])
-	if err := writeFileAtomic(CookiePath(s.cfg.DataDir), []byte(s.cookie+"\n"), 0o600); err != nil {
+	if err := securefile.WriteAtomic(CookiePath(s.cfg.DataDir), []byte(s.cookie+"\n"), 0o600); err != nil {
 		return fmt.Errorf("control: writing cookie: %w", err)
 	}
 	ln, err := net.Listen("unix", sock)
@@ -234,28 +236,4 @@ func writeError(w http.ResponseWriter, err error, log *slog.Logger) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(errorBody{Error: err.Error(), Code: code})
-}
-
-// writeFileAtomic writes data to path through a temp file and a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 
+	"github.com/onionswap/onionswap/internal/securefile"
 	"github.com/onionswap/onionswap/node/dashboard"
 	"github.com/onionswap/onionswap/tor"
 )
@@ -69,7 +69,7 @@ func (d *Daemon) publishDashboard(ctx context.Context) error {
 	addr := l.Addr().String()
 	line, err := pair.AuthPrivateLine(addr)
 	if err == nil {
-		err = writeSecret(filepath.Join(d.cfg.DataDir, DashboardAuthPrivate), []byte(line+"\n"))
+		err = securefile.WriteAtomic(filepath.Join(d.cfg.DataDir, DashboardAuthPrivate), []byte(line+"\n"), 0o600)
 	}
 	if err == nil {
 		err = ds.ServeOnion(l, addr)
@@ -85,22 +85,4 @@ func (d *Daemon) publishDashboard(ctx context.Context) error {
 	d.log.Info("dashboard published as an onion service; its client key is in "+DashboardAuthPrivate, "new_client_key", created)
 	d.log.Debug("dashboard onion", "addr", addr)
 	return nil
-}
-
-// writeSecret writes data to path, mode 0600 from creation (an existing
-// file's mode is tightened too).
-func writeSecret(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/onionswap/onionswap/internal/securefile"
 	"github.com/onionswap/onionswap/tor"
 	"github.com/onionswap/onionswap/tor/tornet"
 	"github.com/onionswap/onionswap/wallet/keys"
@@ -107,7 +108,7 @@ func ensureOnionKeyFromSeed(path string, kr *keys.Keyring) (created bool, err er
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return false, err
 	}
-	if err := writeFileExclusive(path, data, 0o600); err != nil {
+	if err := securefile.WriteExclusive(path, data, 0o600); err != nil {
 		return false, fmt.Errorf("onion key: %w", err)
 	}
 	// Check that package tor reads it back.
@@ -115,31 +116,4 @@ func ensureOnionKeyFromSeed(path string, kr *keys.Keyring) (created bool, err er
 		return false, err
 	}
 	return true, nil
-}
-
-// writeFileExclusive writes data to a temp file, fsyncs it and links it to
-// path, failing if path exists.
-func writeFileExclusive(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Link(tmp, path)
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/onionswap/onionswap/internal/ratelimit"
+	"github.com/onionswap/onionswap/internal/securefile"
 )
 
 const (
@@ -170,23 +171,7 @@ func SetPassword(path, password string) error {
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	line := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s\n", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".dashboard.password.*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(line); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return securefile.WriteAtomic(path, []byte(line), 0o600)
 }
 
 // CheckPassword compares password with the hash in path (false, nil:
