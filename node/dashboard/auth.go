@@ -231,7 +231,7 @@ func tokenEqual(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// shortHex is the first n hex digits of b's hash: a stable element id.
+// shortHex is the first n hex digits of s's SHA-256: a short stable name.
 func shortHex(s string, n int) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])[:n]

@@ -458,9 +458,7 @@ var funcs = template.FuncMap{
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
 	"dur":   func(d time.Duration) string { return d.Round(10 * time.Millisecond).String() },
-	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"f2":    func(f float64) string { return fmt.Sprintf("%.2f", f) },
-	"id":    func(s string) string { return "x" + shortHex(s, 12) },
 	"sorts": func() []string { return bookSorts },
 }
 
