@@ -167,3 +167,61 @@ func coinAnonSets(coins []Coin, want map[int64]int) bool {
 	}
 	return true
 }
+
+// TestSplitOutputsAreTraceable: a premix's equal outputs are all ours, so
+// each records an anonymity set of 1, also once the watcher sees the
+// transaction (whose equal outputs would count 4 otherwise).
+func TestSplitOutputsAreTraceable(t *testing.T) {
+	ctx := context.Background()
+	c := newFake()
+	cfg := testConfig(t, "")
+	cfg.Backend = c
+	w, _ := createWallet(t, cfg)
+	defer w.Close()
+	addr, err := w.NewAddress(ctx, keys.BranchExternal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := txscript.PayToAddrScript(addr)
+	c.FundOutputs(wire.NewTxOut(1_000_000, pk))
+	syncFake(t, w)
+	if _, err := w.Split(ctx, Regular, 20, 101_500, 2_000); err == nil {
+		t.Fatal("a split of 20 outputs was accepted")
+	}
+	if _, err := w.Split(ctx, Regular, 4, 300_000, 2_000); err == nil {
+		t.Fatal("a split beyond the balance was accepted")
+	}
+	sent, err := w.Split(ctx, Regular, 4, 101_500, 2_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		coins, err := w.ListCoins(ctx, "", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, co := range coins {
+			if co.OutPoint.Hash != sent.Txid || co.Value != 101_500 {
+				continue
+			}
+			n++
+			if co.AnonSet != 1 || !co.Traceable(DefaultAnonTarget) || co.Category != Regular {
+				t.Errorf("%s: premix output %+v: want anon set 1, traceable, regular", when, co)
+			}
+		}
+		if n != 4 {
+			t.Fatalf("%s: %d premix outputs recorded, want 4", when, n)
+		}
+	}
+	if _, err := c.Mine(ctx, 1); err != nil { // the broadcast split confirms
+		t.Fatal(err)
+	}
+	syncFake(t, w)
+	check("after the watcher saw it")
+	if err := w.Rescan(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("after a rescan")
+}

@@ -124,12 +124,16 @@ func (w *Wallet) CreateBond(ctx context.Context, amount btcutil.Amount, lockHeig
 				VALUES (?, ?, ?, 'bond') ON CONFLICT (pk_script) DO NOTHING`, pk, ws, string(FidelityBond)); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
-				VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
-				txid[:], vout, int64(amount), pk, string(FidelityBond), equalOutputs(msg, int64(amount))); err != nil {
+			set, err := anonSet(ctx, tx, msg, int64(amount))
+			if err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO bonds (txid, vout, key_index, lock_height, amount, witness_script, status, created_at)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
+				VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
+				txid[:], vout, int64(amount), pk, string(FidelityBond), set); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO bonds (txid, vout, key_index, lock_height, amount, witness_script, status, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)`, txid[:], vout, index, lockHeight, int64(amount), ws, w.now().Unix())
 			return err
 		},
@@ -377,9 +381,13 @@ func (w *Wallet) RedeemBond(ctx context.Context, op wire.OutPoint, feeRate int64
 			VALUES (?, ?, 'publish', ?, 'bond-redeem', ?)`, txid[:], raw.Bytes(), fee, w.now().Unix()); err != nil {
 			return err
 		}
+		set, err := anonSet(ctx, tx, msg, msg.TxOut[0].Value)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
 			VALUES (?, 0, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
-			txid[:], msg.TxOut[0].Value, destPk, string(Regular), equalOutputs(msg, msg.TxOut[0].Value)); err != nil {
+			txid[:], msg.TxOut[0].Value, destPk, string(Regular), set); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE addresses SET used = 1 WHERE pk_script = ?`, destPk); err != nil {

@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -87,6 +88,29 @@ func equalOutputs(tx *wire.MsgTx, value int64) int {
 		}
 	}
 	return n
+}
+
+// anonSet is what a coin of msg worth value records as its anonymity set:
+// equalOutputs, unless every input of msg is ours. Then no one else's
+// coin went in, and equal outputs hide nothing (a premix that cuts a coin
+// into CoinJoin-sized pieces, a payment to ourselves): 1.
+func anonSet(ctx context.Context, tx *sql.Tx, msg *wire.MsgTx, value int64) (int, error) {
+	n := equalOutputs(msg, value)
+	if n <= 1 {
+		return n, nil
+	}
+	for _, in := range msg.TxIn {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM coins WHERE txid = ? AND vout = ?`,
+			in.PreviousOutPoint.Hash[:], in.PreviousOutPoint.Index).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return 1, nil
 }
 
 // Balance of one category. Unconfirmed includes immature coinbase outputs.

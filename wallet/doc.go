@@ -27,7 +27,9 @@
 // the transaction that created it have exactly its value, counted from
 // that transaction when the coin is recorded (1 for a payment or change,
 // n for one of n equal CoinJoin outputs; 0 = unknown, coins recorded before
-// the count existed). A coin below DefaultAnonTarget is Traceable.
+// the count existed). Equal outputs of a transaction all of whose inputs are
+// ours (a premix, Split) hide nothing: 1. A coin below DefaultAnonTarget is
+// Traceable.
 //
 // # Persist, then act
 //

@@ -462,9 +462,13 @@ func (w *Wallet) persistIntegrity(ctx context.Context, tx *sql.Tx, p *IntegrityP
 		return nil, err
 	}
 	txid := msg.TxHash()
+	set, err := anonSet(ctx, tx, msg, int64(p.Value))
+	if err != nil {
+		return nil, err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
 		VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
-		txid[:], p.OutPoint.Index, int64(p.Value), outPk, string(Integrity), equalOutputs(msg, int64(p.Value))); err != nil {
+		txid[:], p.OutPoint.Index, int64(p.Value), outPk, string(Integrity), set); err != nil {
 		return nil, err
 	}
 	return added, insertIntegrityPayment(ctx, tx, p)

@@ -436,9 +436,13 @@ func (w *Wallet) persistTx(ctx context.Context, req buildReq, msg *wire.MsgTx, f
 			if changePk == nil || !bytes.Equal(o.PkScript, changePk) {
 				continue
 			}
+			set, err := anonSet(ctx, tx, msg, o.Value)
+			if err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
 				VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
-				txid[:], i, o.Value, o.PkScript, string(req.category), equalOutputs(msg, o.Value)); err != nil {
+				txid[:], i, o.Value, o.PkScript, string(req.category), set); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE addresses SET used = 1 WHERE pk_script = ?`, o.PkScript); err != nil {

@@ -208,9 +208,11 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 	}
 	coinbase := ev.Tx != nil && len(ev.Tx.TxIn) == 1 && ev.Tx.TxIn[0].PreviousOutPoint.Index == wire.MaxPrevOutIndex &&
 		ev.Tx.TxIn[0].PreviousOutPoint.Hash == (chainhash.Hash{})
-	anonSet := 0 // unknown without the transaction
+	set := 0 // unknown without the transaction
 	if ev.Tx != nil {
-		anonSet = equalOutputs(ev.Tx, ev.Output.Value)
+		if set, err = anonSet(ctx, tx, ev.Tx, ev.Output.Value); err != nil {
+			return nil, err
+		}
 	}
 	// The txid commits to the outputs, so a known anon_set never changes;
 	// MAX fills in one recorded as unknown (0) when a rescan sees the coin.
@@ -219,7 +221,7 @@ func (w *Wallet) applyReceived(ctx context.Context, tx *sql.Tx, ev chain.Event) 
 		ON CONFLICT (txid, vout) DO UPDATE SET height = excluded.height, block_hash = excluded.block_hash,
 			anon_set = MAX(anon_set, excluded.anon_set)`,
 		ev.OutPoint.Hash[:], ev.OutPoint.Index, ev.Output.Value, pk, string(cat), ev.Height,
-		blockHashArg(ev.BlockHash), coinbase, anonSet); err != nil {
+		blockHashArg(ev.BlockHash), coinbase, set); err != nil {
 		return nil, err
 	}
 	if err := w.markTxSeen(ctx, tx, ev.Txid, ev.Height, ev.BlockHash); err != nil {
@@ -301,9 +303,13 @@ func (w *Wallet) creditOwnOutputs(ctx context.Context, tx *sql.Tx, msg *wire.Msg
 		if !ok {
 			continue
 		}
+		set, err := anonSet(ctx, tx, msg, o.Value)
+		if err != nil {
+			return nil, err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO coins (txid, vout, value, pk_script, category, height, anon_set)
 			VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (txid, vout) DO NOTHING`,
-			txid[:], i, o.Value, o.PkScript, string(cat), equalOutputs(msg, o.Value)); err != nil {
+			txid[:], i, o.Value, o.PkScript, string(cat), set); err != nil {
 			return nil, err
 		}
 		more, err := w.markAddressUsed(ctx, tx, o.PkScript, branch)

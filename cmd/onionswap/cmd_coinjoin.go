@@ -63,6 +63,51 @@ func init() {
 			}
 		},
 	}, &command{
+		path:    "coinjoin split",
+		summary: "cut coins of any size into coins a CoinJoin round takes (a premix)",
+		args:    "--count N [--denomination SAT] [--from regular|swept]",
+		help: "Pay N new coins to this wallet, each holding the denomination plus a\n" +
+			"round of T's share of the fee (it fits every round of T to 2T), from\n" +
+			"the node's confirmed regular (or swept) coins, with change: a premix.\n" +
+			"The new coins are linked to each other and to the coins spent until\n" +
+			"each is mixed: they stay traceable (anonymity set 1) until then, and\n" +
+			"the node mixes one per round. Once confirmed, coinjoin start (or\n" +
+			"--coinjoin-auto) takes them.",
+		opts: useInfo,
+		setup: func(e *env) func(context.Context) error {
+			asJSON := e.fs.Bool("json", false, "print JSON")
+			count := e.fs.Int("count", 0, "`N` new coins (1 to 16)")
+			denom := e.fs.Int64("denomination", 0, "the rounds' output value in `SAT` (0: the node's --coinjoin-denomination)")
+			from := e.fs.String("from", "regular", "the coins to cut: `regular` or swept")
+			return func(ctx context.Context) error {
+				if *count < 1 || *count > wallet.MaxSplit {
+					return e.usagef("--count %d: want 1 to %d", *count, wallet.MaxSplit)
+				}
+				if *denom < 0 {
+					return e.usagef("--denomination %d: want 0 or more", *denom)
+				}
+				if *from != "regular" && *from != "swept" {
+					return e.usagef("--from %q: want regular or swept", *from)
+				}
+				c, err := infoClient(e)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				rep, err := control.Call[coinjoin.SplitReply](ctx, c, http.MethodPost, "/v1/coinjoin/split",
+					coinjoin.SplitRequest{Count: *count, Denomination: *denom, From: *from})
+				if err != nil {
+					return coinjoinError(err)
+				}
+				if *asJSON {
+					return printJSON(e.stdout, rep)
+				}
+				_, err = fmt.Fprintf(e.stdout, "split: %d coins of %d sat in transaction %s (fee %d sat); once confirmed, coinjoin start mixes them one by one\n",
+					rep.Count, rep.Value, rep.Txid, rep.Fee)
+				return err
+			}
+		},
+	}, &command{
 		path:    "coinjoin stop",
 		summary: "stop mixing the coin a running node is mixing",
 		help: "End the mixing session of the node running on --datadir: it stops\n" +

@@ -12,6 +12,7 @@ import (
 
 	"github.com/onionswap/onionswap/node/coinjoin"
 	"github.com/onionswap/onionswap/node/control"
+	"github.com/onionswap/onionswap/wallet"
 )
 
 const (
@@ -31,6 +32,7 @@ type cjNode struct {
 	busy   bool      // the next start is refused: a coin is being mixed
 	idle   bool      // the next stop is refused: nothing is being mixed
 	recent time.Time // the newest round's start
+	splits []coinjoin.SplitRequest
 }
 
 func (n *cjNode) lastStart() coinjoin.StartRequest {
@@ -106,6 +108,15 @@ func startCJNode(t *testing.T, dir string) *cjNode {
 			{Coin: cjCoin, Value: 102_345, Category: "swept", Confirmations: 3, AnonSet: 1, Traceable: true, Fits: true},
 			{Coin: "cc:2", Value: 50_000, Category: "regular", Confirmations: 900, Traceable: true, Reserved: true},
 		}, nil
+	})
+	control.Post(r, "/v1/coinjoin/split", func(_ context.Context, req coinjoin.SplitRequest) (coinjoin.SplitReply, error) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.splits = append(n.splits, req)
+		if req.From == "swept" {
+			return coinjoin.SplitReply{}, fmt.Errorf("%w: coinjoin: split: %w", control.ErrBadRequest, wallet.ErrInsufficientFunds)
+		}
+		return coinjoin.SplitReply{Txid: strings.Repeat("ab", 32), Fee: 420, Count: req.Count, Value: 100_600}, nil
 	})
 	serveControl(t, dir, r)
 	return n
@@ -324,5 +335,30 @@ func TestCoinJoinNotRunning(t *testing.T) {
 	}
 	if code, _, errs := cli(t, "", "coinjoin", "coins", "--datadir", privateDir(t)); code != 1 || !strings.Contains(errs, "no onionswap daemon is running") {
 		t.Fatalf("no node: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestCoinJoinSplit: the premix's flags reach the request, its reply is
+// said, a refusal reads as one, and a bad count never reaches the node.
+func TestCoinJoinSplit(t *testing.T) {
+	dir := privateDir(t)
+	n := startCJNode(t, dir)
+	code, out, errs := cli(t, "", "coinjoin", "split", "--datadir", dir, "--count", "3", "--denomination", "100000")
+	if code != 0 || !strings.Contains(out, "split: 3 coins of 100600 sat in transaction abab") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, _, errs = cli(t, "", "coinjoin", "split", "--datadir", dir, "--count", "2", "--from", "swept")
+	if code != 1 || !strings.Contains(errs, "refused: split: insufficient funds") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	for _, args := range [][]string{{"--count", "0"}, {"--count", "17"}, {"--count", "2", "--from", "bond"}} {
+		if code, _, _ := cli(t, "", append([]string{"coinjoin", "split", "--datadir", dir}, args...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.splits) != 2 || n.splits[0] != (coinjoin.SplitRequest{Count: 3, Denomination: 100_000, From: "regular"}) {
+		t.Fatalf("requests %+v", n.splits)
 	}
 }

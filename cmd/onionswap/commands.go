@@ -113,7 +113,7 @@ func findCommand(path string) *command {
 // groupSummaries are the summaries of the commands that have subcommands.
 var groupSummaries = map[string]string{
 	"chat":             "end-to-end encrypted chat with other nodes: send, inbox, history, status",
-	"coinjoin":         "mix coins in CoinJoin rounds with other nodes: start, stop, status, rounds, coins",
+	"coinjoin":         "mix coins in CoinJoin rounds with other nodes: start, split, stop, status, rounds, coins",
 	"dashboard":        "the local web dashboard: url, password",
 	"wallet":           "create or restore the wallet; addresses, balances, coins, send",
 	"directory":        "run a maker directory (onion service), or list its entries",

@@ -196,6 +196,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.shot("coinjoin")
 	b.do(chromedp.Click(chromedp.CSS("#cj-stop")))
 	b.waitJS("the session stopped", `document.getElementById("cj-session")?.textContent === "no session"`)
+	// A premix from the regular coins: two coins a round of the node's
+	// default terms takes, traceable until mixed, listed as fitting once
+	// confirmed (the page follows live).
+	b.do(chromedp.SetValue(chromedp.CSS("#split-count"), "2"), chromedp.Click(chromedp.CSS("#split-start")))
+	b.waitJS("the premix sent", `document.querySelector(".flash.ok")?.textContent.startsWith("split: 2 coins of ")`)
+	b.waitJS("two fitting traceable coins", `[...document.querySelectorAll("#live tr")].filter(tr => tr.textContent.includes("traceable · fits")).length === 2`)
+	b.shot("coinjoin-premix")
 	b.do(chromedp.Navigate(tkURL))
 	b.waitJS("the status page", `document.getElementById("ready")?.textContent === "ready"`)
 	b.shot("status")

@@ -182,7 +182,12 @@ type RoundsRequest struct {
 //	GET  /v1/coinjoin/status  → StatusReply
 //	POST /v1/coinjoin/rounds  RoundsRequest → []RoundInfo
 //	GET  /v1/coinjoin/coins   → []CoinInfo
+//	POST /v1/coinjoin/split   SplitRequest → SplitReply
 func (s *Service) RegisterControl(r *control.Router) {
+	control.Post(r, "/v1/coinjoin/split", func(ctx context.Context, req SplitRequest) (SplitReply, error) {
+		rep, err := s.Split(ctx, req)
+		return rep, badRequest(err)
+	})
 	control.Post(r, "/v1/coinjoin/start", func(ctx context.Context, req StartRequest) (SessionInfo, error) {
 		si, err := s.StartMix(ctx, req)
 		return si, badRequest(err)
@@ -212,7 +217,8 @@ func containsCoin(cs []wallet.Coin, op string) bool {
 
 // badRequest maps the caller's mistakes to the control API's bad request.
 func badRequest(err error) error {
-	if errors.Is(err, ErrBusy) || errors.Is(err, ErrNoCoin) || errors.Is(err, ErrIdle) || errors.Is(err, ErrParams) || errors.Is(err, ErrNoPool) {
+	if errors.Is(err, ErrBusy) || errors.Is(err, ErrNoCoin) || errors.Is(err, ErrIdle) || errors.Is(err, ErrParams) || errors.Is(err, ErrNoPool) ||
+		errors.Is(err, ErrSplit) || errors.Is(err, wallet.ErrInsufficientFunds) {
 		return fmt.Errorf("%w: %w", control.ErrBadRequest, err)
 	}
 	return err

@@ -114,6 +114,7 @@ type fakeWallet struct {
 	mu     sync.Mutex
 	holder string
 	until  time.Time
+	splits []string
 }
 
 func newFakeWallet(t testing.TB, c *fakeChain, value int64) *fakeWallet {
@@ -121,6 +122,15 @@ func newFakeWallet(t testing.TB, c *fakeChain, value int64) *fakeWallet {
 	w := &fakeWallet{chain: c, coin: newKey(t), out: newKey(t), value: value}
 	w.op = c.fund(w.coin, value)
 	return w
+}
+
+// Split records the premix asked for (the wallet's own Split is tested in
+// package wallet).
+func (w *fakeWallet) Split(_ context.Context, cat wallet.Category, count int, value btcutil.Amount, _ int64) (*wallet.SentTx, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.splits = append(w.splits, fmt.Sprintf("%s %d×%d", cat, count, value))
+	return &wallet.SentTx{Tx: wire.NewMsgTx(2), Fee: 500}, nil
 }
 
 func (w *fakeWallet) outScript() []byte { return script.P2WPKHPkScript(w.out.PubKey()) }

@@ -93,6 +93,7 @@ type NodeWallet interface {
 	ReleaseCoin(ctx context.Context, op wire.OutPoint, holder string) error
 	PurposeAddress(ctx context.Context, purpose string) (btcutil.Address, error)
 	NewAddress(ctx context.Context, b keys.Branch) (btcutil.Address, error)
+	Split(ctx context.Context, cat wallet.Category, count int, value btcutil.Amount, feeRate int64) (*wallet.SentTx, error)
 }
 
 // Config of the service.

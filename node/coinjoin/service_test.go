@@ -3,11 +3,13 @@ package coinjoin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
+	"github.com/onionswap/onionswap/wallet"
 )
 
 // checkJoin: tx is a round's transaction of exactly ps (their inputs in,
@@ -210,5 +212,40 @@ func TestAutoMode(t *testing.T) {
 	cs, err := big.svc.Coins(context.Background())
 	if err != nil || len(cs) != 1 || cs[0].Fits || !cs[0].Traceable {
 		t.Fatalf("coins %+v %v", cs, err)
+	}
+}
+
+// TestSplitFitsEveryRound: a premix cuts coins of the denomination plus
+// the fee share of a round of T, which every round of T to 2T takes;
+// requests out of bounds are refused before the wallet is asked.
+func TestSplitFitsEveryRound(t *testing.T) {
+	b := newTestBed(t)
+	p := b.peer(testCoin, nil)
+	ctx := context.Background()
+	rep, err := p.svc.Split(ctx, SplitRequest{Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := Params{Denomination: p.svc.cfg.Denomination, FeeRate: p.svc.cfg.FeeRate}
+	for n := p.svc.cfg.T; n <= 2*p.svc.cfg.T; n++ {
+		if err := params.CheckInput(Input{Value: rep.Value, PkScript: make([]byte, 22)}, n); err != nil &&
+			!strings.Contains(err.Error(), "P2WPKH") {
+			t.Errorf("a split coin of %d sat does not fit a round of %d: %v", rep.Value, n, err)
+		}
+		lo, hi := params.InputRange(n)
+		if rep.Value < lo || rep.Value > hi {
+			t.Errorf("a split coin of %d sat is outside a round of %d's range %d–%d", rep.Value, n, lo, hi)
+		}
+	}
+	if want := fmt.Sprintf("regular 3×%d", rep.Value); len(p.w.splits) != 1 || p.w.splits[0] != want {
+		t.Fatalf("wallet asked %q, want %q", p.w.splits, want)
+	}
+	for _, req := range []SplitRequest{{Count: 0}, {Count: wallet.MaxSplit + 1}, {Count: 1, From: "bond"}, {Count: 1, Denomination: 10}} {
+		if _, err := p.svc.Split(ctx, req); err == nil {
+			t.Errorf("split %+v accepted", req)
+		}
+	}
+	if len(p.w.splits) != 1 {
+		t.Fatalf("refused splits reached the wallet: %q", p.w.splits)
 	}
 }

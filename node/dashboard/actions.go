@@ -143,6 +143,22 @@ func (s *Server) runAction(ctx context.Context, r *request, name string, f func(
 			return "/coinjoin", "", err
 		}
 		return "/coinjoin", fmt.Sprintf("mixing %s (%d sat) into %d sat with T = %d", si.Coin, si.Value, si.Denomination, si.T), nil
+	case "coinjoin-split":
+		req := coinjoin.SplitRequest{From: f("from")}
+		if req.Count, err = strconv.Atoi(strings.TrimSpace(f("count"))); err != nil {
+			return "/coinjoin", "", fmt.Errorf("how many coins: a number")
+		}
+		if v := strings.TrimSpace(f("denomination")); v != "" {
+			if req.Denomination, err = parseSat(v); err != nil {
+				return "/coinjoin", "", err
+			}
+		}
+		rep, err := post[coinjoin.SplitReply](ctx, s, "/v1/coinjoin/split", req)
+		if err != nil {
+			return "/coinjoin", "", err
+		}
+		return "/coinjoin", fmt.Sprintf("split: %d coins of %d sat in transaction %s (fee %d sat); they are mixed once confirmed",
+			rep.Count, rep.Value, rep.Txid, rep.Fee), nil
 	case "coinjoin-stop":
 		_, err := post[struct{}](ctx, s, "/v1/coinjoin/stop", struct{}{})
 		return "/coinjoin", "CoinJoin session stopped", err

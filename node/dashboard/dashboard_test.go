@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -114,6 +115,10 @@ func (f *fakeNode) router() *control.Router {
 	})
 	control.Get(r, "/v1/coinjoin/coins", func(context.Context, control.Request) ([]coinjoin.CoinInfo, error) {
 		return []coinjoin.CoinInfo{{Coin: "coin1:0", Value: 101_500, AnonSet: 1, Traceable: true, Fits: true}}, nil
+	})
+	control.Post(r, "/v1/coinjoin/split", func(_ context.Context, req coinjoin.SplitRequest) (coinjoin.SplitReply, error) {
+		f.did(fmt.Sprintf("split %d %d %s", req.Count, req.Denomination, req.From))
+		return coinjoin.SplitReply{Txid: "tx2", Fee: 300, Count: req.Count, Value: 100_600}, nil
 	})
 	control.Get(r, "/v1/market/blacklist", func(context.Context, control.Request) ([]wallet.BlacklistEntry, error) {
 		return []wallet.BlacklistEntry{{Kind: "onion", Value: "bad.onion:80", Reason: "spam", Added: now, Source: "local"}}, nil
@@ -564,5 +569,21 @@ func TestSendNeedsConfirmation(t *testing.T) {
 	}
 	if _, page := h.do("GET", "/wallet", nil, nil); !strings.Contains(page, "nothing sent: tick the confirmation first") {
 		t.Fatalf("no refusal shown:\n%s", page)
+	}
+}
+
+// TestSplitAction: the premix form's fields reach the API.
+func TestSplitAction(t *testing.T) {
+	h := newHarness(t, "")
+	h.login(testCookie)
+	resp, _ := h.do("POST", "/action/coinjoin-split", url.Values{"csrf": {h.csrf}, "count": {"3"}, "denomination": {"200000"}, "from": {"swept"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/coinjoin" {
+		t.Fatalf("split: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := h.node.done(); len(got) != 1 || got[0] != "split 3 200000 swept" {
+		t.Fatalf("node did %q", got)
+	}
+	if _, page := h.do("GET", "/coinjoin", nil, nil); !strings.Contains(page, "split: 3 coins of 100600 sat in transaction tx2") {
+		t.Fatalf("no flash:\n%s", page)
 	}
 }
