@@ -468,7 +468,8 @@ func (d *Daemon) Stop() {
 	d.mu.Unlock()
 
 	// The dashboard first: nothing new starts from it while the node
-	// stops (a swap it started is cancelled as a CLI's would be).
+	// stops (a swap it started goes on in the taker service, which stops
+	// it as it stops any).
 	if dash != nil {
 		dash.Stop()
 	}

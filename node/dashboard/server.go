@@ -200,8 +200,9 @@ func (s *Server) urlLocked() string {
 	return "http://" + s.ln.Addr().String() + "/"
 }
 
-// Stop closes the listeners, ends the live streams, and waits for swaps
-// started from the dashboard to return (the node's own Stop ends them).
+// Stop closes the listeners, ends the live streams and the requests of
+// swaps started from the dashboard (the swaps themselves go on in the
+// taker service: a request that ends does not end its swap).
 func (s *Server) Stop() {
 	s.mu.Lock()
 	if s.stopped {
