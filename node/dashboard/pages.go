@@ -72,8 +72,6 @@ func (s *Server) buildPages() map[string]*page {
 	return out
 }
 
-func (s *Server) loginTmpl() *template.Template { return loginTemplate }
-
 var loginTemplate = template.Must(template.New("login").Funcs(funcs).ParseFS(templateFS, "templates/login.html"))
 
 // Href is the page's link.
