@@ -13,10 +13,8 @@ import (
 )
 
 func init() {
-	register(&command{
-		path:    "dashboard url",
-		summary: "print the web dashboard's address and how to log in",
-		help: `Print the address of the web dashboard of the node running on --datadir
+	register(infoCommand("dashboard url", "print the web dashboard's address and how to log in",
+		`Print the address of the web dashboard of the node running on --datadir
 and how to log in: with the control cookie (the line in
 DATADIR/control.cookie, new at each start of the node) or with the
 password set by dashboard password.
@@ -25,39 +23,29 @@ The dashboard listens on 127.0.0.1 only (--dashboard). From another
 machine, reach it through an SSH tunnel (ssh -L 8720:127.0.0.1:8720 pi)
 or, with --dashboard-onion, through its own onion service with the
 client key in DATADIR/dashboard.auth_private.`,
-		opts: useInfo,
-		setup: func(e *env) func(context.Context) error {
-			asJSON := e.fs.Bool("json", false, "print JSON")
-			return func(ctx context.Context) error {
-				c, err := infoClient(e)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				st, err := c.Status(ctx)
-				if err != nil {
-					return err
-				}
-				if st.Dashboard == "" {
-					return errors.New("the node runs no dashboard (--dashboard off)")
-				}
-				_, perr := os.Stat(dashboard.PasswordPath(e.cfg.DataDir))
-				if *asJSON {
-					return printJSON(e.stdout, map[string]any{"url": st.Dashboard, "onion": st.DashboardOnion, "password_set": perr == nil})
-				}
-				fmt.Fprintln(e.stdout, st.Dashboard)
-				if st.DashboardOnion != "" {
-					fmt.Fprintf(e.stdout, "%s (with the client key in %s)\n", st.DashboardOnion, filepath.Join(e.cfg.DataDir, daemon.DashboardAuthPrivate))
-				}
-				fmt.Fprintf(e.stdout, "log in with the control cookie in %s", control.CookiePath(e.cfg.DataDir))
-				if perr == nil {
-					fmt.Fprint(e.stdout, " or the dashboard password")
-				}
-				fmt.Fprintln(e.stdout)
-				return nil
+		func(c *control.Client, ctx context.Context) (dashboardInfo, error) {
+			st, err := c.Status(ctx)
+			if err != nil {
+				return dashboardInfo{}, err
 			}
+			if st.Dashboard == "" {
+				return dashboardInfo{}, errors.New("the node runs no dashboard (--dashboard off)")
+			}
+			_, perr := os.Stat(dashboard.PasswordPath(c.DataDir()))
+			return dashboardInfo{URL: st.Dashboard, Onion: st.DashboardOnion, PasswordSet: perr == nil}, nil
 		},
-	})
+		func(e *env, d dashboardInfo) error {
+			fmt.Fprintln(e.stdout, d.URL)
+			if d.Onion != "" {
+				fmt.Fprintf(e.stdout, "%s (with the client key in %s)\n", d.Onion, filepath.Join(e.cfg.DataDir, daemon.DashboardAuthPrivate))
+			}
+			fmt.Fprintf(e.stdout, "log in with the control cookie in %s", control.CookiePath(e.cfg.DataDir))
+			if d.PasswordSet {
+				fmt.Fprint(e.stdout, " or the dashboard password")
+			}
+			_, err := fmt.Fprintln(e.stdout)
+			return err
+		}))
 	register(&command{
 		path:    "dashboard password",
 		summary: "set (or remove) the web dashboard's password",
@@ -93,6 +81,13 @@ at the next login. With --remove, only the cookie logs in again.`,
 			}
 		},
 	})
+}
+
+// dashboardInfo is what dashboard url prints.
+type dashboardInfo struct {
+	URL         string `json:"url"`
+	Onion       string `json:"onion"`
+	PasswordSet bool   `json:"password_set"`
 }
 
 // newDashboardPassword reads the new password: typed twice on a

@@ -35,7 +35,9 @@ const DefaultLiveInterval = time.Second
 type page struct {
 	Name, Title, Path string
 	tmpl              *template.Template
-	load              func(ctx context.Context, q url.Values) (any, error)
+	// load reads the page's data; node is the node's status the view
+	// already fetched (nil if that failed), so a page needs no second call.
+	load func(ctx context.Context, q url.Values, node *control.Status) (any, error)
 }
 
 // view is what a page's templates see.
@@ -99,7 +101,7 @@ func (s *Server) view(ctx context.Context, p *page, sess *session, q url.Values)
 	if st, err := s.api.Status(ctx); err == nil {
 		v.Node = st
 	}
-	data, err := p.load(ctx, q)
+	data, err := p.load(ctx, q, v.Node)
 	v.Data = data
 	if err != nil {
 		v.Err = apiError(err)
@@ -142,10 +144,12 @@ type serviceRow struct {
 	Blocker string
 }
 
-func (s *Server) loadStatus(ctx context.Context, _ url.Values) (any, error) {
-	st, err := s.api.Status(ctx)
-	if err != nil {
-		return nil, err
+func (s *Server) loadStatus(ctx context.Context, _ url.Values, st *control.Status) (any, error) {
+	if st == nil { // ask again, for the error to show
+		var err error
+		if st, err = s.api.Status(ctx); err != nil {
+			return nil, err
+		}
 	}
 	d := &statusData{St: st}
 	for name, r := range st.Services {
@@ -184,7 +188,7 @@ type balanceRow struct {
 // categoryOrder: how the wallet's categories are listed.
 var categoryOrder = []string{"regular", "swept", "swap_incoming", "contract", "fidelity_bond"}
 
-func (s *Server) loadWallet(ctx context.Context, _ url.Values) (any, error) {
+func (s *Server) loadWallet(ctx context.Context, _ url.Values, _ *control.Status) (any, error) {
 	b, err := s.api.Balances(ctx)
 	if err != nil {
 		return nil, err
@@ -266,7 +270,7 @@ func timeline(info control.SwapInfo) []step {
 	return out
 }
 
-func (s *Server) loadSwaps(ctx context.Context, _ url.Values) (any, error) {
+func (s *Server) loadSwaps(ctx context.Context, _ url.Values, _ *control.Status) (any, error) {
 	d := &swapsData{Jobs: s.jobViews()}
 	infos, err := s.api.Swaps(ctx)
 	if err != nil {
@@ -290,17 +294,14 @@ type bookData struct {
 // bookSorts: the book's sort keys (market.Query.Sort).
 var bookSorts = []string{"fee", "bond", "age"}
 
-func (s *Server) loadBook(ctx context.Context, q url.Values) (any, error) {
+func (s *Server) loadBook(ctx context.Context, q url.Values, st *control.Status) (any, error) {
 	mq := url.Values{}
 	for _, k := range []string{"sort", "amount", "proof", "min_bond"} {
 		if v := strings.TrimSpace(q.Get(k)); v != "" {
 			mq.Set(k, v)
 		}
 	}
-	d := &bookData{}
-	if st, err := s.api.Status(ctx); err == nil {
-		d.Taker = st.Role == "taker"
-	}
+	d := &bookData{Taker: st != nil && st.Role == "taker"}
 	es, err := get[[]market.Entry](ctx, s, "/v1/market/offers?"+mq.Encode())
 	d.Offers = es
 	if err != nil {
@@ -326,7 +327,7 @@ type makerData struct {
 	Proofs   int
 }
 
-func (s *Server) loadMaker(ctx context.Context, _ url.Values) (any, error) {
+func (s *Server) loadMaker(ctx context.Context, _ url.Values, _ *control.Status) (any, error) {
 	ms, err := s.api.MakerStatus(ctx)
 	if err != nil {
 		return nil, err
@@ -356,7 +357,7 @@ type chatData struct {
 	To       string
 }
 
-func (s *Server) loadChat(ctx context.Context, q url.Values) (any, error) {
+func (s *Server) loadChat(ctx context.Context, q url.Values, _ *control.Status) (any, error) {
 	d := &chatData{To: q.Get("to")}
 	if st, err := get[chat.StatusReply](ctx, s, "/v1/chat/status"); err == nil {
 		d.Identity = st.Identity
@@ -387,7 +388,7 @@ type coinjoinData struct {
 // roundsShown: the CoinJoin page lists the latest rounds only.
 const roundsShown = 20
 
-func (s *Server) loadCoinJoin(ctx context.Context, _ url.Values) (any, error) {
+func (s *Server) loadCoinJoin(ctx context.Context, _ url.Values, _ *control.Status) (any, error) {
 	st, err := get[coinjoin.StatusReply](ctx, s, "/v1/coinjoin/status")
 	if err != nil {
 		return nil, err
@@ -410,7 +411,7 @@ type blacklistData struct {
 // blacklistKinds: what an entry can name (market.Blacklist).
 var blacklistKinds = []string{"onion", "origin", "bond", "integrity"}
 
-func (s *Server) loadBlacklist(ctx context.Context, _ url.Values) (any, error) {
+func (s *Server) loadBlacklist(ctx context.Context, _ url.Values, _ *control.Status) (any, error) {
 	es, err := get[[]wallet.BlacklistEntry](ctx, s, "/v1/market/blacklist")
 	return &blacklistData{Entries: es, Kinds: blacklistKinds}, err
 }
