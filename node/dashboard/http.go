@@ -133,7 +133,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, code int, v loginView) {
 	v.Password = s.auth.passwordSet()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	if err := loginTemplate.ExecuteTemplate(w, "login", v); err != nil {
+	if err := s.login.ExecuteTemplate(w, "login", v); err != nil {
 		s.log.Warn("dashboard: rendering the login page", "err", err)
 	}
 }

@@ -71,10 +71,11 @@ func (s *Server) buildPages() map[string]*page {
 		out[p.Name] = p
 	}
 	s.nav = defs
+	// Parsed here, not at package init: every CLI command links this
+	// package, and only a running dashboard needs its templates.
+	s.login = template.Must(template.New("login").Funcs(funcs).ParseFS(templateFS, "templates/login.html"))
 	return out
 }
-
-var loginTemplate = template.Must(template.New("login").Funcs(funcs).ParseFS(templateFS, "templates/login.html"))
 
 // Href is the page's link.
 func (p *page) Href() string { return strings.TrimSuffix(p.Path, "{$}") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,6 +59,7 @@ type Server struct {
 	auth  *auth
 	pages map[string]*page
 	nav   []*page // the pages in menu order
+	login *template.Template
 	h     http.Handler
 	// streams counts the live streams open.
 	streams atomic.Int32
