@@ -379,9 +379,9 @@ func (n *Network) DirAuthorities() []string { return append([]string(nil), n.dir
 // or tor.Config.ExtraArgs) that make a client tor join this network and
 // nothing else.
 func (n *Network) ClientArgs() []string {
-	a := []string{"--TestingTorNetwork", "1", "--PathsNeededToBuildCircuits", clientPathsNeeded}
-	for _, d := range n.dirAuths {
-		a = append(a, "--DirAuthority", d)
+	var a []string
+	for _, o := range clientOptions(n.dirAuths) {
+		a = append(a, "--"+o[0], o[1])
 	}
 	return a
 }

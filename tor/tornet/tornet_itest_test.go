@@ -38,7 +38,7 @@ func TestNetworkStartStop(t *testing.T) {
 	if c := bytes.Count(torrc, []byte("DirAuthority ")); c != DefaultAuthorities {
 		t.Fatalf("client torrc has %d DirAuthority lines", c)
 	}
-	if args := strings.Join(n.ClientArgs(), " "); !strings.HasPrefix(args, "--TestingTorNetwork 1 --PathsNeededToBuildCircuits 0.95 --DirAuthority a0 ") {
+	if args := strings.Join(n.ClientArgs(), " "); !strings.HasPrefix(args, "--TestingTorNetwork 1 --PathsNeededToBuildCircuits 0.95 --LearnCircuitBuildTimeout 0 --CircuitBuildTimeout 10 --DirAuthority a0 ") {
 		t.Fatalf("client args: %s", args)
 	}
 	pids := n.PIDs()

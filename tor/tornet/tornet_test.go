@@ -55,7 +55,8 @@ func TestEveryTorrcIsPrivate(t *testing.T) {
 		})
 	}
 	cl := clientLines([]string{"a0 orport=1 x"})
-	if !slices.Equal(cl, []string{"TestingTorNetwork 1", "PathsNeededToBuildCircuits 0.95", "DirAuthority a0 orport=1 x"}) {
+	if !slices.Equal(cl, []string{"TestingTorNetwork 1", "PathsNeededToBuildCircuits 0.95",
+		"LearnCircuitBuildTimeout 0", "CircuitBuildTimeout 10", "DirAuthority a0 orport=1 x"}) {
 		t.Fatalf("client lines %q", cl)
 	}
 }

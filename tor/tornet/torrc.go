@@ -120,24 +120,51 @@ func dirAuthorityLine(n nodeSpec, k authorityKeys) string {
 		n.name, n.orPort, k.v3Ident, loopback, n.dirPort, k.relayFP)
 }
 
-// clientLines are the torrc lines that make a client tor join the private
-// network (tornet.md "Minimal client torrc"). TestingTorNetwork is
-// required: without it a client rejects the 10 s consensus interval.
-func clientLines(dirAuths []string) []string {
-	l := []string{"TestingTorNetwork 1", "PathsNeededToBuildCircuits " + clientPathsNeeded}
+// clientOptions are the options that make a client tor join the private
+// network (tornet.md "Minimal client torrc"), as key/value pairs so that
+// torrc lines and command-line arguments come from one list.
+// TestingTorNetwork is required: without it a client rejects the 10 s
+// consensus interval.
+func clientOptions(dirAuths []string) [][2]string {
+	o := [][2]string{
+		{"TestingTorNetwork", "1"},
+		{"PathsNeededToBuildCircuits", clientPathsNeeded},
+		{"LearnCircuitBuildTimeout", "0"},
+		{"CircuitBuildTimeout", clientCircuitBuildTimeout},
+	}
 	for _, d := range dirAuths {
-		l = append(l, "DirAuthority "+d)
+		o = append(o, [2]string{"DirAuthority", d})
+	}
+	return o
+}
+
+// clientLines are clientOptions as torrc lines.
+func clientLines(dirAuths []string) []string {
+	var l []string
+	for _, o := range clientOptions(dirAuths) {
+		l = append(l, o[0]+" "+o[1])
 	}
 	return l
 }
 
+// clientCircuitBuildTimeout (seconds, fixed: LearnCircuitBuildTimeout 0).
+// Tor learns its circuit build timeout from the builds it sees. On
+// 127.0.0.1 they take 15–200 ms, so it learns about 47 ms and abandons
+// every build slower than that: 31 % of them on an idle machine. Under
+// CPU load (an itest's dozens of tors on 2 cores) most intro and
+// rendezvous circuits, the service's included, are abandoned and rebuilt,
+// and an onion can stay unreachable for minutes (seen in itest/crash: a
+// new maker's tor could not reach the directory for 3 minutes while no
+// other tor logged a problem). Measured with 6 busy loops on 2 cores, 80
+// fresh connections each: learned timeout median 0.40 s, p90 2.36 s, max
+// 4.6 s; fixed 10 s median 0.20 s, p90 0.27 s, max 0.48 s. 10 s rides out
+// a CPU stall and still leaves a 90-s onion dial several retries when a
+// relay is really gone. Only the private network uses it: on the real
+// network tor's learned timeout is right.
+const clientCircuitBuildTimeout = "10"
+
 // clientPathsNeeded: a client builds no circuit before it holds the
 // microdescriptors of nearly every relay. The default (60 % of paths) lets
-// a client of a 6-node network pick its vanguards-lite layer-2 set from the
-// 3–4 relays it knows first; that set lives for days, and HS circuits then
-// ask a relay to extend back to the previous hop and fail for minutes
-// (seen once under CPU load: two tor itests dialing for 90 s in vain;
-// tornet.md gotcha 2 is the same failure from a partial consensus).
 const clientPathsNeeded = "0.95"
 
 // writeTorrc writes lines to path, one option per line.
