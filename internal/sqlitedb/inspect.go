@@ -17,7 +17,8 @@ const headerLen = 100
 // checkFile rejects, without letting SQLite touch the file, anything that is
 // not a complete SQLite database: wrong magic (garbage bytes), a page size
 // that is not a power of two in [512, 65536], or a file shorter than the page
-// count its header declares (truncated copy).
+// count its header declares (truncated copy) when no WAL holds the missing
+// pages.
 func (e *Errors) checkFile(p string) error {
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
@@ -49,7 +50,7 @@ func (e *Errors) checkFile(p string) error {
 	// change counter (SQLite ≥ 3.7.0 always writes both).
 	pages := int64(binary.BigEndian.Uint32(hdr[28:32]))
 	if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) &&
-		st.Size() < pages*pageSize {
+		st.Size() < pages*pageSize && !walHasFrames(p) {
 		return e.errorf(ErrCorrupt, "%d bytes, header declares %d pages of %d", st.Size(), pages, pageSize)
 	}
 	return nil
@@ -96,4 +97,20 @@ func Inspect(ctx context.Context, p string, opts Options, fn func(db *sql.DB, ve
 		return nil
 	}
 	return fn(db, v)
+}
+
+// walFrameOffset: a WAL file's header is 32 bytes; anything beyond it is
+// frames.
+const walFrameOffset = 32
+
+// walHasFrames reports whether the database at p has a WAL with frames in
+// it. A checkpoint copies the WAL's pages in page order, page 1 (whose
+// header counts the pages) first; a process that dies or exits while one
+// runs leaves a main file shorter than its header says, and the WAL that
+// holds the rest. SQLite finishes the checkpoint from the WAL at the next
+// open (quick_check then judges the result), so that file is not
+// truncated. Another process checkpointing at this moment looks the same.
+func walHasFrames(p string) bool {
+	st, err := os.Stat(p + "-wal")
+	return err == nil && st.Size() > walFrameOffset
 }

@@ -627,3 +627,95 @@ func TestFileModesFromCreation(t *testing.T) {
 	db2.Close()
 	db.Close()
 }
+
+// TestOpensMidCheckpointCrash: a process that dies while checkpointing
+// (power loss, or an exit while its last connection closes) leaves the
+// main file with the WAL's newest page 1, whose header counts pages the
+// checkpoint had not written yet, and the whole WAL beside it. SQLite
+// finishes that checkpoint from the WAL when the file is next opened, so
+// Inspect and Open must not call the file truncated; nothing is lost.
+func TestOpensMidCheckpointCrash(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "live.db")
+	db, err := Open(ctx, p, opts(v1, CreateNew))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// A live writer whose pages stay in the WAL: no automatic checkpoint,
+	// and its connection stays open while the files are copied.
+	raw, err := sql.Open("sqlite3", rwDSN(p, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`PRAGMA wal_autocheckpoint = 0`); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 400 // about 12 pages beyond the checkpointed file
+	for i := range rows {
+		if _, err := raw.Exec(`INSERT INTO a (v) VALUES (?)`, strings.Repeat("y", 100)+fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mainFile, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, err := os.ReadFile(p + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint copies pages in page order: page 1 (the newest in the
+	// WAL, with the new page count) lands first.
+	const pageSize, walHeader, frameHeader = 4096, 32, 24
+	var page1 []byte
+	for off := walHeader; off+frameHeader+pageSize <= len(wal); off += frameHeader + pageSize {
+		if pgno := uint32(wal[off])<<24 | uint32(wal[off+1])<<16 | uint32(wal[off+2])<<8 | uint32(wal[off+3]); pgno == 1 {
+			page1 = wal[off+frameHeader : off+frameHeader+pageSize]
+		}
+	}
+	if page1 == nil {
+		t.Fatal("no page 1 in the WAL")
+	}
+	crashed := slices.Clone(mainFile)
+	copy(crashed, page1)
+	declared := int(uint32(page1[28])<<24 | uint32(page1[29])<<16 | uint32(page1[30])<<8 | uint32(page1[31]))
+	if declared*pageSize <= len(crashed) {
+		t.Fatalf("header declares %d pages, file has %d bytes: not the state under test", declared, len(crashed))
+	}
+	dir := t.TempDir()
+	cp := filepath.Join(dir, "crashed.db")
+	if err := os.WriteFile(cp, crashed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cp+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Inspect(ctx, cp, opts(v1, 0), nil); err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	o := opts(v1, OpenExisting)
+	o.QuickCheck = true
+	got, err := Open(ctx, cp, o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer got.Close()
+	var n int
+	if err := got.SQL().QueryRowContext(ctx, `SELECT count(*) FROM a`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != rows {
+		t.Fatalf("%d rows after recovery, want %d", n, rows)
+	}
+	// A truncated copy without a WAL is still refused.
+	bare := filepath.Join(t.TempDir(), "bare.db")
+	if err := os.WriteFile(bare, crashed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Inspect(ctx, bare, opts(v1, 0), nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated file without a WAL: %v, want ErrCorrupt", err)
+	}
+}
