@@ -168,6 +168,8 @@ type Conn struct {
 
 	in     chan Message
 	pongCh chan uint64
+	syncMu sync.Mutex
+	syncs  map[uint64]chan struct{} // Sync's pings waiting for their pongs
 	pingIn chan *Ping
 	quit   chan struct{}
 	wg     sync.WaitGroup
@@ -411,6 +413,51 @@ func (c *Conn) Send(ctx context.Context, msg Message) error {
 		return err
 	}
 	return c.writeFrame(ctx, frame)
+}
+
+// Sync writes a ping and waits for its pong. The stream is ordered and
+// the peer's reader queues every message before it answers a ping, so a
+// nil return means everything sent before Sync reached the peer's
+// process. A node that is about to close its links needs that: bytes
+// still in tor's buffers when tor exits are lost, while a written frame
+// only says the local socket took them. A peer that already has a ping of
+// ours waiting drops this one (see the reader), and Sync then waits for
+// ctx.
+func (c *Conn) Sync(ctx context.Context) error {
+	if !c.hsDone.Load() {
+		return fmt.Errorf("%w: sync before handshake", ErrHandshake)
+	}
+	var nb [8]byte
+	_, _ = rand.Read(nb[:])
+	nonce := binary.BigEndian.Uint64(nb[:])
+	ch := make(chan struct{})
+	c.syncMu.Lock()
+	if c.syncs == nil {
+		c.syncs = map[uint64]chan struct{}{}
+	}
+	c.syncs[nonce] = ch
+	c.syncMu.Unlock()
+	defer func() {
+		c.syncMu.Lock()
+		delete(c.syncs, nonce)
+		c.syncMu.Unlock()
+	}()
+	frame, err := EncodeMessage(&Ping{Nonce: nonce})
+	if err != nil {
+		return err
+	}
+	if err := c.writeFrame(ctx, frame); err != nil {
+		return err
+	}
+	c.pingsSent.Add(1)
+	select {
+	case <-ch:
+		return nil
+	case <-c.quit:
+		return c.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (c *Conn) writeFrame(ctx context.Context, frame []byte) error {
@@ -683,6 +730,14 @@ func (c *Conn) readLoop() {
 			}
 		case *Pong:
 			c.pongsRecv.Add(1)
+			c.syncMu.Lock()
+			ch, isSync := c.syncs[m.Nonce]
+			delete(c.syncs, m.Nonce)
+			c.syncMu.Unlock()
+			if isSync {
+				close(ch)
+				continue
+			}
 			select {
 			case c.pongCh <- m.Nonce:
 			default:

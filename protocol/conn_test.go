@@ -517,6 +517,52 @@ func TestConnPingKeepsAlive(t *testing.T) {
 	}
 }
 
+// TestConnSync: Sync returns once the peer's reader has passed everything
+// sent before it (the message is already waiting in b's queue), while
+// the keep-alive pings go on; a peer that never answers leaves Sync to
+// its context.
+func TestConnSync(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			cfg := testCfg()
+			cfg.PingInterval = 30 * time.Millisecond
+			cfg.PongTimeout = 25 * time.Millisecond
+			a, b := connPair(t, tr, cfg, cfg)
+			ctx := context.Background()
+			for range 3 {
+				if err := a.Send(ctx, &ListRequest{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := a.Sync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := b.Stats().MsgsReceived; got == 0 {
+					t.Fatal("Sync returned before the peer read the message")
+				}
+				select {
+				case m := <-b.in:
+					if m.Type() != TypeListRequest {
+						t.Fatalf("got %v", m.Type())
+					}
+				default:
+					t.Fatal("Sync returned before the message reached the peer's queue")
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // keep-alive pongs still match
+			if a.Err() != nil || b.Err() != nil {
+				t.Fatalf("closed: a=%v b=%v", a.Err(), b.Err())
+			}
+		})
+	}
+	c, y := handshakenRaw(t, transports[1], testCfg())
+	go func() { _, _ = io.Copy(io.Discard, y) }() // reads the ping, never answers
+	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := c.Sync(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("sync with a silent peer: %v", err)
+	}
+}
+
 func TestConnPongTimeout(t *testing.T) {
 	cfg := testCfg()
 	cfg.PingInterval = 50 * time.Millisecond

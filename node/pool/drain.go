@@ -2,7 +2,7 @@ package pool
 
 import (
 	"context"
-	"time"
+	"sync"
 
 	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/protocol"
@@ -10,18 +10,15 @@ import (
 
 var _ service.Drainer = (*Pool)(nil)
 
-// drainPoll: how often Drain looks at the peers' send queues; the queue
-// of a live Tor stream empties in milliseconds.
-const drainPoll = 20 * time.Millisecond
-
 // Drain implements service.Drainer: our own envelopes still waiting in a
 // peer's announcement batch (a maker's offer removal, published as the
 // node stops) go to that peer now, as bodies, instead of after a trickle
 // that the stop would cut short; so do our own envelopes announced to a
 // peer that has not fetched them yet (its fetch would find the link
-// closed). Then Drain waits until every peer's send queue is empty or
-// ctx ends. Peers take a few unsolicited bodies within their relay
-// budget, as they would from any peer.
+// closed). Then Drain waits until every peer has confirmed, with a ping
+// round trip, everything queued for it, or ctx ends. Peers take a few
+// unsolicited bodies within their relay budget, as they would from any
+// peer.
 func (p *Pool) Drain(ctx context.Context) {
 	type push struct {
 		pr  *peer
@@ -71,24 +68,28 @@ func (p *Pool) Drain(ctx context.Context) {
 			ps.pr.send(&protocol.PoolMsgs{Envelopes: envs})
 		}
 	}
-	t := time.NewTicker(drainPoll)
-	defer t.Stop()
+	// Each writer sends what it holds, then a ping: its pong proves the
+	// peer has all of it. A frame the local socket took may still sit in
+	// tor's buffers, and tor exits right after the drain (seen in
+	// itest/market: a withdrawal written 43 ms before tor closed never
+	// arrived).
+	var wg sync.WaitGroup
 	for _, pr := range peers {
-		for len(pr.sendq) > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-pr.conn.Done():
-			case <-t.C:
-				continue
-			}
-			break
+		done := make(chan error, 1)
+		select {
+		case pr.flushq <- done:
+		default:
+			continue // a flush is already under way
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-done:
+			case <-pr.conn.Done():
+			case <-ctx.Done():
+			}
+		}()
 	}
-	// The writer took the last message off the queue; let it reach the
-	// socket.
-	select {
-	case <-ctx.Done():
-	case <-time.After(drainPoll):
-	}
+	wg.Wait()
 }

@@ -1,9 +1,10 @@
 package pool
 
 import (
-	"slices"
-
 	"context"
+	"net"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,5 +119,77 @@ func TestDrainSendsAnnouncedUnfetched(t *testing.T) {
 		ms, ok := m.(*protocol.PoolMsgs)
 		return ok && slices.ContainsFunc(ms.Envelopes, func(raw []byte) bool { return protocol.PoolIDOf(raw) == rid })
 	})
+	a.stop()
+}
+
+// heldConn hands what it reads to its reader only after delay, once armed:
+// data the sender's socket took but that has not reached the other side
+// yet, as in tor's buffers.
+type heldConn struct {
+	net.Conn
+	delay atomic.Int64
+}
+
+func (h *heldConn) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if d := time.Duration(h.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	return n, err
+}
+
+// TestDrainWaitsForThePeer: Drain returns only once the peer's reader has
+// the removal. Without the ping round trip it returned as soon as the
+// local socket took the frame, and tor, closed right after, could drop it.
+func TestDrainWaitsForThePeer(t *testing.T) {
+	testutil.LeakCheck(t)
+	ctx := context.Background()
+	clk := &clock{}
+	a := cluster(t, clk, 1, func(int) []int { return nil },
+		func(_ int, c *Config) { c.TrickleOutbound, c.TrickleInbound = time.Hour, time.Hour })[0]
+	nc, err := a.lb.Dial(ctx, a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &heldConn{Conn: nc}
+	c := protocol.NewConn(hc, protocol.ConnConfig{PingInterval: -1})
+	defer c.Close()
+	if _, err := c.HandshakeWith(ctx, protocol.NewHello(protocol.Regtest, "far peer"), &protocol.PoolHello{ListenAddr: "far.onion:1"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "connected", func() bool { return a.pool.Stats().Peers == 1 })
+	time.Sleep(300 * time.Millisecond) // the join sync's messages
+	item := NewItem()
+	if _, err := a.pool.Publish(ctx, TopicOffer, item, []byte("an offer"), 20*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := a.pool.Remove(ctx, TopicOffer, item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.delay.Store(int64(300 * time.Millisecond))
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	a.pool.Drain(dctx)
+	took := time.Since(t0)
+	// What the peer's reader has queued by now, without waiting.
+	done, stop := context.WithCancel(ctx)
+	stop()
+	found := false
+	for {
+		m, err := c.Receive(done)
+		if err != nil {
+			break
+		}
+		if ms, ok := m.(*protocol.PoolMsgs); ok &&
+			slices.ContainsFunc(ms.Envelopes, func(raw []byte) bool { return protocol.PoolIDOf(raw) == rid }) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("Drain returned after %v, before the peer had the removal", took)
+	}
+	hc.delay.Store(0)
 	a.stop()
 }

@@ -23,6 +23,10 @@ type peer struct {
 	connected time.Time
 
 	sendq chan protocol.Message
+	// flushq asks the writer to send what sendq holds, then prove with a
+	// ping round trip that the peer has it (Drain); the writer answers on
+	// the channel it is given.
+	flushq chan chan error
 	// wake tells the writer a batch has ids: [trickleSlow] or
 	// [trickleRelay].
 	wake [2]chan struct{}
@@ -62,7 +66,7 @@ func (p *Pool) newPeer(c *protocol.Conn, addr string, outbound bool) *peer {
 	now := p.cfg.Now()
 	return &peer{
 		p: p, conn: c, addr: addr, outbound: outbound, connected: now,
-		sendq: make(chan protocol.Message, sendQueue), wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
+		sendq: make(chan protocol.Message, sendQueue), flushq: make(chan chan error, 1), wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 		known: newRollingSet(knownPerPeer), pendingSet: map[protocol.ShortID]struct{}{},
 		unfetched: map[protocol.ShortID]time.Time{},
 		scoreAt:   now,
@@ -213,6 +217,21 @@ func (pr *peer) writeLoop(ctx context.Context) {
 			if err := pr.conn.Send(ctx, m); err != nil {
 				return
 			}
+		case done := <-pr.flushq:
+			// What was queued before the request goes first: the
+			// pong then covers it.
+			for queued := true; queued; {
+				select {
+				case m := <-pr.sendq:
+					if err := pr.conn.Send(ctx, m); err != nil {
+						done <- err
+						return
+					}
+				default:
+					queued = false
+				}
+			}
+			done <- pr.conn.Sync(ctx)
 		case <-pr.wake[trickleSlow]:
 			arm(trickleSlow)
 		case <-pr.wake[trickleRelay]:
