@@ -122,7 +122,7 @@ func leftoverTors() []string {
 }
 
 // testLogger logs through t, at Info (Debug with ONIONSWAP_TOR_DEBUG=1).
-func testLogger(t *testing.T, name string) *slog.Logger {
+func testLogger(t testing.TB, name string) *slog.Logger {
 	level := slog.LevelInfo
 	if os.Getenv("ONIONSWAP_TOR_DEBUG") != "" {
 		level = slog.LevelDebug
@@ -130,7 +130,7 @@ func testLogger(t *testing.T, name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level})).With("node", name)
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

@@ -39,7 +39,7 @@ type node struct {
 	wg   sync.WaitGroup
 }
 
-func managedConfig(t *testing.T, name string) Config {
+func managedConfig(t testing.TB, name string) Config {
 	dir := filepath.Join(itestDir, t.Name(), name)
 	return Config{
 		Mode:           ModeManaged,
@@ -54,7 +54,7 @@ func managedConfig(t *testing.T, name string) Config {
 }
 
 // startNode starts the transport and, if listen, publishes and serves echo.
-func startNode(t *testing.T, name string, cfg Config, listen bool) *node {
+func startNode(t testing.TB, name string, cfg Config, listen bool) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), itestStart)
 	defer cancel()
@@ -78,7 +78,7 @@ func startNode(t *testing.T, name string, cfg Config, listen bool) *node {
 	return n
 }
 
-func (n *node) waitPublished(t *testing.T) {
+func (n *node) waitPublished(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), itestPublish+5*time.Second)
 	defer cancel()
