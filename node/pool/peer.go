@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onionswap/onionswap/internal/ratelimit"
+	"github.com/onionswap/onionswap/node/service"
 	"github.com/onionswap/onionswap/protocol"
 )
 
@@ -231,7 +232,11 @@ func (pr *peer) writeLoop(ctx context.Context) {
 					queued = false
 				}
 			}
-			done <- pr.conn.Sync(ctx)
+			// Bounded as Drain is: a peer that never answers must not
+			// hold the writer.
+			sctx, cancel := context.WithTimeout(ctx, service.DrainTimeout)
+			done <- pr.conn.Sync(sctx)
+			cancel()
 		case <-pr.wake[trickleSlow]:
 			arm(trickleSlow)
 		case <-pr.wake[trickleRelay]:
