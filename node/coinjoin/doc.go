@@ -29,9 +29,12 @@
 // of participants, every message to everyone:
 //
 //  1. inputs: each its coin, which each looks up on its own chain
-//     backend; the leader confirms the participants whose inputs it takes
-//     (a new invite), and the others follow unless it keeps an input they
-//     refused;
+//     backend; the leader relays every input it keeps, as its owner signed
+//     it, and confirms the participants whose inputs it takes (a new
+//     invite); the others follow unless it keeps an input they refused.
+//     The relay gives everyone the same inputs, also one lost on the way
+//     from a peer that died just after sending it, and shows an owner
+//     that signed two different inputs;
 //  2. outputs: the shuffle, position 0 first; each participant then says
 //     it found its output in the last list (CJReady, with the list's hash);
 //  3. signatures: each builds the transaction from the agreed lists,

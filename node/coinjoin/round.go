@@ -30,7 +30,9 @@ import (
 //
 //  1. Inputs: each sends its coin (CJInput); each looks every coin up on
 //     its own chain backend. Inputs come first so that a coin in prison
-//     or not worth the round is refused before anyone's output moves.
+//     or not worth the round is refused before anyone's output moves. The
+//     initiator relays the inputs it keeps ahead of its confirmation
+//     (relayInputs).
 //  2. Outputs: the shuffle (shuffle.go), position 0 first; each pass goes
 //     to everyone. A participant that cannot open an entry, or misses its
 //     output in the last pass, reveals its round encryption key
@@ -120,6 +122,10 @@ const (
 	FaultAlterOutput = "alter-output"
 	// FaultCrashAfterInput: die (SIGKILL) right after sending our input.
 	FaultCrashAfterInput = "crash-after-input"
+	// faultInputToInitiator (unit tests): send our input to the initiator
+	// only, as if it were lost on the way to the others (a peer that died
+	// with it still in tor's buffers); otherwise take part honestly.
+	faultInputToInitiator = "input-to-initiator-only"
 )
 
 // Errors of a round.
@@ -297,9 +303,14 @@ func (r *round) attach(i int, c *protocol.Conn, first protocol.Message) bool {
 
 func (r *round) read(key [32]byte, c *protocol.Conn, first protocol.Message) {
 	defer r.wg.Done()
-	sent := 0
+	sent, limit := 0, maxMsgsPerPeer
+	r.mu.Lock()
+	if key == r.peers[r.cfg.init].Sign {
+		limit += r.n // the inputs it relays (relayInputs)
+	}
+	r.mu.Unlock()
 	deliver := func(m protocol.Message) bool {
-		if sent++; sent > maxMsgsPerPeer {
+		if sent++; sent > limit {
 			_ = c.CloseWithError(protocol.CodeRateLimited, "coinjoin: too many messages in one round")
 			return false
 		}
@@ -483,8 +494,21 @@ func (r *round) take(m inMsg) {
 			r.confirm = v
 		}
 	case *protocol.CJInput:
-		if r.inputs[from] == nil && check(v.Round, v) {
-			r.inputs[from] = v
+		if from == r.cfg.init && r.cfg.me != r.cfg.init && v.Verify(m.key) != nil {
+			// Relayed by the initiator (relayInputs) as its owner
+			// signed it.
+			owner := r.inputOwner(v)
+			if owner < 0 {
+				r.bad[from] = "relayed an input no participant signed"
+			} else if v.Round != r.id {
+				r.bad[from] = "relayed an input for another round"
+			} else {
+				r.takeInput(owner, v)
+			}
+			return
+		}
+		if check(v.Round, v) {
+			r.takeInput(from, v)
 		}
 	case *protocol.CJPass:
 		// Every pass is broadcast by the participant at its step.
@@ -512,6 +536,67 @@ func (r *round) take(m inMsg) {
 	default:
 		r.bad[from] = fmt.Sprintf("an unexpected %s", m.msg.Type())
 	}
+}
+
+// takeInput records owner's input, the first that came (directly or
+// relayed); another, different one signed by the same key means the owner
+// told participants different things, and is its fault alone.
+func (r *round) takeInput(owner int, v *protocol.CJInput) {
+	prev := r.inputs[owner]
+	switch {
+	case prev == nil:
+		r.inputs[owner] = v
+	case prev.OutPoint != v.OutPoint || prev.Value != v.Value || !bytes.Equal(prev.PkScript, v.PkScript):
+		r.bad[owner] = "signed two different inputs"
+	}
+}
+
+// inputOwner is the position of the participant whose round key signed
+// v (a relayed input), -1 if none did: neither we nor the initiator,
+// whose own inputs come signed by the stream's key.
+func (r *round) inputOwner(v *protocol.CJInput) int {
+	for i, p := range r.peers {
+		if i != r.cfg.me && i != r.cfg.init && v.Verify(p.Sign) == nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// relayInputs sends every participant the inputs of the others it keeps
+// (each as its owner signed it), ahead of the confirmation on the same
+// stream. An input lost on the way from its owner (a peer that died with
+// it still in tor's buffers) then reaches everyone, who would otherwise
+// refuse the confirmation and be blamed for leaving; and everyone builds
+// the transaction from the same inputs. Costs n-2 small messages per
+// participant.
+func (r *round) relayInputs(ctx context.Context, keep []int) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.phase)
+	defer cancel()
+	r.mu.Lock()
+	conns := slices.Clone(r.conns)
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, k := range keep {
+		c := conns[k]
+		if k == r.cfg.me || c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range keep {
+				if j == k || j == r.cfg.me || r.inputs[j] == nil {
+					continue
+				}
+				if err := c.Send(ctx, r.inputs[j]); err != nil {
+					r.cfg.log.Debug("coinjoin: relaying an input failed", "to", k, "err", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func cleanReason(s string) string {
@@ -618,7 +703,12 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 	// initiator's confirmation drops it.
 	mine := &protocol.CJInput{Round: r.id, OutPoint: r.cfg.input.OutPoint, Value: r.cfg.input.Value, PkScript: r.cfg.input.PkScript}
 	r.inputs[r.cfg.me] = mine
-	r.broadcastSticky(ctx, mine)
+	if r.cfg.fault == faultInputToInitiator && r.cfg.me != r.cfg.init {
+		r.wait(ctx, r.cfg.link, func() bool { return r.hasConn(r.cfg.init) })
+		r.broadcast(ctx, mine, r.cfg.init)
+	} else {
+		r.broadcastSticky(ctx, mine)
+	}
 	if dial != nil {
 		for i := range r.n {
 			if i != r.cfg.me && i != r.cfg.init && r.cfg.me != r.cfg.init && r.cfg.me < i {
@@ -737,6 +827,7 @@ func (r *round) confirmInputs(ctx context.Context, refused map[int]string) error
 			return &blameErr{blamed: refused}
 		}
 		next.Round = next.RoundID()
+		r.relayInputs(ctx, keep)
 		r.broadcast(ctx, &next, keep...)
 		var out []int
 		for i := range r.n {

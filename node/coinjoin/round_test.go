@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/onionswap/onionswap/internal/sealbox"
 	"github.com/onionswap/onionswap/protocol"
@@ -107,5 +108,41 @@ func TestFalseComplaintBlamed(t *testing.T) {
 	}
 	if len(blamed) != 1 || blamed[2] == "" {
 		t.Fatalf("blamed %v, want the complainer (2) only", blamed)
+	}
+}
+
+// TestRelayedInputs: an input the initiator relays counts as its owner's
+// when the owner's round key signed it; one nobody in the round signed
+// marks the initiator; an owner that signed two different inputs is
+// marked, whichever way each came.
+func TestRelayedInputs(t *testing.T) {
+	inv, signs, encs := testInvite(t, 4)
+	r := newRound(roundConfig{invite: inv, me: 3, init: 0, sign: signs[3], enc: encs[3].Priv, log: slog.New(slog.DiscardHandler)})
+	input := func(signer *btcec.PrivateKey, vout uint32) *protocol.CJInput {
+		in := &protocol.CJInput{Round: inv.Round, OutPoint: wire.OutPoint{Index: vout}, Value: testCoin,
+			PkScript: append([]byte{0x00, 0x14}, make([]byte, 20)...)}
+		if err := in.Sign(signer); err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	fromInit := xonly(signs[0])
+	r.take(inMsg{key: fromInit, msg: input(signs[0], 0)}) // the initiator's own
+	r.take(inMsg{key: fromInit, msg: input(signs[1], 1)}) // peer 1's, relayed
+	if r.inputs[0] == nil || r.inputs[1] == nil || r.inputs[1].OutPoint.Index != 1 || r.bad[0] != "" {
+		t.Fatalf("inputs %v %v, bad %q", r.inputs[0], r.inputs[1], r.bad[0])
+	}
+	r.take(inMsg{key: xonly(signs[1]), msg: input(signs[1], 1)}) // the same, directly
+	if r.bad[1] != "" {
+		t.Fatalf("the same input twice marked its owner: %s", r.bad[1])
+	}
+	r.take(inMsg{key: xonly(signs[2]), msg: input(signs[2], 2)})
+	r.take(inMsg{key: fromInit, msg: input(signs[2], 7)}) // peer 2 signed another
+	if r.bad[2] == "" || r.bad[0] != "" {
+		t.Fatalf("two inputs of one owner: bad[2] %q, bad[0] %q", r.bad[2], r.bad[0])
+	}
+	r.take(inMsg{key: fromInit, msg: input(newKey(t), 9)})
+	if r.bad[0] == "" {
+		t.Fatal("an input no participant signed was taken")
 	}
 }

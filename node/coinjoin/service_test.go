@@ -249,3 +249,29 @@ func TestSplitFitsEveryRound(t *testing.T) {
 		t.Fatalf("refused splits reached the wallet: %q", p.w.splits)
 	}
 }
+
+// TestInputsLostOnTheWay: every participant's input reaches the initiator
+// only, as if lost on the way to the others (a peer that died with it in
+// tor's buffers). The initiator relays the inputs it keeps with its
+// confirmation, so the round completes with everyone and no one is
+// blamed; without the relay each would refuse the confirmation.
+func TestInputsLostOnTheWay(t *testing.T) {
+	b := newTestBed(t)
+	var ps []*testPeer
+	for range 4 {
+		ps = append(ps, b.peer(testCoin, func(c *Config) { c.Fault = faultInputToInitiator }))
+	}
+	mixAll(t, ps)
+	waitFor(t, 30*time.Second, "every session to end", allIdle(ps))
+	tx := b.mixedIn(ps[0])
+	if tx == nil {
+		t.Fatal("no transaction pays the first peer")
+	}
+	checkJoin(t, tx, ps)
+	for _, p := range ps {
+		rs := p.rounds(t)
+		if len(rs) != 1 || rs[0].State != StateBroadcast || rs[0].Participants != len(ps) {
+			t.Fatalf("rounds %+v", rs)
+		}
+	}
+}
