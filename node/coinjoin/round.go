@@ -720,8 +720,8 @@ func (r *round) run(ctx context.Context, dial func(ctx context.Context, i int)) 
 		r.wait(ctx, r.cfg.link, r.linkedAll)
 		r.cfg.crash()
 	}
-	waiting := func(i int) bool { // for peer i's input
-		return r.inputs[i] == nil && r.bad[i] == "" && r.aborts[i] == "" && !r.gone[r.peers[i].Sign]
+	waiting := func(i int) bool { // for peer i's input, and its stream (a relayed input comes without)
+		return (r.inputs[i] == nil || !r.hasConn(i)) && r.bad[i] == "" && r.aborts[i] == "" && !r.gone[r.peers[i].Sign]
 	}
 	if r.cfg.me == r.cfg.init {
 		// It links by its invites: once every dial ended it knows whom it
@@ -942,6 +942,13 @@ func (r *round) checkInputs(ctx context.Context) map[int]string {
 			continue
 		}
 		if m == nil {
+			refused[i] = "sent no input"
+			continue
+		}
+		if !r.hasConn(i) {
+			// Relayed by the initiator from a peer we have no stream
+			// to: we would miss its pass and blame it for a silence only
+			// we see. Refused, as before the relay: no link, no input.
 			refused[i] = "sent no input"
 			continue
 		}

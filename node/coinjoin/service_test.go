@@ -269,8 +269,11 @@ func TestInputsLostOnTheWay(t *testing.T) {
 	}
 	checkJoin(t, tx, ps)
 	for _, p := range ps {
+		// Newest first. An attempt may fail on a slow machine (a link
+		// not up in time) without blaming anyone into prison: all four
+		// are in the join.
 		rs := p.rounds(t)
-		if len(rs) != 1 || rs[0].State != StateBroadcast || rs[0].Participants != len(ps) {
+		if len(rs) == 0 || rs[0].State != StateBroadcast || rs[0].Participants != len(ps) {
 			t.Fatalf("rounds %+v", rs)
 		}
 	}
