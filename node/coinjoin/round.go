@@ -63,7 +63,7 @@ const (
 
 	// maxMsgsPerPeer: what one peer may send in a round (accept, input,
 	// pass, ready, blame, signature, abort, and a spare); more is a flood and
-	// cuts its stream.
+	// cuts its stream. The initiator may send n more: the inputs it relays.
 	maxMsgsPerPeer = 8
 )
 
