@@ -165,6 +165,11 @@ const clientCircuitBuildTimeout = "10"
 
 // clientPathsNeeded: a client builds no circuit before it holds the
 // microdescriptors of nearly every relay. The default (60 % of paths) lets
+// a client of a 6-node network pick its vanguards-lite layer-2 set from the
+// 3–4 relays it knows first; that set lives for days, and HS circuits then
+// ask a relay to extend back to the previous hop and fail for minutes
+// (seen once under CPU load: two tor itests dialing for 90 s in vain;
+// tornet.md gotcha 2 is the same failure from a partial consensus).
 const clientPathsNeeded = "0.95"
 
 // writeTorrc writes lines to path, one option per line.
