@@ -427,9 +427,7 @@ func (c *Conn) Sync(ctx context.Context) error {
 	if !c.hsDone.Load() {
 		return fmt.Errorf("%w: sync before handshake", ErrHandshake)
 	}
-	var nb [8]byte
-	_, _ = rand.Read(nb[:])
-	nonce := binary.BigEndian.Uint64(nb[:])
+	nonce := pingNonce()
 	ch := make(chan struct{})
 	c.syncMu.Lock()
 	if c.syncs == nil {
@@ -458,6 +456,13 @@ func (c *Conn) Sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// pingNonce is a random ping nonce: a pong names the ping it answers.
+func pingNonce() uint64 {
+	var nb [8]byte
+	_, _ = rand.Read(nb[:])
+	return binary.BigEndian.Uint64(nb[:])
 }
 
 func (c *Conn) writeFrame(ctx context.Context, frame []byte) error {
@@ -798,9 +803,7 @@ func (c *Conn) keepAlive() {
 			if waiting {
 				continue // PongTimeout < PingInterval, so only after a stall
 			}
-			var nb [8]byte
-			_, _ = rand.Read(nb[:])
-			outstanding = binary.BigEndian.Uint64(nb[:])
+			outstanding = pingNonce()
 			frame, err := EncodeMessage(&Ping{Nonce: outstanding})
 			if err != nil || c.writeFrame(context.Background(), frame) != nil {
 				return

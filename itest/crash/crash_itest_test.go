@@ -226,7 +226,8 @@ func runCrashCase(t *testing.T, idx int, c crashCase) caseResult {
 			}
 			// A taker that found no makers yet (its directory's onion not
 			// reachable for a while on a loaded private network: seen
-			// once in CI, 3 min of descriptor fetches failing) asks
+			// once in CI, 3 min of descriptor fetches failing, before
+			// tornet fixed the clients' circuit build timeout) asks
 			// again, as an operator would; nothing was funded.
 			if err != nil && strings.Contains(err.Error(), "not enough makers") && ctx.Err() == nil {
 				t.Logf("no makers found yet (%v); asking again in %v", err, noMakersRetry)

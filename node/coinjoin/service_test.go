@@ -35,6 +35,18 @@ func checkJoin(t *testing.T, tx *wire.MsgTx, ps []*testPeer) {
 	}
 }
 
+// joined returns the published transaction that pays the first of ps,
+// checked to be a round of exactly ps (checkJoin).
+func (b *testBed) joined(t *testing.T, ps []*testPeer) *wire.MsgTx {
+	t.Helper()
+	tx := b.mixedIn(ps[0])
+	if tx == nil {
+		t.Fatal("no transaction pays the first peer")
+	}
+	checkJoin(t, tx, ps)
+	return tx
+}
+
 // TestRoundCompletes: four peers announce, one leads, all four end in one
 // transaction that pays each its output and takes each one's coin; every
 // one records the round as broadcast with its traffic, and no coin stays
@@ -47,11 +59,7 @@ func TestRoundCompletes(t *testing.T) {
 	}
 	mixAll(t, ps)
 	waitFor(t, 30*time.Second, "every session to end", allIdle(ps))
-	tx := b.mixedIn(ps[0])
-	if tx == nil {
-		t.Fatal("no transaction pays the first peer")
-	}
-	checkJoin(t, tx, ps)
+	tx := b.joined(t, ps)
 	initiators := 0
 	for _, p := range ps {
 		if b.mixedIn(p) != tx {
@@ -94,11 +102,7 @@ func TestNoSignerBlamed(t *testing.T) {
 	// The disruptor is on the board before the first round forms.
 	mixAll(t, append([]*testPeer{bad}, honest...))
 	waitFor(t, 60*time.Second, "the honest sessions to end", allIdle(honest))
-	tx := b.mixedIn(honest[0])
-	if tx == nil {
-		t.Fatal("no transaction")
-	}
-	checkJoin(t, tx, honest)
+	b.joined(t, honest)
 	if _, _, err := b.chain.UTXO(context.Background(), bad.w.op); err != nil {
 		t.Fatalf("the non-signer's coin was spent: %v", err)
 	}
@@ -135,11 +139,7 @@ func TestAlteredOutputRefused(t *testing.T) {
 	bad := b.peer(testCoin, func(c *Config) { c.Fault = FaultAlterOutput })
 	mixAll(t, append([]*testPeer{bad}, honest...))
 	waitFor(t, 60*time.Second, "the honest sessions to end", allIdle(honest))
-	tx := b.mixedIn(honest[0])
-	if tx == nil {
-		t.Fatal("no transaction")
-	}
-	checkJoin(t, tx, honest)
+	b.joined(t, honest)
 	for _, p := range honest {
 		rs := p.rounds(t)
 		if len(rs) != 2 || rs[1].State != StateFailed || !strings.Contains(rs[1].Reason, "spoilt the shuffle") {
@@ -263,11 +263,7 @@ func TestInputsLostOnTheWay(t *testing.T) {
 	}
 	mixAll(t, ps)
 	waitFor(t, 30*time.Second, "every session to end", allIdle(ps))
-	tx := b.mixedIn(ps[0])
-	if tx == nil {
-		t.Fatal("no transaction pays the first peer")
-	}
-	checkJoin(t, tx, ps)
+	b.joined(t, ps)
 	for _, p := range ps {
 		// Newest first. An attempt may fail on a slow machine (a link
 		// not up in time) without blaming anyone into prison: all four
